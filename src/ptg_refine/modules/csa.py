@@ -1,0 +1,80 @@
+"""PTG-CSA: prior-driven channel and spatial attention (Xu et al., CVPR 2024, Eq. 4-7).
+
+Eq. 4:  M_c = R_c(O(f̂) ⊕ T_c(g)),  f̂_c = f̂ · M_c                  (O: global average pooling)
+Eq. 5:  C_p = R_p(f̂ ⊕ T_c(g) ⊕ S_c)                                 (a k x k kernel per position)
+Eq. 6:  M_s = R_o(f̂ ∗ C_p),  f̂_s = f̂ · M_s
+Eq. 7:  f̄ = R_f(f̂_c ⊕ f̂_s)   (1x1 conv plus a residual connection from f̂)
+"""
+import torch
+from torch import nn
+
+from .coordinates import CoordinateEmbedding
+from .per_position_filter import PerPositionFilter
+from .prior_embedding import PriorMLP, broadcast_to_map
+
+
+class PriorChannelAttention(nn.Module):
+    """R_c of Eq. 4: [pooled f̂, T_c(g)] → Linear → c, LeakyReLU, Linear c→c, sigmoid; M_c is (B,c,1,1)."""
+
+    def __init__(self, width: int, embed_dim: int):
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(width + embed_dim, width), nn.LeakyReLU(0.1),
+                                 nn.Linear(width, width), nn.Sigmoid())
+
+    def forward(self, f_hat, prior_vec):
+        pooled = f_hat.mean(dim=(2, 3))
+        return self.net(torch.cat([pooled, prior_vec], dim=1))[:, :, None, None]
+
+
+class KernelPredictor(nn.Sequential):
+    """R_p of Eq. 5: conv3x3 (c+e+c)→k²c, LeakyReLU, conv3x3 k²c→k²c."""
+
+    def __init__(self, width: int, embed_dim: int, kernel_size: int = 3):
+        kk = kernel_size * kernel_size * width
+        super().__init__(nn.Conv2d(width + embed_dim + width, kk, 3, padding=1), nn.LeakyReLU(0.1),
+                         nn.Conv2d(kk, kk, 3, padding=1))
+
+
+class SpatialScore(nn.Sequential):
+    """R_o of Eq. 6: LeakyReLU, conv3x3 c→1, sigmoid."""
+
+    def __init__(self, width: int):
+        super().__init__(nn.LeakyReLU(0.1), nn.Conv2d(width, 1, 3, padding=1), nn.Sigmoid())
+
+
+class Fusion(nn.Module):
+    """R_f of Eq. 7: f̂ + conv1x1(f̂_c ⊕ f̂_s)."""
+
+    def __init__(self, width: int):
+        super().__init__()
+        self.proj = nn.Conv2d(2 * width, width, 1)
+
+    def forward(self, f_hat, f_c, f_s):
+        return f_hat + self.proj(torch.cat([f_c, f_s], dim=1))
+
+
+class PTGCSA(nn.Module):
+    """Channel attention (Eq. 4) and per-position-kernel spatial attention (Eq. 5-6), fused (Eq. 7).
+
+    Returns (f̄, M_c, M_s) with M_c (B,c,1,1) and M_s (B,1,h,w), both in [0,1].
+    """
+
+    def __init__(self, width: int = 16, prior_dim: int = 512, prior_hidden: int = 256, embed_dim: int = 64,
+                 kernel_size: int = 3):
+        super().__init__()
+        self.prior_mlp = PriorMLP(prior_dim, prior_hidden, embed_dim)            # T_c
+        self.coord_embed = CoordinateEmbedding(width)                            # S_c
+        self.channel_attention = PriorChannelAttention(width, embed_dim)         # R_c
+        self.kernel_predictor = KernelPredictor(width, embed_dim, kernel_size)   # R_p
+        self.filter = PerPositionFilter(kernel_size)                             # ∗ C_p
+        self.spatial_score = SpatialScore(width)                                 # R_o
+        self.fusion = Fusion(width)                                              # R_f
+
+    def forward(self, f_hat, g, position=None):
+        b, _, h, w = f_hat.shape
+        prior_vec = self.prior_mlp(g)
+        m_c = self.channel_attention(f_hat, prior_vec)
+        coord_map = self.coord_embed(h, w, position, like=f_hat).expand(b, -1, -1, -1)
+        kernels = self.kernel_predictor(torch.cat([f_hat, broadcast_to_map(prior_vec, h, w), coord_map], dim=1))
+        m_s = self.spatial_score(self.filter(f_hat, kernels))
+        return self.fusion(f_hat, f_hat * m_c, f_hat * m_s), m_c, m_s

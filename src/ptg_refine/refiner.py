@@ -1,0 +1,239 @@
+"""PTGRefiner: frozen restorer F + frozen prior G + trainable refinement network R (PTG-RM, Eq. 1).
+
+Xu, Kong, Hu, Liu, Bao, "Boosting Image Restoration via Priors from Pre-trained Models", CVPR 2024.
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+from huggingface_hub import PyTorchModelHubMixin, hf_hub_download
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from ._validation import check_features, check_image
+from .modules import RefinementNetwork
+from .priors import DEFAULT, CallablePrior, create_prior, freeze
+
+WEIGHTS_NAME = "model.safetensors"
+CONFIG_NAME = "config.json"
+PRETRAINED_DIR = Path(__file__).parent / "pretrained"
+
+
+def list_pretrained() -> list[str]:
+    """Names of the refiner checkpoints shipped inside the package (loadable with ``from_pretrained(name)``)."""
+    if not PRETRAINED_DIR.is_dir():
+        return []
+    return sorted(p.name for p in PRETRAINED_DIR.iterdir() if (p / WEIGHTS_NAME).is_file())
+
+
+def _resolve_restorer(restorer):
+    if restorer is None or isinstance(restorer, nn.Module):
+        return freeze(restorer) if restorer is not None else None
+    if isinstance(restorer, str):
+        from .restorers import create_restorer
+
+        return create_restorer(restorer)
+    if callable(restorer):
+        return restorer
+    raise TypeError(f"restorer must be an nn.Module, a callable on (B,3,H,W) tensors, a registered restorer "
+                    f"name, or None; got {type(restorer).__name__}")
+
+
+def _resolve_prior(prior, pretrained, prior_dim):
+    if isinstance(prior, str):
+        return create_prior(prior, pretrained=pretrained)
+    if isinstance(prior, nn.Module) and isinstance(getattr(prior, "feature_dim", None), int):
+        return freeze(prior)
+    if callable(prior):
+        return CallablePrior(prior, prior_dim)
+    raise TypeError(f"prior must be a spec string (see ptg_refine.list_priors()), an nn.Module or a callable "
+                    f"returning (B,D) features; got {type(prior).__name__}")
+
+
+class PTGRefiner(
+    nn.Module,
+    PyTorchModelHubMixin,
+    library_name="ptg-refine",
+    tags=["image-restoration", "low-light-enhancement", "ptg-rm"],
+    paper_url="https://arxiv.org/abs/2403.06793",
+):
+    """Refine a frozen restorer F with priors from a frozen pre-trained model G (PTG-RM).
+
+    out = I_d + (Î_c − I_d)·I_m + I_r  (Eq. 1), with Î_c = F(I_d), g = G(I_d) and [I_m, I_r] = R(I_d, Î_c, g).
+
+    Only R is a registered submodule: ``parameters()``, ``state_dict()`` and checkpoints hold R alone, and
+    ``train()`` never switches F or G out of eval mode; ``.to()`` / ``.half()`` still move F and G.
+
+    Args:
+        restorer: F: an ``nn.Module``, any callable on (B,3,H,W) tensors, a registered restorer name
+            (``ptg_refine.list_restorers()``), or None (then every call must pass ``restored=``).
+        prior: G: a spec (``ptg_refine.list_priors()``: ``"clip"``, ``"clip:ViT-B-32/openai"``,
+            ``"timm:resnet18"``, ``"efficientnet_lite0"``, ``"none"``), or an ``nn.Module`` / callable
+            mapping (B,3,H,W) in [0,1] to (B,D).
+        prior_pretrained: weights of a spec prior: ``"default"``, a tag, a local file, or None (random).
+        prior_dim: D; inferred from the prior when not given (a checkpoint records it, and loading fails
+            clearly if the prior does not match).
+        width, num_blocks, ...: the refinement network, see :class:`ptg_refine.modules.RefinementNetwork`.
+
+    >>> refiner = PTGRefiner(restorer=lambda x: x.sqrt(), prior="none")
+    >>> x = torch.rand(1, 3, 32, 32)
+    >>> torch.equal(refiner(x), x.sqrt())   # a new refiner returns F's output exactly
+    True
+    """
+
+    def __init__(self, restorer: Any = None, prior: Any = "clip", prior_pretrained: Any = DEFAULT,
+                 prior_dim: int | None = None, width: int = 16, num_blocks: int = 4, heads: int = 1,
+                 ffn_expansion: float = 2.66, kernel_size: int = 3, prior_hidden: int = 256,
+                 embed_dim: int = 64, prior_proj_dim: int | None = None, prior_dropout: float = 0.0):
+        super().__init__()
+        # F and G live outside nn.Module's registry so they never enter parameters()/state_dict()/train().
+        self._frozen = {"restorer": _resolve_restorer(restorer), "prior": _resolve_prior(prior, prior_pretrained, prior_dim)}
+        found = int(self.prior.feature_dim)
+        if prior_dim is not None and prior_dim != found:
+            raise ValueError(f"prior {getattr(self.prior, 'name', prior)!r} gives {found}-d features but this "
+                             f"refiner expects prior_dim={prior_dim} (e.g. from its checkpoint's config.json); "
+                             "use the prior the checkpoint was trained with")
+        self.net = RefinementNetwork(width=width, prior_dim=found, prior_proj_dim=prior_proj_dim,
+                                     prior_hidden=prior_hidden, embed_dim=embed_dim, num_blocks=num_blocks,
+                                     heads=heads, ffn_expansion=ffn_expansion, kernel_size=kernel_size,
+                                     prior_dropout=prior_dropout)
+        # config.json: the hub mixin records jsonable __init__ args; make the prior entries describe what
+        # was actually built (a module prior is not jsonable and would otherwise fall back to the default).
+        if self._hub_mixin_config is not None:
+            self._hub_mixin_config["prior_dim"] = found
+            self._hub_mixin_config["prior"] = prior if isinstance(prior, str) else None
+            if not isinstance(restorer, str):
+                self._hub_mixin_config["restorer"] = None
+
+    # -- frozen parts -------------------------------------------------------------------------------
+    @property
+    def restorer(self) -> Callable | None:
+        return self._frozen["restorer"]
+
+    @property
+    def prior(self) -> nn.Module:
+        return self._frozen["prior"]
+
+    @property
+    def config(self) -> dict:
+        return dict(self._hub_mixin_config or {})
+
+    def _apply(self, fn, *args, **kwargs):
+        super()._apply(fn, *args, **kwargs)
+        for part in self._frozen.values():
+            if isinstance(part, nn.Module):
+                part._apply(fn, *args, **kwargs)
+        return self
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        for part in self._frozen.values():
+            if isinstance(part, nn.Module):
+                part.eval()
+        return self
+
+    def extra_repr(self) -> str:
+        name = getattr(self.restorer, "name", type(self.restorer).__name__)
+        return f"restorer={name}, prior={getattr(self.prior, 'name', type(self.prior).__name__)} (both frozen)"
+
+    @torch.no_grad()
+    def restore(self, low: torch.Tensor) -> torch.Tensor:
+        """Î_c = F(I_d), frozen (no gradient)."""
+        if self.restorer is None:
+            raise ValueError("this refiner has no restorer F: pass restored=F(low) (e.g. for a non-PyTorch "
+                             "model or cached outputs), or build it with PTGRefiner(restorer=...)")
+        return self.restorer(low)
+
+    @torch.no_grad()
+    def prior_features(self, low: torch.Tensor) -> torch.Tensor:
+        """g = G(I_d), frozen (no gradient), (B,D)."""
+        return self.prior(low)
+
+    # -- forward ------------------------------------------------------------------------------------
+    def prepare(self, low, restored=None, prior_features=None):
+        """Check inputs and compute what was not given: returns (low, restored, prior_features)."""
+        check_image(low, "low")
+        if restored is None:
+            restored = self.restore(low)
+        check_image(restored, "restored", check_range=False)
+        if restored.shape != low.shape:
+            raise ValueError(f"restored must have the shape of low {tuple(low.shape)}, got {tuple(restored.shape)}")
+        if prior_features is None:
+            prior_features = self.prior_features(low)
+        check_features(prior_features, low.shape[0], self.net.prior_dim)
+        return low, restored, prior_features
+
+    def forward(self, low: torch.Tensor, restored: torch.Tensor | None = None,
+                prior_features: torch.Tensor | None = None, return_details: bool = False, position=None):
+        """Refine ``low`` (B,3,H,W) in [0,1], any H, W >= 16. Output Eq. 1, not clamped.
+
+        restored: F(low) if already computed (skips F); prior_features: G(low) as (B,D) (skips G);
+        return_details: a dict with output, restored (I_c), mask (I_m), residual (I_r), range_score (M),
+        channel_attention (M_c), spatial_attention (M_s). position: see RefinementNetwork.forward.
+        """
+        low, restored, g = self.prepare(low, restored, prior_features)
+        return self.net(low, restored, g, position=position, return_details=return_details)
+
+    @torch.no_grad()
+    def enhance(self, low: torch.Tensor, restored: torch.Tensor | None = None,
+                prior_features: torch.Tensor | None = None) -> torch.Tensor:
+        """Inference: no gradient, output clamped to [0,1]."""
+        return self(low, restored, prior_features).clamp(0, 1)
+
+    # -- Hugging Face Hub -----------------------------------------------------------------------------
+    def _save_pretrained(self, save_directory: Path) -> None:
+        """Only R's weights: never F's, never the prior's."""
+        save_file({k: v.detach().contiguous() for k, v in self.net.state_dict().items()},
+                  str(Path(save_directory) / WEIGHTS_NAME), metadata={"format": "pt"})
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path, **kwargs):
+        """Load R from a local folder, a checkpoint shipped in the package (``list_pretrained()``), or a
+        Hugging Face Hub repo id. F (``restorer=``) and G are not stored: pass F, and G is rebuilt from the
+        config's prior spec unless ``prior=`` is given."""
+        name = str(pretrained_model_name_or_path)
+        if not os.path.isdir(name) and name in list_pretrained():
+            name = str(PRETRAINED_DIR / name)
+        if not os.path.isdir(name):
+            if name.count("/") != 1:
+                raise FileNotFoundError(f"{name!r} is neither a local folder nor a shipped checkpoint "
+                                        f"({list_pretrained()}) nor a hub repo id 'user/name'")
+            try:  # fetch config.json here so an offline failure gives one clear message
+                hf_hub_download(name, CONFIG_NAME, revision=kwargs.get("revision"), token=kwargs.get("token"),
+                                cache_dir=kwargs.get("cache_dir"), local_files_only=kwargs.get("local_files_only", False))
+            except Exception as e:
+                raise OSError(f"could not fetch {CONFIG_NAME} of hub repo {name!r} ({type(e).__name__}: {e}). "
+                              "Offline? Download the repo elsewhere and pass its local folder "
+                              "(save_pretrained layout: config.json + model.safetensors).") from e
+        elif not os.path.isfile(os.path.join(name, CONFIG_NAME)):
+            raise FileNotFoundError(f"{name!r} has no {CONFIG_NAME}: not a save_pretrained folder")
+        return super().from_pretrained(name, **kwargs)
+
+    @classmethod
+    def _from_pretrained(cls, *, model_id, revision, cache_dir, force_download, local_files_only, token,
+                         map_location: str = "cpu", strict: bool = True, **model_kwargs):
+        if os.path.isdir(model_id):
+            weights = os.path.join(model_id, WEIGHTS_NAME)
+            if not os.path.isfile(weights):
+                raise FileNotFoundError(f"{model_id!r} has no {WEIGHTS_NAME}")
+        else:
+            weights = hf_hub_download(model_id, WEIGHTS_NAME, revision=revision, cache_dir=cache_dir,
+                                      force_download=force_download, token=token, local_files_only=local_files_only)
+        model = cls(**model_kwargs)
+        try:
+            state = load_file(weights, device=str(map_location))
+        except (SafetensorError, OSError, ValueError) as e:
+            raise OSError(f"could not read {weights}: not a valid safetensors file ({e})") from e
+        own = model.net.state_dict()
+        wrong = [f"{k}: file {tuple(state[k].shape)} vs model {tuple(own[k].shape)}"
+                 for k in own if k in state and state[k].shape != own[k].shape]
+        if wrong:
+            raise ValueError(f"{weights} does not fit this refiner's configuration; mismatched tensors: "
+                             + "; ".join(wrong[:5]))
+        model.net.load_state_dict(state, strict=strict)
+        return model.eval()

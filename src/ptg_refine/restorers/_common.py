@@ -1,0 +1,107 @@
+"""Pieces shared by every restorer: the input contract, the frozen base class, reading
+checkpoints and flushing subnormal weights."""
+
+from __future__ import annotations
+
+import hashlib
+import pickle
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file
+from torch import nn
+
+# SHA-256 of the authors' Zero-DCE ``Epoch99.pth`` (Li-Chongyi/Zero-DCE @ e0f4adc5). It is a legacy
+# (pre-1.6, non-zip) pickle; recent torch reads it with ``weights_only=True``, but if an older torch
+# cannot, we allow the unsafe full unpickler for exactly this file and for nothing else.
+_LEGACY_PICKLES = {"a4395acb874f320375d9704997cef874eaaaaa26a1777ceb29a92b70f74c3612"}
+
+
+def check_image(x: torch.Tensor) -> None:
+    """Raise ValueError unless ``x`` is a float batch (B, 3, H, W), the contract of every restorer."""
+    if not isinstance(x, torch.Tensor):
+        raise ValueError(f"expected a torch.Tensor of shape (B, 3, H, W), got {type(x).__name__}")
+    if x.dim() != 4 or x.shape[1] != 3:
+        raise ValueError(
+            f"expected an RGB image batch of shape (B, 3, H, W) with values in [0, 1], "
+            f"got shape {tuple(x.shape)}"
+        )
+    if not x.is_floating_point():
+        raise ValueError(f"expected a floating-point tensor in [0, 1] (divide uint8 by 255), got {x.dtype}")
+
+
+class Restorer(nn.Module):
+    """Base class: maps (B, 3, H, W) in [0, 1] to the same shape in [0, 1].
+
+    After :meth:`freeze` the module stays in eval mode even if a parent calls ``.train()``:
+    SCI and IAT contain BatchNorm layers whose batch statistics would change the output completely.
+    """
+
+    _frozen = False
+
+    def freeze(self) -> "Restorer":
+        self.requires_grad_(False)
+        self.eval()
+        self._frozen = True
+        return self
+
+    def train(self, mode: bool = True) -> "Restorer":
+        return super().train(False if self._frozen else mode)
+
+    @staticmethod
+    def convert_state_dict(state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Map an original checkpoint to this module's keys (identity unless a network overrides it)."""
+        return state_dict
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
+    """Read a ``.safetensors`` file or an original ``.pth``/``.pt`` state_dict onto the CPU."""
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise FileNotFoundError(f"restorer weights file not found: {path}")
+    if path.suffix == ".safetensors":
+        return load_file(path, device="cpu")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:
+        if _sha256(path) not in _LEGACY_PICKLES:
+            raise
+        state = torch.load(path, map_location="cpu", weights_only=False)  # known legacy file only
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise ValueError(f"{path} does not hold a plain state_dict (mapping of names to tensors)")
+    return dict(state)
+
+
+def _float_tensors(obj: nn.Module | dict[str, torch.Tensor]) -> list[torch.Tensor]:
+    tensors = obj.values() if isinstance(obj, dict) else [*obj.parameters(), *obj.buffers()]
+    return [t for t in tensors if t.is_floating_point()]
+
+
+def _subnormal_mask(t: torch.Tensor) -> torch.Tensor:
+    return (t != 0) & (t.abs() < torch.finfo(t.dtype).tiny)
+
+
+def flush_subnormals_(obj: nn.Module | dict[str, torch.Tensor]) -> int:
+    """Set every nonzero float weight with |w| < finfo.tiny (a subnormal) to exactly 0, in place.
+
+    Several public checkpoints hold thousands of subnormals that make x86 CPU convolutions 4-40x
+    slower (``torch.set_flush_denormal`` does not help for Zero-DCE); zeroing them leaves the outputs
+    unchanged on the reference images (see ``shared/specs/README.md``). Accepts a module (parameters
+    and buffers) or a state_dict; returns the number of values changed.
+    """
+    count = 0
+    with torch.no_grad():
+        for t in _float_tensors(obj):
+            mask = _subnormal_mask(t)
+            count += int(mask.sum())
+            t.masked_fill_(mask, 0)
+    return count
+
+
+def count_subnormals(obj: nn.Module | dict[str, torch.Tensor]) -> int:
+    """Number of nonzero subnormal float values in a module's parameters and buffers (or a state_dict)."""
+    return sum(int(_subnormal_mask(t).sum()) for t in _float_tensors(obj))

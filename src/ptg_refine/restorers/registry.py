@@ -1,0 +1,162 @@
+"""Registry of frozen baseline restorers, in the style of timm's ``create_model``.
+
+Each name maps to a :class:`RestorerConfig` (plain data). ``create_restorer`` builds the network,
+loads weights (bundled, or a user file), zeroes subnormal weights and freezes the module.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from torch import nn
+
+from ._common import Restorer, flush_subnormals_, read_state_dict
+from .classic import Gamma, Identity
+from .iat import IAT
+from .sci import SCI
+from .sgz import SGZ
+from .zero_dce import ZeroDCE
+from .zero_dce_pp import ZeroDCEPP
+
+WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
+
+
+@dataclass(frozen=True)
+class RestorerConfig:
+    """What ``create_restorer`` needs to know about one name.
+
+    builder: callable(**kwargs) -> nn.Module (kwargs of ``create_restorer`` are passed on).
+    licence: licence of the default weights ("n/a" for weight-free restorers).
+    params: number of parameters of the built module (buffers not counted).
+    weights: default weights file; relative names are looked up in ``restorers/weights/``.
+    bundled: True when ``weights`` ships inside the package.
+    original: the authors' checkpoint, relative to ``shared/weights/`` (used by the convert script,
+        tests and benchmarks); None for weight-free restorers.
+    source: "repo @ commit : path" of the authors' checkpoint, for messages and attribution.
+    """
+
+    builder: Callable[..., nn.Module]
+    licence: str = "n/a"
+    params: int = 0
+    weights: str | None = None
+    bundled: bool = False
+    original: str | None = None
+    source: str = ""
+
+    @property
+    def needs_weights(self) -> bool:
+        return self.weights is not None or self.original is not None
+
+
+_SCI_SRC = "vis-opt-group/SCI @ 9d28a3f1 : weights/{}.pt"
+_IAT_SRC = "cuiziteng/Illumination-Adaptive-Transformer @ c7647226 : IAT_enhance/{}"
+
+
+def _sci(variant: str) -> RestorerConfig:
+    return RestorerConfig(SCI, "MIT", 258, f"sci_{variant}.safetensors", True, f"sci/{variant}.pt",
+                          _SCI_SRC.format(variant))
+
+
+def _iat(variant: str, file: str) -> RestorerConfig:
+    return RestorerConfig(IAT, "Apache-2.0", 91_154, f"iat_{variant}.safetensors", True, f"iat/{file}",
+                          _IAT_SRC.format(file))
+
+
+_REGISTRY: dict[str, RestorerConfig] = {
+    "identity": RestorerConfig(Identity),
+    "gamma": RestorerConfig(Gamma),
+    "zero_dce": RestorerConfig(
+        ZeroDCE, "CC BY-NC 4.0", 79_416, None, False, "zero_dce/Epoch99.pth",
+        "Li-Chongyi/Zero-DCE @ e0f4adc5 : Zero-DCE_code/snapshots/Epoch99.pth",
+    ),
+    "zero_dce_pp": RestorerConfig(
+        ZeroDCEPP, "CC BY-NC 4.0", 10_561, None, False, "zero_dce_pp/Epoch99.pth",
+        "Li-Chongyi/Zero-DCE_extension @ 09f202b6 : Zero-DCE++/snapshots_Zero_DCE++/Epoch99.pth",
+    ),
+    "sgz": RestorerConfig(
+        SGZ, "MIT", 10_561, "sgz.safetensors", True, "sgz/Epoch99.pth",
+        "ShenZheng2000/Semantic-Guided-Low-Light-Image-Enhancement @ 94dedc53 : weight/Epoch99.pth",
+    ),
+    "sci_easy": _sci("easy"),
+    "sci_medium": _sci("medium"),
+    "sci_difficult": _sci("difficult"),
+    "sci": _sci("medium"),  # the default of the authors' test.py
+    "iat_lol_v1": _iat("lol_v1", "best_Epoch_lol_v1.pth"),
+    "iat_lol_v2": _iat("lol_v2", "best_Epoch_lol.pth"),
+    "iat_exposure": _iat("exposure", "best_Epoch_exposure.pth"),
+    "iat": _iat("lol_v1", "best_Epoch_lol_v1.pth"),
+}
+
+
+def list_restorers() -> list[str]:
+    """All registered names, sorted. ``sci`` = ``sci_medium`` and ``iat`` = ``iat_lol_v1``."""
+    return sorted(_REGISTRY)
+
+
+def get_restorer_config(name: str) -> RestorerConfig:
+    if name not in _REGISTRY:
+        raise ValueError(f"unknown restorer {name!r}; available: {', '.join(list_restorers())}")
+    return _REGISTRY[name]
+
+
+def register_restorer(name: str, builder: Callable[..., nn.Module] | None = None, *,
+                      overwrite: bool = False, **config):
+    """Register ``builder`` under ``name``; usable as a decorator::
+
+        @register_restorer("my_net", licence="MIT", weights="/path/to/my_net.safetensors")
+        class MyNet(nn.Module): ...
+
+    ``config`` takes the other :class:`RestorerConfig` fields.
+    """
+
+    def add(fn: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
+        if name in _REGISTRY and not overwrite:
+            raise ValueError(f"restorer {name!r} is already registered (pass overwrite=True to replace it)")
+        _REGISTRY[name] = RestorerConfig(fn, **config)
+        return fn
+
+    return add(builder) if builder is not None else add
+
+
+def create_restorer(name: str, weights: str | Path | None = None, **kwargs) -> nn.Module:
+    """Build a frozen restorer: eval mode, ``requires_grad=False``, subnormal weights zeroed.
+
+    Contract: input (B, 3, H, W) float in [0, 1] -> output (B, 3, H, W) in [0, 1].
+    ``weights``: a ``.safetensors`` file or an authors' ``.pth``/``.pt`` checkpoint; defaults to the
+    bundled file. ``variant=`` picks a sibling name (``create_restorer("sci", variant="easy")`` is
+    ``sci_easy``). Other kwargs go to the network's constructor (e.g. ``target=`` for ``gamma``).
+    """
+    variant = kwargs.pop("variant", None)
+    if variant is not None:
+        choices = sorted(n[len(name) + 1:] for n in _REGISTRY if n.startswith(name + "_"))
+        if variant not in choices:
+            raise ValueError(f"unknown variant {variant!r} of {name!r}; available: {', '.join(choices) or 'none'}")
+        name = f"{name}_{variant}"
+    cfg = get_restorer_config(name)
+    model = cfg.builder(**kwargs)
+    if weights is None and cfg.needs_weights:
+        if cfg.weights is None:
+            file = Path(cfg.original).name if cfg.original else "weights.pth"
+            raise ValueError(
+                f"{name}: the weights are licensed {cfg.licence}, which does not allow bundling them in this "
+                f"package. Get the authors' checkpoint ({cfg.source}) and pass its path: "
+                f"create_restorer({name!r}, weights='/path/to/{file}')"
+            )
+        weights = WEIGHTS_DIR / cfg.weights
+    if weights is not None:
+        if not cfg.needs_weights:
+            raise ValueError(f"{name} has no weights; got weights={weights!r}")
+        convert = getattr(model, "convert_state_dict", lambda sd: sd)
+        model.load_state_dict(convert(read_state_dict(weights)), strict=True)
+    flush_subnormals_(model)
+    return freeze(model)
+
+
+def freeze(model: nn.Module) -> nn.Module:
+    """eval mode + no gradients; :class:`Restorer` subclasses also ignore later ``.train()`` calls."""
+    if isinstance(model, Restorer):
+        return model.freeze()
+    return model.requires_grad_(False).eval()
+
