@@ -33,28 +33,32 @@ def create_clip_prior(arg: str | None, pretrained=DEFAULT) -> ImagePrior:
         raise TypeError(f"clip prior: pretrained must be a tag, a local file path or None, got {pretrained!r}")
     pretrained = None if pretrained is None else os.fspath(pretrained)
     is_file = pretrained is not None and os.path.isfile(pretrained)
-    if pretrained is not None and not is_file and (os.sep in pretrained or pretrained.endswith((".bin", ".pt", ".pth", ".safetensors"))):
+    looks_like_path = pretrained is not None and (os.sep in pretrained or "." in pretrained)
+    if looks_like_path and not is_file:
         raise FileNotFoundError(f"clip prior {model}: weights file {pretrained!r} does not exist")
-    if pretrained is not None and not is_file and tag_unknown(model, pretrained):
-        tags = [t for m, t in open_clip.list_pretrained() if m == model]
+    tags = [t for m, t in open_clip.list_pretrained() if m == model]
+    if pretrained is not None and not is_file and pretrained not in tags:
         raise ValueError(f"unknown pretrained tag {pretrained!r} for CLIP {model}; available: {tags}, "
                          "a local file path, or None for random init")
-    try:
+    if pretrained is None or is_file:
         clip = open_clip.create_model(model, pretrained=pretrained)
-    except Exception as e:  # network / hub failures deep inside open_clip
-        raise RuntimeError(
-            f"could not load pretrained weights {pretrained!r} for CLIP model {model} "
-            f"({_weights_location(model, pretrained)}): {type(e).__name__}: {e}. Without network access, "
-            f"download the weights elsewhere and pass pretrained='/path/to/open_clip_model.safetensors' "
-            f"(or prior_pretrained=... for PTGRefiner), or pretrained=None for random init."
-        ) from e
+    else:
+        clip = _download_and_create(model, pretrained)
     visual = clip.visual
     size = visual.image_size if isinstance(visual.image_size, (tuple, list)) else (visual.image_size,) * 2
     name = f"clip:{model}/{pretrained}" if pretrained and not is_file else f"clip:{model}"
     return ImagePrior(visual, visual.output_dim, size, visual.image_mean, visual.image_std, name=name)
 
 
-def tag_unknown(model: str, tag: str) -> bool:
+def _download_and_create(model: str, tag: str):
     import open_clip
 
-    return tag not in [t for m, t in open_clip.list_pretrained() if m == model]
+    try:
+        return open_clip.create_model(model, pretrained=tag)
+    except Exception as e:  # network / hub failures deep inside open_clip
+        raise RuntimeError(
+            f"could not load pretrained weights {tag!r} for CLIP model {model} "
+            f"({_weights_location(model, tag)}): {type(e).__name__}: {e}. Without network access, "
+            f"download the weights elsewhere and pass pretrained='/path/to/open_clip_model.safetensors' "
+            f"(or prior_pretrained=... for PTGRefiner), or pretrained=None for random init."
+        ) from e

@@ -47,5 +47,7 @@ def create_prior(spec: str, pretrained=DEFAULT, **kwargs) -> nn.Module:
     >>> g(torch.rand(2, 3, 64, 64)).shape   # doctest: +SKIP
     torch.Size([2, 512])
     """
+    from .base import freeze
+
     name, arg = parse_spec(spec)
-    return _PRIORS[name](arg, pretrained, **kwargs)
+    return freeze(_PRIORS[name](arg, pretrained, **kwargs))

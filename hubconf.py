@@ -1,0 +1,43 @@
+"""torch.hub entry points for ptg-refine.
+
+    refiner = torch.hub.load("<owner>/ptg-refine", "ptg_refiner", restorer=my_model, prior="clip")
+    refiner = torch.hub.load("/path/to/checkout", "ptg_refiner", source="local", restorer="sci", prior="none")
+    refiner = torch.hub.load(..., "ptg_refiner", pretrained="sci-lite0")   # or a folder / hub repo id
+"""
+import os
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "src"))
+
+dependencies = ["torch", "timm", "open_clip", "huggingface_hub", "safetensors", "einops"]
+
+from ptg_refine import PTGRefiner, create_prior, create_restorer  # noqa: E402
+
+
+def ptg_refiner(restorer=None, prior="clip", pretrained=None, **kwargs):
+    """A PTGRefiner (PTG-RM, Xu et al., CVPR 2024) around a frozen ``restorer``.
+
+    restorer: nn.Module, callable, zoo name (``ptg_refine.list_restorers()``) or None.
+    prior: prior spec (``ptg_refine.list_priors()``) or module; ignored when ``pretrained`` names a
+        checkpoint unless given explicitly (the checkpoint's config records its prior).
+    pretrained: None for a new refiner (returns F's output until trained), or a shipped checkpoint name
+        (``ptg_refine.list_pretrained()``), a local save_pretrained folder, or a Hugging Face Hub repo id.
+    Other keyword arguments go to ``PTGRefiner`` / ``PTGRefiner.from_pretrained``.
+    """
+    if pretrained is None:
+        return PTGRefiner(restorer=restorer, prior=prior, **kwargs)
+    if restorer is not None:
+        kwargs["restorer"] = restorer
+    if prior != "clip":
+        kwargs["prior"] = prior
+    return PTGRefiner.from_pretrained(pretrained, **kwargs)
+
+
+def prior(spec="clip", pretrained="default"):
+    """A frozen prior G: (B,3,H,W) in [0,1] -> L2-normalised (B,D) features."""
+    return create_prior(spec, pretrained=pretrained)
+
+
+def restorer(name="sci", weights=None, **kwargs):
+    """A frozen baseline restorer F from the zoo (``ptg_refine.list_restorers()``)."""
+    return create_restorer(name, weights=weights, **kwargs)

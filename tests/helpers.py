@@ -1,0 +1,37 @@
+"""Small frozen networks used as F and G in the tests."""
+import torch
+from torch import nn
+
+
+class TinyRestorer(nn.Module):
+    """A restorer with BatchNorm (running stats would drift if it were ever put in train mode)."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 3, 3, padding=1)
+        self.bn = nn.BatchNorm2d(3)
+
+    def forward(self, x):
+        return torch.sigmoid(self.bn(self.conv(x)) + 2 * x - 1)
+
+
+class TinyPrior(nn.Module):
+    """A prior with BatchNorm, 24-d features."""
+
+    feature_dim = 24
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 24, 3, stride=4)
+        self.bn = nn.BatchNorm2d(24)
+
+    def forward(self, x):
+        return self.bn(self.conv(x)).mean(dim=(2, 3))
+
+
+def perturb_(module: nn.Module, scale: float = 0.05) -> nn.Module:
+    """Move every parameter away from its init (the output heads start at zero)."""
+    with torch.no_grad():
+        for p in module.parameters():
+            p.add_(torch.randn_like(p) * scale)
+    return module

@@ -1,0 +1,62 @@
+import json
+import os
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from ptg_refine import PTGRefiner
+from conftest import REPO_ROOT
+from helpers import TinyRestorer, perturb_
+
+
+def test_save_and_load_round_trip(tmp_path):
+    restorer = TinyRestorer().eval()
+    refiner = perturb_(PTGRefiner(restorer=restorer, prior="none:16", width=8, num_blocks=2))
+    refiner.save_pretrained(tmp_path / "ckpt")
+    files = set(os.listdir(tmp_path / "ckpt"))
+    assert {"config.json", "model.safetensors"} <= files
+    config = json.loads((tmp_path / "ckpt/config.json").read_text())
+    assert config["prior"] == "none:16" and config["prior_dim"] == 16 and config["width"] == 8
+    assert config["restorer"] is None  # a module is not serialisable: F is passed again at load time
+    weights = load_file(tmp_path / "ckpt/model.safetensors")
+    assert set(weights) == set(refiner.net.state_dict())  # only R: no F, no prior
+    assert not any(k.startswith(("conv", "bn")) for k in weights)
+
+    loaded = PTGRefiner.from_pretrained(tmp_path / "ckpt", restorer=restorer)
+    x = torch.rand(2, 3, 29, 41)
+    assert torch.equal(loaded(x), refiner(x))
+    assert not loaded.training
+
+
+def test_load_with_named_restorer_from_config(tmp_path):
+    refiner = perturb_(PTGRefiner(restorer="identity", prior="none:8", width=8, num_blocks=1))
+    refiner.save_pretrained(tmp_path)
+    loaded = PTGRefiner.from_pretrained(tmp_path)
+    x = torch.rand(1, 3, 20, 20)
+    assert torch.equal(loaded(x), refiner(x))
+
+
+def test_load_errors(tmp_path):
+    with pytest.raises(FileNotFoundError, match="neither a local folder"):
+        PTGRefiner.from_pretrained(tmp_path / "missing" / "deeper")
+    with pytest.raises(OSError, match="Offline\\?.*local folder"):
+        PTGRefiner.from_pretrained("ptg-refine/does-not-exist")
+    PTGRefiner(prior="none:8", width=8, num_blocks=1).save_pretrained(tmp_path / "a")
+    with pytest.raises(ValueError, match="8-d features but this refiner expects prior_dim=8|expects prior_dim=8"):
+        PTGRefiner.from_pretrained(tmp_path / "a", prior="none:12")
+    (tmp_path / "a/model.safetensors").write_bytes(b"not a safetensors file")
+    with pytest.raises(OSError, match="model.safetensors"):
+        PTGRefiner.from_pretrained(tmp_path / "a")
+
+
+def test_torch_hub_local(tmp_path):
+    refiner = torch.hub.load(str(REPO_ROOT), "ptg_refiner", source="local", restorer="identity", prior="none",
+                             trust_repo=True)
+    assert isinstance(refiner, PTGRefiner)
+    x = torch.rand(1, 3, 20, 20)
+    assert torch.equal(refiner(x), x)
+    # a trained checkpoint through the hub entry point
+    perturb_(refiner).save_pretrained(tmp_path)
+    loaded = torch.hub.load(str(REPO_ROOT), "ptg_refiner", source="local", pretrained=str(tmp_path), trust_repo=True)
+    assert torch.equal(loaded(x), refiner(x))

@@ -1,0 +1,107 @@
+import torch
+
+from ptg_refine.modules import (PTGCSA, PTGSVE, Decoder, Encoder, RefinementNetwork, compose_output,
+                                coordinate_grid, per_position_filter)
+from ptg_refine.modules.coordinates import CoordinateEmbedding
+
+
+def test_encoder_downsamples_by_four():
+    f = Encoder(16)(torch.rand(2, 6, 32, 48))
+    assert f.shape == (2, 16, 8, 12)
+
+
+def test_per_position_filter_equals_naive_loop():
+    b, c, h, w, k = 2, 3, 5, 6, 3
+    x, kernels = torch.randn(b, c, h, w), torch.randn(b, c * k * k, h, w)
+    out = per_position_filter(x, kernels, k)
+    expected = torch.zeros_like(x)
+    for n in range(b):
+        for ch in range(c):
+            for i in range(h):
+                for j in range(w):
+                    acc = 0.0
+                    for dy in range(k):
+                        for dx in range(k):
+                            yi = min(max(i + dy - 1, 0), h - 1)  # replicate padding
+                            xj = min(max(j + dx - 1, 0), w - 1)
+                            acc += x[n, ch, yi, xj] * kernels[n, ch * k * k + dy * k + dx, i, j]
+                    expected[n, ch, i, j] = acc
+    torch.testing.assert_close(out, expected, atol=1e-5, rtol=1e-5)
+
+
+def test_per_position_filter_with_5x5_kernels_and_shape_error():
+    x = torch.randn(1, 2, 7, 7)
+    k = torch.zeros(1, 50, 7, 7)
+    k[:, 12::25] = 1.0  # centre tap of a 5x5 kernel
+    assert torch.equal(per_position_filter(x, k, 5), x)
+    try:
+        per_position_filter(x, torch.zeros(1, 9, 7, 7), 3)
+    except ValueError as e:
+        assert "(1, 18, 7, 7)" in str(e)
+    else:
+        raise AssertionError("wrong kernel shape accepted")
+
+
+def test_sve_score_map_range_and_shapes():
+    sve = PTGSVE(width=16, prior_dim=32, num_blocks=2)
+    f_hat, m = sve(torch.randn(2, 16, 6, 7), torch.randn(2, 32))
+    assert f_hat.shape == (2, 16, 6, 7) and m.shape == (2, 1, 6, 7)
+    assert 0 <= m.min() and m.max() <= 1
+
+
+def test_sve_mixes_branches_with_m():
+    sve = PTGSVE(width=8, prior_dim=4, num_blocks=1)
+    f, g = torch.randn(1, 8, 4, 4), torch.randn(1, 4)
+    f_hat, m = sve(f, g)
+    expected = m * sve.short_range(f) + (1 - m) * sve.long_range(f)
+    torch.testing.assert_close(f_hat, expected)
+
+
+def test_csa_maps_range_and_shapes():
+    csa = PTGCSA(width=16, prior_dim=32)
+    f_bar, m_c, m_s = csa(torch.randn(2, 16, 6, 7), torch.randn(2, 32))
+    assert f_bar.shape == (2, 16, 6, 7) and m_c.shape == (2, 16, 1, 1) and m_s.shape == (2, 1, 6, 7)
+    for t in (m_c, m_s):
+        assert 0 <= t.min() and t.max() <= 1
+
+
+def test_decoder_starts_at_identity_heads():
+    mask, residual = Decoder(16)(torch.randn(2, 16, 5, 6))
+    assert mask.shape == residual.shape == (2, 3, 20, 24)
+    assert torch.equal(mask, torch.ones_like(mask)) and torch.equal(residual, torch.zeros_like(residual))
+
+
+def test_compose_output_is_eq1():
+    low, restored, mask, residual = torch.rand(4, 1, 3, 8, 8).unbind(0)
+    torch.testing.assert_close(compose_output(low, restored, 2 * mask, residual),
+                               low + (restored - low) * 2 * mask + residual)
+
+
+def test_coordinate_grid_full_image_spans_minus_one_to_one():
+    grid = coordinate_grid(4, 8)
+    assert grid.shape == (1, 2, 4, 8)
+    xs, ys = grid[0, 0, 0], grid[0, 1, :, 0]
+    torch.testing.assert_close(xs, torch.linspace(-1 + 1 / 8, 1 - 1 / 8, 8))
+    torch.testing.assert_close(ys, torch.linspace(-1 + 1 / 4, 1 - 1 / 4, 4))
+
+
+def test_coordinate_embedding_of_a_tile_equals_crop_of_full_embedding():
+    emb = CoordinateEmbedding(8)
+    full = emb(16, 20)
+    tile = emb(6, 7, position=(4 * 5, 4 * 9, 64, 80))  # latent offset (5, 9) in a 64x80 image
+    torch.testing.assert_close(tile, full[:, :, 5:11, 9:16])
+
+
+def test_refinement_network_details_and_param_count():
+    net = RefinementNetwork()
+    assert sum(p.numel() for p in net.parameters()) == 672_764 <= 700_000
+    low = torch.rand(2, 3, 37, 53)
+    d = net(low, low.sqrt(), torch.randn(2, 512), return_details=True)
+    assert d["output"].shape == (2, 3, 37, 53)
+    assert d["range_score"].shape == (2, 1, 10, 14) and d["spatial_attention"].shape == (2, 1, 10, 14)
+    assert d["channel_attention"].shape == (2, 16, 1, 1)
+
+
+def test_lite0_sized_refiner_fits_budget_with_projection():
+    net = RefinementNetwork(prior_dim=1280, prior_proj_dim=128)
+    assert sum(p.numel() for p in net.parameters()) <= 700_000
