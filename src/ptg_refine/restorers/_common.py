@@ -18,16 +18,19 @@ _LEGACY_PICKLES = {"a4395acb874f320375d9704997cef874eaaaaa26a1777ceb29a92b70f74c
 
 
 def check_image(x: torch.Tensor) -> None:
-    """Raise ValueError unless ``x`` is a float batch (B, 3, H, W), the contract of every restorer."""
+    """Check the contract of every restorer: a float batch (B, 3, H, W) (values meant to be in [0, 1]).
+
+    TypeError for non-tensors and non-float dtypes, ValueError for wrong rank or channels (the same
+    convention as ``ptg_refine._validation``). Kept cheap: no pass over the data, any H, W >= 1.
+    """
     if not isinstance(x, torch.Tensor):
-        raise ValueError(f"expected a torch.Tensor of shape (B, 3, H, W), got {type(x).__name__}")
+        raise TypeError(f"expected a torch.Tensor of shape (B, 3, H, W), got {type(x).__name__}")
+    if not x.is_floating_point():
+        raise TypeError(f"expected a floating-point tensor in [0, 1] (use x.float() / 255), got {x.dtype}")
     if x.dim() != 4 or x.shape[1] != 3:
         raise ValueError(
-            f"expected an RGB image batch of shape (B, 3, H, W) with values in [0, 1], "
-            f"got shape {tuple(x.shape)}"
+            f"expected an RGB image batch of shape (B, 3, H, W) with values in [0, 1], got shape {tuple(x.shape)}"
         )
-    if not x.is_floating_point():
-        raise ValueError(f"expected a floating-point tensor in [0, 1] (divide uint8 by 255), got {x.dtype}")
 
 
 class Restorer(nn.Module):
@@ -59,7 +62,12 @@ def _sha256(path: Path) -> str:
 
 
 def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
-    """Read a ``.safetensors`` file or an original ``.pth``/``.pt`` state_dict onto the CPU."""
+    """Read a ``.safetensors`` file or an original ``.pth``/``.pt`` state_dict onto the CPU.
+
+    Pickles are read with ``weights_only=True``. The one exception is the known legacy Zero-DCE
+    ``Epoch99.pth`` (matched by SHA-256): if the installed torch refuses it, it is re-read with
+    ``weights_only=False``. torch 2.15 reads it safely, so the fallback only serves older versions.
+    """
     path = Path(path).expanduser()
     if not path.is_file():
         raise FileNotFoundError(f"restorer weights file not found: {path}")

@@ -40,14 +40,11 @@ def convert(shared: Path, out: Path = WEIGHTS_DIR) -> list[Path]:
         model = cfg.builder()
         model.load_state_dict(model.convert_state_dict(read_state_dict(src)), strict=True)
         flushed = flush_subnormals_(model)
-        meta = {
-            "name": name,
-            "source": cfg.source,
-            "source_sha256": digest,
-            "licence": cfg.licence,
-            "changes": f"converted to safetensors; {flushed} subnormal float32 values set to 0"
-            + ("; training-only calibrate.* and alias enhance.blocks.0.* keys dropped" if name.startswith("sci") else ""),
-        }
+        changes = f"converted to safetensors; {flushed} subnormal float32 values set to 0"
+        if name.startswith("sci"):
+            changes += "; training-only calibrate.* and alias enhance.blocks.0.* keys dropped"
+        meta = {"name": name, "source": cfg.source, "source_sha256": digest, "licence": cfg.licence,
+                "changes": changes}
         save_file({k: v.contiguous() for k, v in model.state_dict().items()}, target, metadata=meta)
         target.chmod(0o644)
         written.append(target)

@@ -149,6 +149,8 @@ class IAT(Restorer):
     count, so do not resize before it). BatchNorm in the global stem uses running statistics; the
     module is kept in eval mode when frozen. The public checkpoints contain ~21-24k subnormal
     weights (whole local blocks collapsed to ~1e-41); zeroing them changes outputs by < 1e-7.
+    Checkpoints: ``iat_lol_v1`` (checked against the authors' outputs), ``iat_lol_v2`` and
+    ``iat_exposure`` (same keys and shapes, same unnormalised [0, 1] input; no reference outputs).
     """
 
     def __init__(self) -> None:

@@ -30,7 +30,7 @@ class RestorerConfig:
     builder: callable(**kwargs) -> nn.Module (kwargs of ``create_restorer`` are passed on).
     licence: licence of the default weights ("n/a" for weight-free restorers).
     params: number of parameters of the built module (buffers not counted).
-    weights: default weights file; relative names are looked up in ``restorers/weights/``.
+    weights: default weights file: a file name in ``restorers/weights/`` when ``bundled``, else a path.
     bundled: True when ``weights`` ships inside the package.
     original: the authors' checkpoint, relative to ``shared/weights/`` (used by the convert script,
         tests and benchmarks); None for weight-free restorers.
@@ -144,13 +144,15 @@ def create_restorer(name: str, weights: str | Path | None = None, **kwargs) -> n
                 f"package. Get the authors' checkpoint ({cfg.source}) and pass its path: "
                 f"create_restorer({name!r}, weights='/path/to/{file}')"
             )
-        weights = WEIGHTS_DIR / cfg.weights
+        weights = WEIGHTS_DIR / cfg.weights if cfg.bundled else Path(cfg.weights)
     if weights is not None:
         if not cfg.needs_weights:
             raise ValueError(f"{name} has no weights; got weights={weights!r}")
         convert = getattr(model, "convert_state_dict", lambda sd: sd)
         model.load_state_dict(convert(read_state_dict(weights)), strict=True)
     flush_subnormals_(model)
+    if not hasattr(model, "name"):
+        model.name = name  # e.g. for reprs and reports
     return freeze(model)
 
 

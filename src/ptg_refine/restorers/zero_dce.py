@@ -18,7 +18,11 @@ class ZeroDCE(Restorer):
     enhanced by y <- y + A_n * (y^2 - y) for n = 1..8.
 
     Fully convolutional with stride 1: any H, W works, no padding or size multiple needed.
-    Key names (``e_conv1`` ... ``e_conv7``) match the authors' ``Epoch99.pth``.
+    Key names (``e_conv1`` ... ``e_conv7``) match the authors' ``Epoch99.pth``, a legacy (pre-1.6)
+    pickle saved on CUDA: it is read with ``map_location="cpu"`` and ``weights_only=True``; only this
+    exact file (checked by SHA-256) may fall back to ``weights_only=False`` on a torch that cannot read
+    legacy pickles safely (see ``_common.read_state_dict``). Its weights are CC BY-NC 4.0, so they are not
+    bundled: pass ``create_restorer("zero_dce", weights="/path/to/Epoch99.pth")``.
     """
 
     def __init__(self, width: int = 32, iterations: int = 8) -> None:
