@@ -35,13 +35,7 @@ class ZeroDCE(Restorer):
 
     def curves(self, x: torch.Tensor) -> torch.Tensor:
         """The 3*iterations curve maps in (-1, 1), eight RGB groups in order."""
-        f1 = F.relu(self.e_conv1(x))
-        f2 = F.relu(self.e_conv2(f1))
-        f3 = F.relu(self.e_conv3(f2))
-        f4 = F.relu(self.e_conv4(f3))
-        f5 = F.relu(self.e_conv5(torch.cat([f3, f4], 1)))
-        f6 = F.relu(self.e_conv6(torch.cat([f2, f5], 1)))
-        return torch.tanh(self.e_conv7(torch.cat([f1, f6], 1)))
+        return dce_net(self, x)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         check_image(x)
@@ -50,3 +44,15 @@ class ZeroDCE(Restorer):
             y = y + a * (y.pow(2) - y)
         # |A| < 1 keeps [0, 1] mathematically; the clamp (as the authors' save_image) only guards rounding.
         return y.clamp(0, 1)
+
+
+def dce_net(m: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """DCE-Net's 7 layers ``m.e_conv1..7`` with symmetric skip concatenations, tanh output.
+    Shared by Zero-DCE and Zero-DCE++ / SGZ (whose convolutions are depthwise-separable)."""
+    f1 = F.relu(m.e_conv1(x))
+    f2 = F.relu(m.e_conv2(f1))
+    f3 = F.relu(m.e_conv3(f2))
+    f4 = F.relu(m.e_conv4(f3))
+    f5 = F.relu(m.e_conv5(torch.cat([f3, f4], 1)))
+    f6 = F.relu(m.e_conv6(torch.cat([f2, f5], 1)))
+    return torch.tanh(m.e_conv7(torch.cat([f1, f6], 1)))

@@ -11,6 +11,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ._common import Restorer, check_image
+from .zero_dce import dce_net
 
 
 class DSConv(nn.Module):
@@ -47,20 +48,11 @@ class ZeroDCEPP(Restorer):
         for i, (c_in, c_out) in enumerate(zip(ins, outs), start=1):
             setattr(self, f"e_conv{i}", DSConv(c_in, c_out))
 
-    def _estimate(self, x: torch.Tensor) -> torch.Tensor:
-        f1 = F.relu(self.e_conv1(x))
-        f2 = F.relu(self.e_conv2(f1))
-        f3 = F.relu(self.e_conv3(f2))
-        f4 = F.relu(self.e_conv4(f3))
-        f5 = F.relu(self.e_conv5(torch.cat([f3, f4], 1)))
-        f6 = F.relu(self.e_conv6(torch.cat([f2, f5], 1)))
-        return torch.tanh(self.e_conv7(torch.cat([f1, f6], 1)))
-
     def curves(self, x: torch.Tensor) -> torch.Tensor:
         """The full-resolution curve map A (B, 3, H, W) in (-1, 1)."""
         s = self.scale_factor
         if s == 1:
-            return self._estimate(x)
+            return dce_net(self, x)
         h, w = x.shape[-2:]
         ph, pw = -h % s, -w % s
         if ph or pw:
@@ -68,7 +60,7 @@ class ZeroDCEPP(Restorer):
             x = F.pad(x, (0, pw, 0, ph), mode=mode)
         hp, wp = x.shape[-2:]
         small = F.interpolate(x, size=(hp // s, wp // s), mode="bilinear", align_corners=False)
-        a = F.interpolate(self._estimate(small), size=(hp, wp), mode="bilinear", align_corners=True)
+        a = F.interpolate(dce_net(self, small), size=(hp, wp), mode="bilinear", align_corners=True)
         return a[..., :h, :w]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
