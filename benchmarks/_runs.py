@@ -1,0 +1,75 @@
+"""Shared by benchmarks/quality.py and benchmarks/prior_calibration.py: one training run + its evaluation,
+results appended as JSON lines (so a benchmark can be resumed and split across processes)."""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import torch
+
+from ptg_refine import PTGRefiner
+from ptg_refine.evaluate import evaluate_pairs, mean_se, psnr
+from ptg_refine.restorers import create_restorer
+from ptg_refine.training import Trainer, TrainConfig
+
+SHARED = Path("/work/shared")
+WEIGHTS = {"zero_dce": SHARED / "weights/zero_dce/Epoch99.pth", "zero_dce_pp": SHARED / "weights/zero_dce_pp/Epoch99.pth"}
+
+
+def restorer(name):
+    return create_restorer(name, weights=WEIGHTS.get(name))
+
+
+def load_done(path: Path) -> dict:
+    if not path.is_file():
+        return {}
+    return {r["run"]: r for r in map(json.loads, path.read_text().splitlines()) if r}
+
+
+@torch.no_grad()
+def prior_diagnostics(refiner, cache, pairs) -> dict:
+    """Per-image PSNR of F+R when fed g = 0 or another image's g (rolled by one) instead of its own."""
+    gs = [cache.prior_features(p.low)[:1] for p in pairs]
+    out = {"psnr_zero_g": [], "psnr_other_g": []}
+    for i, p in enumerate(pairs):
+        low, target = p.low_float()[None], p.high_float()[None]
+        restored = cache.restored(p.low)[None]
+        out["psnr_zero_g"].append(float(psnr(refiner.enhance(low, restored, torch.zeros_like(gs[i])), target)[0]))
+        out["psnr_other_g"].append(float(psnr(refiner.enhance(low, restored, gs[(i + 1) % len(pairs)]), target)[0]))
+    return out
+
+
+def train_and_eval(run: str, restorer_name: str, prior: str, prior_pretrained: bool, train_pairs, val_pairs,
+                   config: TrainConfig, cache_dir, prior_proj_dim=128, prior_dropout=0.0, diagnostics=False,
+                   save_dir=None) -> dict:
+    torch.manual_seed(config.seed)
+    refiner = PTGRefiner(restorer=restorer(restorer_name), prior=prior,
+                         prior_pretrained="default" if prior_pretrained else None,
+                         prior_proj_dim=prior_proj_dim, prior_dropout=prior_dropout)
+    trainer = Trainer(refiner, train_pairs, config, cache_dir=cache_dir, restorer_name=restorer_name, progress=False)
+    t0 = time.perf_counter()
+    summary = trainer.fit()
+    wall = time.perf_counter() - t0
+    res = evaluate_pairs(val_pairs, refiner=refiner, cache=trainer.cache, progress=False)
+    row = {"run": run, "restorer": restorer_name, "prior": prior, "prior_pretrained": prior_pretrained,
+           "seed": config.seed, "params_R": sum(p.numel() for p in refiner.parameters()),
+           "train_seconds": summary["train_seconds"], "wall_seconds": wall,
+           "names": [r["name"] for r in res["images"]],
+           **{k: [r[k] for r in res["images"]] for k in res["images"][0] if k != "name"},
+           "final_loss_ema": trainer.history[-1].get("loss_ema") if trainer.history else None}
+    if diagnostics:
+        row.update(prior_diagnostics(refiner, trainer.cache, val_pairs))
+    if save_dir is not None:
+        refiner.save_pretrained(save_dir)
+    return row
+
+
+def fmt(values, digits=2) -> str:
+    m, se = mean_se(values)
+    return f"{m:.{digits}f} ± {se:.{digits}f}"
+
+
+def seed_mean(rows, key):
+    """Per-image value averaged over the seeds of ``rows`` (same image order in every row)."""
+    return [sum(r[key][i] for r in rows) / len(rows) for i in range(len(rows[0][key]))]

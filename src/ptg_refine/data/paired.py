@@ -1,0 +1,113 @@
+"""Paired folders in the LOL layout (``<root>/low/*`` + ``<root>/high/*``, matched by file name) and
+unpaired folders (images only). Images are held in memory as uint8 (3,H,W) tensors."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from .io import list_images, read_uint8
+
+
+@dataclass
+class Pair:
+    name: str
+    low: torch.Tensor   # (3,H,W) uint8
+    high: torch.Tensor  # (3,H,W) uint8
+
+    def low_float(self) -> torch.Tensor:
+        return self.low.float().div(255)
+
+    def high_float(self) -> torch.Tensor:
+        return self.high.float().div(255)
+
+
+def _uint8_tensor(path) -> torch.Tensor:
+    return torch.from_numpy(read_uint8(path)).permute(2, 0, 1).contiguous()
+
+
+def match_pairs(root: str | Path) -> list[tuple[str, Path, Path]]:
+    """(name, low file, high file) for every file of ``root/low`` whose stem has a file in ``root/high``.
+
+    Files are matched by stem (``low/1.png`` with ``high/1.png`` or ``high/1.jpg``). Unmatched files on
+    either side, or two files with the same stem, are an error (nothing is dropped silently).
+    """
+    root = Path(root)
+    low_dir, high_dir = root / "low", root / "high"
+    for d in (low_dir, high_dir):
+        if not d.is_dir():
+            raise FileNotFoundError(f"{root} is not a paired folder: {d} is missing (expected LOL layout "
+                                    "<root>/low/* and <root>/high/* with the same file names)")
+
+    def by_stem(files):
+        out = {}
+        for f in files:
+            if f.stem in out:
+                raise ValueError(f"two files with the same name stem {f.stem!r}: {out[f.stem]} and {f}")
+            out[f.stem] = f
+        return out
+
+    low, high = by_stem(list_images(low_dir)), by_stem(list_images(high_dir))
+    only_low, only_high = sorted(set(low) - set(high)), sorted(set(high) - set(low))
+    if only_low or only_high:
+        raise ValueError(f"{root}: unmatched files — in low/ only: {only_low[:10]}{'...' if len(only_low) > 10 else ''}; "
+                         f"in high/ only: {only_high[:10]}{'...' if len(only_high) > 10 else ''}")
+    return [(s, low[s], high[s]) for s in sorted(low)]
+
+
+class PairedFolder(torch.utils.data.Dataset):
+    """A paired low/high folder loaded into memory. ``pairs[i]`` is a :class:`Pair`.
+
+    ``limit``: keep only the first ``limit`` pairs in name order (for quick runs; the count is in repr).
+    """
+
+    def __init__(self, root: str | Path, limit: int | None = None):
+        self.root = Path(root)
+        matched = match_pairs(root)
+        if limit is not None:
+            if limit < 1:
+                raise ValueError(f"limit must be >= 1, got {limit}")
+            matched = matched[:limit]
+        self.pairs = []
+        for name, lf, hf in matched:
+            low, high = _uint8_tensor(lf), _uint8_tensor(hf)
+            if low.shape != high.shape:
+                raise ValueError(f"pair {name!r}: low {lf} is {tuple(low.shape[1:])} but high {hf} is "
+                                 f"{tuple(high.shape[1:])}; paired images must have the same size")
+            self.pairs.append(Pair(name, low, high))
+
+    def __len__(self) -> int:
+        return len(self.pairs)
+
+    def __getitem__(self, i) -> Pair:
+        return self.pairs[i]
+
+    def __repr__(self) -> str:
+        return f"PairedFolder({str(self.root)!r}, pairs={len(self)})"
+
+
+class ImageFolder(torch.utils.data.Dataset):
+    """Unpaired images (files and/or folders, no ground truth); items are (name, (3,H,W) float in [0,1]).
+    Images are read lazily."""
+
+    def __init__(self, inputs, recursive: bool = False):
+        if isinstance(inputs, (str, Path)):
+            inputs = [inputs]
+        self.files: list[Path] = []
+        for item in inputs:
+            item = Path(item)
+            if item.is_dir():
+                self.files.extend(list_images(item, recursive=recursive))
+            elif item.is_file():
+                self.files.append(item)
+            else:
+                raise FileNotFoundError(f"input {str(item)!r} is neither an image file nor a folder")
+        if not self.files:
+            raise ValueError("no input images given")
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def __getitem__(self, i):
+        return self.files[i].stem, _uint8_tensor(self.files[i]).float().div(255)

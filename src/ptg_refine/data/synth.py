@@ -1,0 +1,161 @@
+"""Synthetic low-light pairs from clean photographs (a camera-like degradation in linear RGB).
+
+Everything produced here is **synthetic**: there is no real paired low-light data on these machines.
+
+The degradation of one clean sRGB image ``x`` (8-bit, scaled to [0,1]), for one (seed, name, variant):
+
+1. sRGB -> linear RGB with the IEC 61966-2-1 transfer function.
+2. Exposure: multiply by ``k ~ LogUniform(0.03, 0.3)`` (about 1.7 to 5 stops under-exposed).
+3. Mild colour cast: multiply R and B by independent gains ``~ LogUniform(0.85, 1.15)`` (G fixed at 1),
+   like an uncorrected white balance.
+4. Poisson-Gaussian sensor noise (shot + read), in the parameterisation of Brooks et al., "Unprocessing
+   Images for Learned Raw Denoising", CVPR 2019: shot gain ``a ~ LogUniform(1e-4, 2e-3)`` and read variance
+   ``b = exp(2.18·log(a) + 1.2 + N(0, 0.26²))``; the signal becomes ``a·Poisson(s/a) + N(0, b)``.
+   (Our shot range is narrower than their 1e-4..1.2e-2, keeping noise moderate on 8-bit input.)
+5. Clip to [0,1], linear -> sRGB, 8-bit quantisation (round to nearest).
+
+The target is the clean image itself (written as PNG). The random generator of each output is seeded
+from ``sha256(f"{seed}/{name}/{variant}")``, so the result does not depend on the order or the number of
+files processed. Optionally (``max_side``), clean images whose long side exceeds ``max_side`` are first
+downscaled (Lanczos, aspect kept) and the pair is made at that size: reported, never silent.
+"""
+from __future__ import annotations
+
+import hashlib
+import math
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from .io import list_images, read_uint8, save_image
+
+
+@dataclass(frozen=True)
+class DegradationConfig:
+    """Ranges of the synthetic degradation (see the module docstring)."""
+
+    exposure: tuple[float, float] = (0.03, 0.3)
+    cast: tuple[float, float] = (0.85, 1.15)
+    shot: tuple[float, float] = (1e-4, 2e-3)
+    read_slope: float = 2.18
+    read_intercept: float = 1.2
+    read_sigma: float = 0.26
+
+    def __post_init__(self):
+        for field in ("exposure", "cast", "shot"):
+            lo, hi = getattr(self, field)
+            if not (0 < lo <= hi):
+                raise ValueError(f"DegradationConfig.{field} must be a range 0 < low <= high, got {(lo, hi)}")
+
+
+def srgb_to_linear(x: np.ndarray) -> np.ndarray:
+    """IEC 61966-2-1 inverse transfer function, x in [0,1]."""
+    return np.where(x <= 0.04045, x / 12.92, ((x + 0.055) / 1.055) ** 2.4)
+
+
+def linear_to_srgb(x: np.ndarray) -> np.ndarray:
+    """IEC 61966-2-1 transfer function, x in [0,1]."""
+    x = np.clip(x, 0.0, 1.0)
+    return np.where(x <= 0.0031308, 12.92 * x, 1.055 * np.power(x, 1 / 2.4) - 0.055)
+
+
+def derive_seed(seed: int, name: str, variant: int) -> int:
+    """64-bit seed from (seed, name, variant): stable across runs, platforms and file order."""
+    digest = hashlib.sha256(f"{seed}/{name}/{variant}".encode()).digest()
+    return int.from_bytes(digest[:8], "little")
+
+
+def _log_uniform(rng: np.random.Generator, lo: float, hi: float) -> float:
+    return float(math.exp(rng.uniform(math.log(lo), math.log(hi))))
+
+
+def sample_parameters(rng: np.random.Generator, config: DegradationConfig = DegradationConfig()) -> dict:
+    """Draw one set of degradation parameters."""
+    shot = _log_uniform(rng, *config.shot)
+    log_read = config.read_slope * math.log(shot) + config.read_intercept + rng.normal(0.0, config.read_sigma)
+    return {"exposure": _log_uniform(rng, *config.exposure),
+            "gain_r": _log_uniform(rng, *config.cast), "gain_b": _log_uniform(rng, *config.cast),
+            "shot": shot, "read_variance": float(math.exp(log_read))}
+
+
+def degrade(clean: np.ndarray, rng: np.random.Generator,
+            config: DegradationConfig = DegradationConfig()) -> tuple[np.ndarray, dict]:
+    """Clean (H,W,3) uint8 sRGB -> (synthetic low-light uint8 image, parameters used)."""
+    if clean.dtype != np.uint8 or clean.ndim != 3 or clean.shape[2] != 3:
+        raise ValueError(f"degrade expects an (H,W,3) uint8 RGB array, got {clean.dtype} {clean.shape}")
+    p = sample_parameters(rng, config)
+    lin = srgb_to_linear(clean.astype(np.float64) / 255.0)
+    lin = lin * p["exposure"] * np.array([p["gain_r"], 1.0, p["gain_b"]])
+    lin = np.clip(lin, 0.0, 1.0)
+    noisy = rng.poisson(lin / p["shot"]) * p["shot"] + rng.normal(0.0, math.sqrt(p["read_variance"]), lin.shape)
+    out = np.round(linear_to_srgb(noisy) * 255.0).astype(np.uint8)
+    return out, p
+
+
+def _resize_max_side(img: np.ndarray, max_side: int | None) -> np.ndarray:
+    h, w = img.shape[:2]
+    if max_side is None or max(h, w) <= max_side:
+        return img
+    s = max_side / max(h, w)
+    size = (max(1, round(w * s)), max(1, round(h * s)))
+    return np.asarray(Image.fromarray(img).resize(size, Image.Resampling.LANCZOS))
+
+
+def _names(clean_dirs) -> list[tuple[str, Path]]:
+    """(unique name, path) for every image under the clean folders (searched recursively). The name is
+    the path relative to its folder with separators replaced by '_', e.g. ``CBSD68_101085``."""
+    out, seen = [], {}
+    for folder in clean_dirs:
+        folder = Path(folder)
+        for path in list_images(folder, recursive=True):
+            name = "_".join(path.relative_to(folder).with_suffix("").parts)
+            if name in seen:
+                raise ValueError(f"two clean images map to the same output name {name!r}: {seen[name]} and {path}; "
+                                 "rename one or pass the folders separately")
+            seen[name] = path
+            out.append((name, path))
+    return out
+
+
+def synthesize_pairs(clean_dirs, out_dir, variants: int = 1, seed: int = 0, max_side: int | None = None,
+                     config: DegradationConfig = DegradationConfig(), progress: bool = True) -> dict:
+    """Write a **synthetic** paired folder ``out_dir/low/<name>_v<k>.png`` + ``out_dir/high/<name>_v<k>.png``.
+
+    Returns a summary dict (also written to ``out_dir/synthetic.json`` with every image's parameters).
+    """
+    import json
+
+    from tqdm import tqdm
+
+    if isinstance(clean_dirs, (str, Path)):
+        clean_dirs = [clean_dirs]
+    if not isinstance(variants, int) or variants < 1:
+        raise ValueError(f"variants must be a positive integer, got {variants!r}")
+    if max_side is not None and max_side < 16:
+        raise ValueError(f"max_side must be >= 16 pixels (or None), got {max_side}")
+    out_dir = Path(out_dir)
+    low_dir, high_dir = out_dir / "low", out_dir / "high"
+    for d in (low_dir, high_dir):
+        if d.is_dir() and any(d.iterdir()):
+            raise FileExistsError(f"{d} is not empty: write synthetic pairs into a new folder")
+    items = _names(clean_dirs)
+    records, resized = [], []
+    for name, path in tqdm(items, desc="synth", disable=not progress, unit="img"):
+        clean = read_uint8(path)
+        small = _resize_max_side(clean, max_side)
+        if small.shape != clean.shape:
+            resized.append(name)
+        for k in range(variants):
+            rng = np.random.default_rng(derive_seed(seed, name, k))
+            low, params = degrade(small, rng, config)
+            file = f"{name}_v{k}.png"
+            save_image(low, low_dir / file)
+            save_image(small, high_dir / file)
+            records.append({"file": file, "source": str(path), "size": list(small.shape[:2]), **params})
+    summary = {"synthetic": True, "seed": seed, "variants": variants, "max_side": max_side,
+               "clean_dirs": [str(d) for d in clean_dirs], "images": len(items), "pairs": len(records),
+               "resized": resized, "degradation": asdict(config), "records": records}
+    (out_dir / "synthetic.json").write_text(json.dumps(summary, indent=1))
+    return summary

@@ -1,0 +1,90 @@
+"""The ptg-refine command line: synth, eval, enhance (train is covered by test_training's torchrun test)."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from ptg_refine import PTGRefiner, list_pretrained
+from ptg_refine.cli import EXAMPLES_DIR, main
+from ptg_refine.restorers import create_restorer
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Tiny tensors: one thread is faster than several on this shared machine (and leaves cores to others)."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+def write_images(folder, names, size=(32, 40), seed=0):
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    for n in names:
+        Image.fromarray(rng.integers(30, 255, (*size, 3), dtype=np.uint8)).save(folder / n)
+
+
+@pytest.fixture
+def tiny_refiner(tmp_path):
+    torch.manual_seed(0)
+    r = PTGRefiner(restorer="sci", prior="none:8", width=8, num_blocks=1)
+    r.save_pretrained(tmp_path / "refiner")
+    return str(tmp_path / "refiner")
+
+
+def test_synth_then_eval(tmp_path, tiny_refiner, capsys):
+    write_images(tmp_path / "clean", ["a.png", "b.png"])
+    assert main(["synth", "--clean", str(tmp_path / "clean"), "--out", str(tmp_path / "pairs"),
+                 "--variants", "2", "--seed", "1"]) == 0
+    assert "SYNTHETIC" in capsys.readouterr().out
+    assert len(list((tmp_path / "pairs" / "low").iterdir())) == 4
+    assert main(["eval", "--pairs", str(tmp_path / "pairs"), "--refiner", tiny_refiner,
+                 "--out", str(tmp_path / "ev")]) == 0
+    assert "F+R" in capsys.readouterr().out
+    res = json.loads((tmp_path / "ev" / "metrics.json").read_text())
+    assert res["n"] == 4 and len(list((tmp_path / "ev" / "strips").glob("*.png"))) == 4
+    assert res["mean"]["psnr_F+R"] == pytest.approx(res["mean"]["psnr_F"], abs=1e-3)  # untrained R = identity
+    assert res["mean"]["psnr_F"] > res["mean"]["psnr_input"]  # SCI brightens the synthetic low-light input
+    assert main(["eval", "--pairs", str(tmp_path / "pairs"), "--restorer", "sci", "--no-strips"]) == 0
+    assert "F+R" not in capsys.readouterr().out
+
+
+def test_enhance_folder_and_side_by_side(tmp_path, tiny_refiner):
+    write_images(tmp_path / "in", ["x.png", "y.jpg"])
+    assert main(["enhance", str(tmp_path / "in"), "-o", str(tmp_path / "out"), "--refiner", tiny_refiner,
+                 "--side-by-side"]) == 0
+    out = np.asarray(Image.open(tmp_path / "out" / "x.png"))
+    assert out.shape == (32, 40, 3)
+    low = torch.from_numpy(np.array(Image.open(tmp_path / "in" / "x.png"))).permute(2, 0, 1)[None].float() / 255
+    f = create_restorer("sci")(low)[0].clamp(0, 1).mul(255).round().byte().permute(1, 2, 0).numpy()
+    assert np.abs(out.astype(int) - f.astype(int)).max() <= 1  # untrained R returns F
+    assert np.asarray(Image.open(tmp_path / "out" / "y_compare.png")).shape == (32 + 18, 3 * 40 + 2 * 4, 3)
+
+
+def test_cli_errors(tmp_path, tiny_refiner, capsys):
+    write_images(tmp_path / "a", ["same.png"])
+    write_images(tmp_path / "b", ["same.png"])
+    with pytest.raises(SystemExit, match="share the name"):
+        main(["enhance", str(tmp_path / "a"), str(tmp_path / "b"), "-o", str(tmp_path / "o"), "--refiner", tiny_refiner])
+    with pytest.raises(SystemExit, match="--restorer"):
+        main(["eval", "--pairs", str(tmp_path)])
+    assert main(["eval", "--pairs", str(tmp_path / "nowhere"), "--restorer", "sci"]) == 2
+    assert "low is missing" in capsys.readouterr().err
+
+
+def test_shipped_default_enhances_bundled_examples(tmp_path):
+    assert {"sci-lite0", "iat_lol_v1-lite0"} <= set(list_pretrained())
+    examples = sorted(p.name for p in EXAMPLES_DIR.iterdir() if p.suffix == ".png")
+    assert len(examples) >= 3 and (EXAMPLES_DIR / "ATTRIBUTION.md").is_file()
+    r = PTGRefiner.from_pretrained("sci-lite0")
+    assert sum(p.numel() for p in r.parameters()) <= 700_000 and r.config["restorer"] == "sci"
+    assert main(["enhance", "--examples", "-o", str(tmp_path / "out")]) == 0
+    for name in examples:
+        before = np.asarray(Image.open(EXAMPLES_DIR / name)).astype(float)
+        after = np.asarray(Image.open(tmp_path / "out" / name)).astype(float)
+        assert after.shape == before.shape and after.mean() > before.mean() + 20  # brightened

@@ -1,0 +1,141 @@
+"""ptg_refine.data: synthetic pairs, paired folders, crops/flips with positions, the F/G cache."""
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from ptg_refine.data import (FeatureCache, PairedFolder, apply_crop, degrade, match_pairs, sample_crop,
+                             synthesize_pairs)
+from ptg_refine.data.synth import linear_to_srgb, srgb_to_linear
+
+
+def write_images(folder, names, size=(40, 48), seed=0):
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    for n in names:
+        Image.fromarray(rng.integers(60, 255, (*size, 3), dtype=np.uint8)).save(folder / n)
+
+
+def read(path):
+    return np.asarray(Image.open(path))
+
+
+def test_srgb_round_trip_and_darkening():
+    x = np.linspace(0, 1, 101)
+    assert np.allclose(linear_to_srgb(srgb_to_linear(x)), x, atol=1e-12)
+    clean = np.full((32, 32, 3), 200, np.uint8)
+    low, p = degrade(clean, np.random.default_rng(0))
+    assert low.dtype == np.uint8 and low.shape == clean.shape
+    assert 0.03 <= p["exposure"] <= 0.3 and 0.85 <= p["gain_r"] <= 1.15 and 1e-4 <= p["shot"] <= 2e-3
+    assert low.mean() < clean.mean() * 0.75  # under-exposed
+    assert low.std() > 0  # noisy
+
+
+def test_degrade_rejects_float_input():
+    with pytest.raises(ValueError, match="uint8"):
+        degrade(np.zeros((8, 8, 3), np.float32), np.random.default_rng(0))
+
+
+def test_synth_is_deterministic_and_order_independent(tmp_path):
+    write_images(tmp_path / "clean" / "sub", ["a.png", "b.png"])
+    (tmp_path / "only_b" / "sub").mkdir(parents=True)
+    shutil.copy(tmp_path / "clean" / "sub" / "b.png", tmp_path / "only_b" / "sub" / "b.png")
+    s1 = synthesize_pairs([tmp_path / "clean"], tmp_path / "o1", variants=2, seed=3, progress=False)
+    synthesize_pairs([tmp_path / "clean"], tmp_path / "o2", variants=2, seed=3, progress=False)
+    synthesize_pairs([tmp_path / "only_b"], tmp_path / "o3", variants=2, seed=3, progress=False)
+    synthesize_pairs([tmp_path / "clean"], tmp_path / "o4", variants=2, seed=4, progress=False)
+    assert s1["pairs"] == 4 and s1["synthetic"] is True
+    assert sorted(p.name for p in (tmp_path / "o1" / "low").iterdir()) == \
+        ["sub_a_v0.png", "sub_a_v1.png", "sub_b_v0.png", "sub_b_v1.png"]
+    f = "sub_b_v1.png"
+    assert np.array_equal(read(tmp_path / "o1/low" / f), read(tmp_path / "o2/low" / f))
+    assert np.array_equal(read(tmp_path / "o1/low" / f), read(tmp_path / "o3/low" / f))  # other files don't matter
+    assert not np.array_equal(read(tmp_path / "o1/low" / f), read(tmp_path / "o4/low" / f))  # seed matters
+    assert not np.array_equal(read(tmp_path / "o1/low/sub_b_v0.png"), read(tmp_path / "o1/low" / f))  # variants differ
+    assert np.array_equal(read(tmp_path / "o1/high" / f), read(tmp_path / "clean/sub/b.png"))
+    meta = json.loads((tmp_path / "o1" / "synthetic.json").read_text())
+    assert meta["synthetic"] and len(meta["records"]) == 4
+
+
+def test_synth_max_side_is_reported_and_refuses_non_empty_output(tmp_path):
+    write_images(tmp_path / "clean", ["big.png"], size=(40, 80))
+    s = synthesize_pairs(tmp_path / "clean", tmp_path / "o", max_side=40, progress=False)
+    assert s["resized"] == ["big"] and read(tmp_path / "o/low/big_v0.png").shape == (20, 40, 3)
+    with pytest.raises(FileExistsError, match="not empty"):
+        synthesize_pairs(tmp_path / "clean", tmp_path / "o", progress=False)
+    with pytest.raises(ValueError, match="variants"):
+        synthesize_pairs(tmp_path / "clean", tmp_path / "o5", variants=0, progress=False)
+
+
+def test_paired_folder_matching_and_errors(tmp_path):
+    write_images(tmp_path / "p" / "low", ["1.png", "2.png"])
+    write_images(tmp_path / "p" / "high", ["1.png", "2.jpg"])
+    ds = PairedFolder(tmp_path / "p")
+    assert [p.name for p in ds] == ["1", "2"] and ds[0].low.shape == (3, 40, 48) and ds[0].low.dtype == torch.uint8
+    write_images(tmp_path / "p" / "low", ["3.png"])
+    with pytest.raises(ValueError, match=r"in low/ only: \['3'\]"):
+        match_pairs(tmp_path / "p")
+    write_images(tmp_path / "q" / "low", ["1.png"])
+    write_images(tmp_path / "q" / "high", ["1.png"], size=(40, 40))
+    with pytest.raises(ValueError, match="same size"):
+        PairedFolder(tmp_path / "q")
+    with pytest.raises(FileNotFoundError, match="high"):
+        PairedFolder(tmp_path / "clean_missing")
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_crop_is_a_grid_aligned_crop_of_the_flipped_image(seed):
+    g = torch.Generator().manual_seed(seed)
+    img = torch.arange(3 * 37 * 50).reshape(3, 37, 50)
+    crop = sample_crop(37, 50, 16, g)
+    top_f, left_f, h, w = crop.position
+    assert (h, w) == (37, 50) and top_f % 4 == 0 and left_f % 4 == 0
+    flipped = img.flip([d for d, f in ((-1, crop.hflip), (-2, crop.vflip)) if f] or [0][:0])
+    assert torch.equal(apply_crop(img, crop), flipped[:, top_f:top_f + 16, left_f:left_f + 16])
+    with pytest.raises(ValueError, match="smaller than the crop"):
+        sample_crop(12, 50, 16, g)
+
+
+class CountingRestorer(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.scale = torch.nn.Parameter(torch.tensor(2.0))
+        self.calls = 0
+
+    def forward(self, x):
+        self.calls += 1
+        return (x * self.scale).clamp(0, 1)
+
+
+class MeanPrior(torch.nn.Module):
+    feature_dim = 3
+
+    def forward(self, x):
+        return x.mean((2, 3))
+
+
+def test_feature_cache_computes_once_and_reuses_disk(tmp_path):
+    f = CountingRestorer()
+    low = torch.randint(0, 255, (3, 20, 24), dtype=torch.uint8)
+    cache = FeatureCache(f, MeanPrior(), "count", "mean", tmp_path)
+    r1 = cache.restored(low)
+    r2 = cache.restored(low)
+    assert f.calls == 1 and torch.equal(r1, r2)
+    assert torch.allclose(r1, (low.float() / 255 * 2).clamp(0, 1))
+    g = cache.prior_features(low)
+    assert g.shape == (4, 3)  # the four flip states; the mean is flip-invariant
+    assert torch.allclose(g, g[:1].expand(4, 3), atol=1e-6)
+    fresh = CountingRestorer()
+    cache2 = FeatureCache(fresh, MeanPrior(), "count", "mean", tmp_path)
+    assert torch.equal(cache2.restored(low), r1) and fresh.calls == 0  # read from disk
+    other = CountingRestorer()
+    with torch.no_grad():
+        other.scale.fill_(3.0)  # different weights -> different fingerprint -> recomputed
+    cache3 = FeatureCache(other, MeanPrior(), "count", "mean", tmp_path)
+    cache3.restored(low)
+    assert other.calls == 1

@@ -1,0 +1,159 @@
+"""ptg_refine.training: steps, loss, resume after interruption, joint mode, torchrun with 2 processes."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from ptg_refine import PTGRefiner
+from ptg_refine.data import Pair
+from ptg_refine.training import (Trainer, TrainConfig, charbonnier, prior_parameter_names,
+                                  refinement_loss)
+
+TINY = dict(prior="none:8", width=8, num_blocks=1, prior_hidden=16, embed_dim=8)
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Tiny tensors: one thread is faster than several on this shared machine (and leaves cores to others)."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+def pairs(n=3, size=(36, 44), seed=0):
+    g = torch.Generator().manual_seed(seed)
+    out = []
+    for i in range(n):
+        high = torch.randint(40, 255, (3, *size), generator=g, dtype=torch.uint8)
+        out.append(Pair(f"p{i}", (high.float() * 0.3).round().byte(), high))
+    return out
+
+
+def refiner(restorer="gamma", **kw):
+    torch.manual_seed(0)
+    return PTGRefiner(restorer=restorer, **{**TINY, **kw})
+
+
+def cfg(**kw):
+    return TrainConfig(**{"iterations": 4, "batch_size": 2, "crop_size": 16, "lr": 1e-3, **kw})
+
+
+def test_loss_values():
+    x = torch.zeros(1, 3, 16, 16)
+    assert charbonnier(x, x + 0.5, eps=0).item() == pytest.approx(0.5)
+    assert refinement_loss(x, x, ssim_weight=0.1).item() == pytest.approx(1e-3, abs=1e-6)  # sqrt(eps^2)
+
+
+def test_config_errors():
+    with pytest.raises(ValueError, match="multiple of 4"):
+        TrainConfig(crop_size=30)
+    with pytest.raises(ValueError, match="amp"):
+        TrainConfig(amp="fp8")
+    with pytest.raises(ValueError, match="smaller than crop_size"):
+        Trainer(refiner(), pairs(size=(20, 20)), cfg(crop_size=32), progress=False)
+
+
+def test_batches_steps_and_overfitting():
+    tr = Trainer(refiner(), pairs(), cfg(iterations=40, flips=False), progress=False)
+    b = tr.sample_batch()
+    assert b["low"].shape == b["target"].shape == b["restored"].shape == (2, 3, 16, 16)
+    assert b["prior"].shape == (2, 8) and all(p[0] % 4 == 0 and p[2:] == (36, 44) for p in b["positions"])
+    first = tr.train_step(b)["loss"]
+    for _ in range(25):
+        last = tr.train_step(b)["loss"]
+    assert tr.step == 26 and last < first * 0.9
+    assert tr.cache.hits > 0  # F/G came from the cache, not recomputed per step
+
+
+def test_only_r_trains_and_prior_weight_decay_group():
+    r = refiner(restorer="sci", prior_proj_dim=4)
+    before = {k: v.clone() for k, v in r.restorer.state_dict().items()}
+    tr = Trainer(r, pairs(), cfg(prior_weight_decay=0.5), progress=False)
+    tr.train_step(tr.sample_batch())
+    assert all(torch.equal(v, r.restorer.state_dict()[k]) for k, v in before.items())
+    names = prior_parameter_names(r.net)
+    assert "prior_proj.weight" in names and any("sve.prior_mlp" in n for n in names)
+    assert [g["weight_decay"] for g in tr.optimizer.param_groups] == [1e-4, 0.5]
+
+
+def test_joint_finetunes_f():
+    r = refiner(restorer="sci")
+    before = {k: v.clone() for k, v in r.restorer.state_dict().items() if v.is_floating_point()}
+    tr = Trainer(r, pairs(), cfg(joint=True, joint_lr=1e-2), progress=False)
+    assert not tr.cache.cache_restored
+    b = tr.sample_batch()
+    assert b["restored"] is None
+    tr.train_step(b)
+    assert any(not torch.equal(v, r.restorer.state_dict()[k]) for k, v in before.items())
+
+
+def test_resume_after_interruption_equals_uninterrupted_run(tmp_path):
+    data = pairs()
+    full = Trainer(refiner(), data, cfg(iterations=6), out_dir=tmp_path / "a", progress=False)
+    full.fit()
+    # "killed" run: 3 steps, a checkpoint, then a crash before the end (a stale temp folder left behind)
+    part = Trainer(refiner(), data, cfg(iterations=6), out_dir=tmp_path / "b", progress=False)
+    for _ in range(3):
+        part.train_step(part.sample_batch())
+    part.save_checkpoint()
+    (tmp_path / "b" / "checkpoints" / ".tmp_step_0000004_1").mkdir()
+    torch.manual_seed(123)  # the new process has other RNG state; resume must restore it
+    again = Trainer(refiner(), data, cfg(iterations=6), out_dir=tmp_path / "b", progress=False)
+    assert again.resume() == 3
+    again.fit()
+    for k, v in full.refiner.net.state_dict().items():
+        assert torch.equal(v, again.refiner.net.state_dict()[k]), k
+    assert (tmp_path / "b" / "checkpoints" / "latest").read_text() == "step_0000006"
+    loaded = PTGRefiner.from_pretrained(tmp_path / "b" / "final", restorer="gamma", prior_hidden=16, embed_dim=8)
+    for k, v in full.refiner.net.state_dict().items():
+        assert torch.equal(v, loaded.net.state_dict()[k]), k
+    with pytest.raises(ValueError, match="differ"):
+        Trainer(refiner(), data, cfg(iterations=6, lr=5e-4), out_dir=tmp_path / "b", progress=False).resume()
+
+
+def test_validation_reports_psnr(tmp_path):
+    data = pairs()
+    tr = Trainer(refiner(), data[:2], cfg(iterations=2, val_every=2), val_pairs=data[2:], out_dir=tmp_path,
+                 progress=False)
+    tr.fit()
+    v = [h for h in tr.history if "val_psnr_FR" in h]
+    assert len(v) == 1 and np.isfinite(v[0]["val_psnr_FR"]) and v[0]["val_psnr_F"] > 0
+    assert json.loads((tmp_path / "history.json").read_text())["summary"]["iterations"] == 2
+
+
+def test_torchrun_two_processes(tmp_path):
+    for sub in ("low", "high"):
+        (tmp_path / "d" / sub).mkdir(parents=True)
+    for p in pairs(4):
+        Image.fromarray(p.low.permute(1, 2, 0).numpy()).save(tmp_path / "d" / "low" / f"{p.name}.png")
+        Image.fromarray(p.high.permute(1, 2, 0).numpy()).save(tmp_path / "d" / "high" / f"{p.name}.png")
+    out = tmp_path / "run"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m",
+           "ptg_refine.cli", "train", "--pairs", str(tmp_path / "d"), "--out", str(out), "--restorer", "gamma",
+           "--prior", "none:8", "--prior-proj-dim", "0", "--width", "8", "--num-blocks", "1",
+           "--iterations", "3", "--batch-size", "1", "--crop-size", "16", "--threads", "1", "--no-progress"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=240, env=env)
+    assert res.returncode == 0, res.stderr[-3000:]
+    state = torch.load(out / "checkpoints" / "step_0000003" / "training_state.pt", weights_only=False)
+    assert state["world_size"] == 2 and state["step"] == 3 and len(state["rng"]) == 2
+    assert not torch.equal(state["rng"][0]["generator"], state["rng"][1]["generator"])  # ranks draw different crops
+    assert (out / "final" / "model.safetensors").is_file()
+    assert json.loads((out / "final" / "config.json").read_text())["restorer"] == "gamma"
+
+
+def test_bf16_autocast_on_cpu():
+    tr = Trainer(refiner(), pairs(), cfg(amp="bf16"), progress=False)
+    assert tr.amp_dtype == torch.bfloat16
+    stats = tr.train_step(tr.sample_batch())
+    assert np.isfinite(stats["loss"]) and tr.step == 1
+    with pytest.raises(ValueError, match="CUDA"):
+        Trainer(refiner(), pairs(), cfg(amp="fp16"), progress=False, device="cpu")
