@@ -157,3 +157,45 @@ def test_bf16_autocast_on_cpu():
     assert np.isfinite(stats["loss"]) and tr.step == 1
     with pytest.raises(ValueError, match="CUDA"):
         Trainer(refiner(), pairs(), cfg(amp="fp16"), progress=False, device="cpu")
+
+
+def _stats_prior(x):
+    """A tiny content-dependent prior (B,8): channel means, channel maxima, min of R and G."""
+    return torch.cat([x.mean((2, 3)), x.amax((2, 3)), x.amin((2, 3))[:, :2]], 1)
+
+
+def test_prior_views_cached_distinct_and_training_only(tmp_path):
+    from ptg_refine.data import FeatureCache
+    from ptg_refine.evaluate import evaluate_pairs
+
+    data = pairs(3, size=(40, 48))
+    r = refiner(prior=_stats_prior, prior_dim=8)
+    tr = Trainer(r, data, cfg(prior_views=4, flips=False), cache_dir=tmp_path, progress=False)
+    views = tr.cache.prior_views(data[0].low, 4, tr.keys[0])
+    assert views.shape == (4, 8) and len(list(tmp_path.glob("priorviews4-*/*.safetensors"))) == 3  # on disk
+    assert all(not torch.allclose(views[i], views[j]) for i in range(4) for j in range(i))  # views differ
+    hits = tr.cache.hits
+    assert tr.cache.prior_views(data[0].low, 4) is views and tr.cache.hits == hits + 1  # cached, not recomputed
+    # deterministic per image (seeded by the image hash): a fresh cache rebuilds the same views
+    fresh = FeatureCache(r.restorer, r.prior, "gamma", "custom", None)
+    assert torch.allclose(fresh.prior_views(data[0].low, 4), views)
+    # training batches take g from the views, never the full-image g
+    all_views = torch.cat([tr.cache.prior_views(p.low, 4, k) for p, k in zip(data, tr.keys)])
+    full = torch.cat([tr.cache.prior_features(p.low, k)[:1] for p, k in zip(data, tr.keys)])
+    for _ in range(3):
+        for g in tr.sample_batch()["prior"]:
+            assert (g - all_views).abs().amax(1).min() < 1e-6 and (g - full).abs().amax(1).min() > 1e-4
+    tr.train_step(tr.sample_batch())
+    # validation / inference: the plain full-image g, as without prior_views
+    assert torch.allclose(full[0], r.prior(data[0].low.float().div(255)[None])[0])
+    a = evaluate_pairs(data, refiner=r, cache=tr.cache, progress=False)["mean"]["psnr_F+R"]
+    b = evaluate_pairs(data, refiner=r, progress=False)["mean"]["psnr_F+R"]
+    assert a == pytest.approx(b, abs=1e-4)
+    # crop mix: g = normalise((1 - m) g_full + m G(crop)), unit norm, differs from the full-image g
+    mix = Trainer(r, data, cfg(prior_crop_mix=0.5), progress=False)
+    g = mix.sample_batch()["prior"]
+    assert torch.allclose(g.norm(dim=1), torch.ones(2)) and (g[:, None] - full[None]).abs().amax(2).min() > 1e-4
+    with pytest.raises(ValueError, match="prior_views"):
+        TrainConfig(prior_views=-1)
+    with pytest.raises(ValueError, match="prior_crop_mix"):
+        TrainConfig(prior_crop_mix=2.0)

@@ -54,6 +54,9 @@ class TrainConfig:
     weight_decay: float = 1e-4
     prior_weight_decay: float | None = None  # on prior_proj, T_m, T_c; None = weight_decay
     prior_noise: float = 0.0     # Gaussian noise on g during training, as a fraction of |g| (= 1)
+    # prior-feature augmentation (training only; validation / inference always use the full-image g):
+    prior_views: int = 0         # > 0: g of a crop = G of one of this many cached augmented views of its image
+    prior_crop_mix: float = 0.0  # > 0: g = normalise((1 - m) g + m G(low crop)), G run on the crop each step
     ssim_weight: float = 0.1
     charbonnier_eps: float = 1e-3
     flips: bool = True
@@ -80,6 +83,10 @@ class TrainConfig:
             raise ValueError(f"need lr > 0 and 0 <= min_lr <= lr, got lr={self.lr}, min_lr={self.min_lr}")
         if self.prior_noise < 0:
             raise ValueError(f"prior_noise must be >= 0, got {self.prior_noise}")
+        if self.prior_views < 0:
+            raise ValueError(f"prior_views must be >= 0, got {self.prior_views}")
+        if not 0 <= self.prior_crop_mix <= 1:
+            raise ValueError(f"prior_crop_mix must be in [0, 1], got {self.prior_crop_mix}")
 
 
 def charbonnier(pred, target, eps: float = 1e-3):
@@ -187,6 +194,11 @@ class Trainer:
         if self.rank != 0 and self.world > 1:
             dist.barrier()
         self.keys = self.cache.warm(self.train_pairs, progress=self.progress, desc="caching F/G (train)")
+        if self.config.prior_views:
+            from tqdm import tqdm
+            for pair, key in tqdm(list(zip(self.train_pairs, self.keys)), desc="caching G views (train)",
+                                  disable=not self.progress, unit="img"):
+                self.cache.prior_views(pair.low, self.config.prior_views, key)
         self.val_keys = self.cache.warm(self.val_pairs, progress=self.progress, desc="caching F/G (val)") \
             if self.val_pairs else []
         if self.rank == 0 and self.world > 1:
@@ -236,12 +248,32 @@ class Trainer:
             targets.append(apply_crop(pair.high, crop).float().div(255))
             if not c.joint:
                 restored.append(apply_crop(self.cache.restored(pair.low, key), crop))
-            priors.append(self.cache.prior_features(pair.low, key)[crop.flip_index])
+            priors.append(self._train_prior(pair, key, crop))
             positions.append(crop.position)
         d = self.device
         return {"low": torch.stack(lows).to(d), "target": torch.stack(targets).to(d),
                 "restored": torch.stack(restored).to(d) if restored else None,
                 "prior": torch.stack(priors).to(d), "positions": positions}
+
+    @torch.no_grad()
+    def _train_prior(self, pair, key, crop) -> torch.Tensor:
+        """g of one training crop. Default: G of the full image in the crop's flip state (as at inference).
+        ``prior_views``: G of a random one of the image's cached augmented views
+        (:meth:`~ptg_refine.data.FeatureCache.prior_views`; random resized crop 50-100 % of the area, flip,
+        exposure / gamma jitter), so g carries the image's content but is not a fixed per-image key that R
+        can memorise per-image corrections against (the failure seen with 181 training images, issue 4).
+        ``prior_crop_mix``: mixed with G of the low crop itself, then re-normalised."""
+        c = self.config
+        if c.prior_views:
+            j = int(torch.randint(c.prior_views, (1,), generator=self.generator))
+            g = self.cache.prior_views(pair.low, c.prior_views, key)[j]
+        else:
+            g = self.cache.prior_features(pair.low, key)[crop.flip_index]
+        if c.prior_crop_mix:
+            low = apply_crop(pair.low, crop).float().div(255)[None].to(self.cache.device)
+            g_crop = self.cache.prior(low)[0].float().cpu()
+            g = F.normalize((1 - c.prior_crop_mix) * g + c.prior_crop_mix * g_crop, dim=0)
+        return g
 
     def train_step(self, batch: dict) -> dict:
         """One optimisation step on a batch from :meth:`sample_batch` (or your own dict with keys low,

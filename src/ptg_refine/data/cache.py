@@ -17,7 +17,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from .crops import FLIP_DIMS
+from .crops import FLIP_DIMS, prior_view_images
 
 
 def image_hash(low_uint8: torch.Tensor) -> str:
@@ -82,6 +82,8 @@ class FeatureCache:
         self._restored = _Store("restored", restorer_name, model_fingerprint(restorer), cache_dir) \
             if cache_restored else None
         self._prior = _Store("prior", prior_name, model_fingerprint(prior), cache_dir)
+        self._prior_name, self._cache_dir = prior_name, cache_dir
+        self._views: dict[int, _Store] = {}
         self.hits = self.misses = 0
 
     @torch.no_grad()
@@ -108,6 +110,29 @@ class FeatureCache:
             low = low_uint8.float().div(255)[None].to(self.device)
             value = torch.cat([self.prior(low.flip(d) if d else low) for d in FLIP_DIMS]).float().cpu()
             self._prior.put(key, value)
+        else:
+            self.hits += 1
+        return value
+
+    @torch.no_grad()
+    def prior_views(self, low_uint8: torch.Tensor, views: int, key: str | None = None) -> torch.Tensor:
+        """(views, D) prior features of ``views`` augmented views of the low image
+        (:func:`ptg_refine.data.crops.prior_view_images`). The views are drawn from a generator seeded by the
+        image hash, so they are the same in every run (and shared on disk, folder ``priorviews<V>-...``).
+        Training only (``TrainConfig.prior_views``); validation and inference use :meth:`prior_features`."""
+        key = key or image_hash(low_uint8)
+        store = self._views.get(views)
+        if store is None:
+            store = self._views[views] = _Store(f"priorviews{views}", self._prior_name,
+                                                model_fingerprint(self.prior), self._cache_dir)
+        value = store.get(key)
+        if value is None:
+            self.misses += 1
+            gen = torch.Generator().manual_seed(int(key[:15], 16))
+            low = low_uint8.float().div(255)
+            value = torch.cat([self.prior(v[None].to(self.device)) for v in prior_view_images(low, views, gen)])
+            value = value.float().cpu()
+            store.put(key, value)
         else:
             self.hits += 1
         return value
