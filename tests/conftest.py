@@ -1,10 +1,12 @@
 import os
 from pathlib import Path
 
-import pytest
-import torch
-
+# Before torch starts OpenMP: spinning waiters hold the cores a busy shared CI machine needs.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the test suite never reaches a model hub
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("PTG_SHARED_DIR", REPO_ROOT.parent / "shared"))

@@ -55,3 +55,42 @@ def check_features(g, batch: int, dim: int, name: str = "prior_features") -> tor
     if not torch.isfinite(g).all():
         raise ValueError(f"{name} contains NaN or Inf values")
     return g
+
+
+def check_refinement_inputs(low, restored, prior_features, prior_dim: int, min_size: int = MIN_SIZE) -> None:
+    """Shape-only checks for R's forward (no data-dependent checks: R must stay traceable for
+    torch.compile / ONNX export). Raises TypeError / ValueError naming the offending input."""
+    for name, x in (("low", low), ("restored", restored)):
+        if not isinstance(x, torch.Tensor):
+            raise TypeError(f"{name} must be a torch.Tensor of shape (B,3,H,W), got {type(x).__name__}")
+        if not torch.is_floating_point(x):
+            raise TypeError(f"{name} must be a floating-point tensor, got dtype {x.dtype}")
+        if x.ndim != 4 or x.shape[1] != 3:
+            raise ValueError(f"{name} must have shape (B,3,H,W), got {tuple(x.shape)}")
+    if restored.shape != low.shape:
+        raise ValueError(f"restored must have the shape of low {tuple(low.shape)}, got {tuple(restored.shape)}")
+    if low.shape[-2] < min_size or low.shape[-1] < min_size:
+        raise ValueError(f"low must be at least {min_size}x{min_size} pixels, got {low.shape[-2]}x{low.shape[-1]}")
+    if not isinstance(prior_features, torch.Tensor):
+        raise TypeError(f"prior_features must be a torch.Tensor of shape (B,{prior_dim}), "
+                        f"got {type(prior_features).__name__}")
+    if not torch.is_floating_point(prior_features):
+        raise TypeError(f"prior_features must be floating point, got dtype {prior_features.dtype}")
+    if prior_features.ndim != 2 or prior_features.shape[1] != prior_dim:
+        raise ValueError(f"prior_features must have shape (B,{prior_dim}) (the refiner's prior_dim), "
+                         f"got {tuple(prior_features.shape)}")
+    check_same_batch(low, prior_features, "prior_features")
+
+
+def check_position(position, h: int, w: int) -> None:
+    """``position = (top, left, full_h, full_w)``: an h x w crop whose top-left corner is at (top, left) of a
+    full_h x full_w image, with top and left multiples of 4 (so latent grids line up)."""
+    if position is None:
+        return
+    if not isinstance(position, (tuple, list)) or len(position) != 4:
+        raise ValueError(f"position must be (top, left, full_h, full_w), got {position!r}")
+    top, left, full_h, full_w = position
+    if top < 0 or left < 0 or top % 4 or left % 4:
+        raise ValueError(f"position top/left must be non-negative multiples of 4, got ({top}, {left})")
+    if top + h > full_h or left + w > full_w:
+        raise ValueError(f"a {h}x{w} crop at ({top}, {left}) does not fit in a {full_h}x{full_w} image")

@@ -162,7 +162,9 @@ class PTGRefiner(
             restored = self.restore(low)
         check_image(restored, "restored", check_range=False)
         if restored.shape != low.shape:
-            raise ValueError(f"restored must have the shape of low {tuple(low.shape)}, got {tuple(restored.shape)}")
+            batch = restored.shape[0] != low.shape[0]
+            raise ValueError(f"restored must have the shape of low {tuple(low.shape)}, got {tuple(restored.shape)}"
+                             + (f": batch size {restored.shape[0]} but low has {low.shape[0]}" if batch else ""))
         if prior_features is None:
             prior_features = self.prior_features(low)
         check_features(prior_features, low.shape[0], self.net.prior_dim)
@@ -181,9 +183,26 @@ class PTGRefiner(
 
     @torch.no_grad()
     def enhance(self, low: torch.Tensor, restored: torch.Tensor | None = None,
-                prior_features: torch.Tensor | None = None) -> torch.Tensor:
-        """Inference: no gradient, output clamped to [0,1]."""
-        return self(low, restored, prior_features).clamp(0, 1)
+                prior_features: torch.Tensor | None = None, tile: int | None = None, overlap: int = 32,
+                tile_restorer: bool = False, context: int | None = None) -> torch.Tensor:
+        """Inference: no gradient, output clamped to [0,1].
+
+        tile: None runs the whole image at once; an int (multiple of 4, >= 32) runs R on tiles of about
+        tile x tile output pixels, with the prior computed once on the whole image, full-image positions and
+        whole-image statistics, so the result equals the untiled one up to float rounding while memory
+        stays bounded (see :mod:`ptg_refine.tiling`). overlap: pixels over which neighbouring tiles are
+        blended (multiple of 4, <= tile/4). tile_restorer: also run F tile by tile (default: F sees the
+        whole image; a tiled F differs from a whole one if F has global operations). context: extra pixels
+        computed around each tile and discarded (default: R's receptive field).
+        """
+        if tile is None:
+            if tile_restorer:
+                raise ValueError("tile_restorer=True needs tile=<pixels>")
+            return self(low, restored, prior_features).clamp(0, 1)
+        from .tiling import enhance_tiled
+
+        return enhance_tiled(self, low, restored, prior_features, tile=tile, overlap=overlap, context=context,
+                             tile_restorer=tile_restorer)
 
     # -- Hugging Face Hub -----------------------------------------------------------------------------
     def _save_pretrained(self, save_directory: Path) -> None:

@@ -24,8 +24,9 @@ def coordinate_grid(h: int, w: int, position=None, margin: int = 0, device=None)
     ys = torch.arange(-margin, h + margin, device=device, dtype=torch.float32)
     xs = torch.arange(-margin, w + margin, device=device, dtype=torch.float32)
     # centre of latent cell i, in input pixels: STRIDE*i + STRIDE/2 (+ the tile offset); normalise to [-1,1]
-    ys = (ys * STRIDE + STRIDE / 2 + float(top)) / float(full_h) * 2 - 1
-    xs = (xs * STRIDE + STRIDE / 2 + float(left)) / float(full_w) * 2 - 1
+    # no float(): sizes may be symbolic (torch.export / ONNX with dynamic H, W) and must stay so
+    ys = (ys * STRIDE + STRIDE / 2 + top) / full_h * 2 - 1
+    xs = (xs * STRIDE + STRIDE / 2 + left) / full_w * 2 - 1
     return torch.stack(torch.broadcast_tensors(xs[None, :], ys[:, None]))[None]
 
 

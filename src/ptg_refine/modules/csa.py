@@ -10,11 +10,16 @@ from torch import nn
 
 from .coordinates import CoordinateEmbedding
 from .per_position_filter import PerPositionFilter
-from .prior_embedding import PriorMLP, broadcast_to_map
+from .prior_embedding import PriorMLP, conv_with_broadcast
 
 
 class PriorChannelAttention(nn.Module):
-    """R_c of Eq. 4: [pooled f̂, T_c(g)] → Linear → c, LeakyReLU, Linear c→c, sigmoid; M_c is (B,c,1,1)."""
+    """R_c of Eq. 4: [pooled f̂, T_c(g)] → Linear → c, LeakyReLU, Linear c→c, sigmoid; M_c is (B,c,1,1).
+
+    The pool spans the whole image; tiles get the whole image's value through ``stats_context``.
+    """
+
+    stats_context = None  # a global_stats.StatsContext while R runs tile by tile
 
     def __init__(self, width: int, embed_dim: int):
         super().__init__()
@@ -22,17 +27,32 @@ class PriorChannelAttention(nn.Module):
                                  nn.Linear(width, width), nn.Sigmoid())
 
     def forward(self, f_hat, prior_vec):
-        pooled = f_hat.mean(dim=(2, 3))
+        if self.stats_context is None:
+            pooled = f_hat.mean(dim=(2, 3))
+        else:  # O(f̂) of the whole image, from sums over all tiles
+            pooled, = self.stats_context.resolve(self, f_hat, _pixel_sums, _mean)
         return self.net(torch.cat([pooled, prior_vec], dim=1))[:, :, None, None]
 
 
+def _pixel_sums(x):
+    x = x.double()
+    return x.sum(dim=(2, 3)), torch.full_like(x[:, :1, 0, 0], x.shape[-2] * x.shape[-1])
+
+
+def _mean(total, count):
+    return (total / count,)
+
+
 class KernelPredictor(nn.Sequential):
-    """R_p of Eq. 5: conv3x3 (c+e+c)→k²c, LeakyReLU, conv3x3 k²c→k²c."""
+    """R_p of Eq. 5: conv3x3 (c+e+c)→k²c, LeakyReLU, conv3x3 k²c→k²c, on f̂ ⊕ T_c(g) ⊕ S_c."""
 
     def __init__(self, width: int, embed_dim: int, kernel_size: int = 3):
         kk = kernel_size * kernel_size * width
         super().__init__(nn.Conv2d(width + embed_dim + width, kk, 3, padding=1), nn.LeakyReLU(0.1),
                          nn.Conv2d(kk, kk, 3, padding=1))
+
+    def forward(self, f_hat, prior_vec, coord_map):
+        return self[2](self[1](conv_with_broadcast(self[0], f_hat, prior_vec, coord_map)))
 
 
 class SpatialScore(nn.Sequential):
@@ -75,6 +95,6 @@ class PTGCSA(nn.Module):
         prior_vec = self.prior_mlp(g)
         m_c = self.channel_attention(f_hat, prior_vec)
         coord_map = self.coord_embed(h, w, position, like=f_hat).expand(b, -1, -1, -1)
-        kernels = self.kernel_predictor(torch.cat([f_hat, broadcast_to_map(prior_vec, h, w), coord_map], dim=1))
+        kernels = self.kernel_predictor(f_hat, prior_vec, coord_map)
         m_s = self.spatial_score(self.filter(f_hat, kernels))
         return self.fusion(f_hat, f_hat * m_c, f_hat * m_s), m_c, m_s

@@ -4,6 +4,7 @@ The authors' release has only the residual head; we add the mask head of the pap
 Both heads are zero-initialised, so I_m = 2·sigmoid(0) = 1 and I_r = 0: a new refiner returns F's output.
 """
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 
@@ -26,4 +27,8 @@ class Decoder(nn.Module):
 
     def forward(self, f_bar):
         z = self.body(f_bar)
-        return 2 * torch.sigmoid(self.mask_head(z)), self.residual_head(z)
+        # both heads as one 6-channel convolution: one pass over z instead of two
+        weight = torch.cat([self.mask_head.weight, self.residual_head.weight])
+        bias = torch.cat([self.mask_head.bias, self.residual_head.bias])
+        heads = F.conv2d(z, weight, bias, padding=1)
+        return 2 * torch.sigmoid(heads[:, :3]), heads[:, 3:]

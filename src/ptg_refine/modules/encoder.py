@@ -1,21 +1,24 @@
 """R_e: the encoder of PTG-RM (Xu et al., CVPR 2024, Sec. 3.1): f = R_e(Î_c ⊕ I_d)."""
 from torch import nn
 
+from .global_stats import GlobalInstanceNorm2d
+
 
 class Encoder(nn.Sequential):
     """Map concat(restored, low) (B,6,H,W) to latent features f (B,c,H/4,W/4).
 
     Layer sizes follow the authors' release: conv3x3 6→c, InstanceNorm, LeakyReLU(0.1),
     conv3x3/2, InstanceNorm, conv3x3/2. H and W must be multiples of 4 (the refiner pads).
+    The InstanceNorms can take whole-image statistics when R runs tile by tile (see global_stats.py).
     """
 
     def __init__(self, width: int = 16):
         c = width
         super().__init__(
             nn.Conv2d(6, c, 3, padding=1),
-            nn.InstanceNorm2d(c, affine=True),
+            GlobalInstanceNorm2d(c, affine=True),
             nn.LeakyReLU(0.1),
             nn.Conv2d(c, c, 3, stride=2, padding=1),
-            nn.InstanceNorm2d(c, affine=True),
+            GlobalInstanceNorm2d(c, affine=True),
             nn.Conv2d(c, c, 3, stride=2, padding=1),
         )

@@ -3,11 +3,10 @@
 Eq. 2:  M = R_m(f ⊕ T_m(g) ⊕ S_m)          a per-position range score in [0,1]
 Eq. 3:  f̂ = M · R_s(f) + (1 − M) · R_l(f)   short-range CNN vs long-range transformer branch
 """
-import torch
 from torch import nn
 
 from .coordinates import CoordinateEmbedding
-from .prior_embedding import PriorMLP, broadcast_to_map
+from .prior_embedding import PriorMLP, conv_with_broadcast
 from .transformer import TransformerBlock
 
 
@@ -23,8 +22,9 @@ class RangeScore(nn.Module):
             nn.Sigmoid(),
         )
 
-    def forward(self, f, prior_map, coord_map):
-        return self.net(torch.cat([f, prior_map, coord_map], dim=1))
+    def forward(self, f, prior_vec, coord_map):
+        """f ⊕ T_m(g) ⊕ S_m, with T_m(g) given as the (B,e) vector (see conv_with_broadcast)."""
+        return self.net[1:](conv_with_broadcast(self.net[0], f, prior_vec, coord_map))
 
 
 class ResidualBlock(nn.Module):
@@ -44,6 +44,8 @@ class PTGSVE(nn.Module):
     Returns (f̂, M) with M of shape (B,1,h,w) in [0,1].
     """
 
+    stats_context = None  # a global_stats.StatsContext while R runs tile by tile
+
     def __init__(self, width: int = 16, prior_dim: int = 512, prior_hidden: int = 256, embed_dim: int = 64,
                  num_blocks: int = 4, heads: int = 1, ffn_expansion: float = 2.66):
         super().__init__()
@@ -56,9 +58,17 @@ class PTGSVE(nn.Module):
         )
 
     def forward(self, f, g, position=None):
+        if self.stats_context is None:
+            return self._forward(f, g, position)
+        # tiled: keep each tile's result between the statistics passes, resume R_l where the last pass stopped
+        return self.stats_context.memo(self, lambda: self._forward(f, g, position))
+
+    def _forward(self, f, g, position=None):
         b, _, h, w = f.shape
-        prior_map = broadcast_to_map(self.prior_mlp(g), h, w)
+        # R_l first: a tiled statistics pass stops inside it, before the rest is computed
+        ctx = self.stats_context
+        long_range = self.long_range(f) if ctx is None else ctx.run_sequential(self.long_range, f)
         coord_map = self.coord_embed(h, w, position, like=f).expand(b, -1, -1, -1)
-        m = self.range_score(f, prior_map, coord_map)
-        f_hat = m * self.short_range(f) + (1 - m) * self.long_range(f)
+        m = self.range_score(f, self.prior_mlp(g), coord_map)
+        f_hat = m * self.short_range(f) + (1 - m) * long_range
         return f_hat, m

@@ -25,7 +25,12 @@ class ChannelLayerNorm(nn.Module):
 
 
 class ChannelAttention(nn.Module):
-    """Multi-head transposed self-attention (MDTA): softmax(q̂ k̂ᵀ · τ) v over channels."""
+    """Multi-head transposed self-attention (MDTA): softmax(q̂ k̂ᵀ · τ) v over channels.
+
+    q̂k̂ᵀ spans the whole image; tiles get the whole image's value through ``stats_context``.
+    """
+
+    stats_context = None  # a global_stats.StatsContext while R runs tile by tile
 
     def __init__(self, channels: int, heads: int = 1):
         super().__init__()
@@ -39,12 +44,27 @@ class ChannelAttention(nn.Module):
 
     def forward(self, x):
         b, c, h, w = x.shape
-        q, k, v = self.qkv_dw(self.qkv(x)).chunk(3, dim=1)
-        q = F.normalize(q.reshape(b, self.heads, c // self.heads, h * w), dim=-1)
-        k = F.normalize(k.reshape(b, self.heads, c // self.heads, h * w), dim=-1)
+        qkv = self.qkv_dw(self.qkv(x))
+        q, k, v = qkv.chunk(3, dim=1)
+        if self.stats_context is None:
+            q = F.normalize(q.reshape(b, self.heads, c // self.heads, h * w), dim=-1)
+            k = F.normalize(k.reshape(b, self.heads, c // self.heads, h * w), dim=-1)
+            logits = q @ k.transpose(-2, -1)
+        else:  # q̂k̂ᵀ of the whole image: Σ q kᵀ / (‖q‖ ‖k‖), from sums over all tiles
+            logits, = self.stats_context.resolve(self, qkv, self._gram_sums, _cosine)
         v = v.reshape(b, self.heads, c // self.heads, h * w)
-        attn = torch.softmax(q @ k.transpose(-2, -1) * self.temperature, dim=-1)
+        attn = torch.softmax(logits * self.temperature, dim=-1)
         return self.proj((attn @ v).reshape(b, c, h, w))
+
+    def _gram_sums(self, qkv):
+        b, c = qkv.shape[0], qkv.shape[1] // 3
+        q, k = qkv[:, :2 * c].double().reshape(b, 2, self.heads, c // self.heads, -1).unbind(1)
+        return q @ k.transpose(-2, -1), q.square().sum(-1), k.square().sum(-1)
+
+
+def _cosine(gram, qq, kk, eps: float = 1e-12):
+    """Σ q kᵀ / (max(‖q‖, eps) max(‖k‖, eps)): what F.normalize(q) @ F.normalize(k)ᵀ gives."""
+    return (gram / (qq.sqrt().clamp_min(eps)[..., :, None] * kk.sqrt().clamp_min(eps)[..., None, :]),)
 
 
 class GatedFeedForward(nn.Module):

@@ -1,0 +1,305 @@
+"""Measurement workers of benchmarks/speed.py: each runs one measurement in a fresh process and prints one
+JSON line (so peak-memory figures belong to that workload only). Not meant to be run by hand:
+
+    .venv/bin/python benchmarks/_speed_workers.py '{"kind": "latency", "component": "R", "size": [400, 600], "reps": 5}'
+"""
+from __future__ import annotations
+
+import gc
+import importlib
+import json
+import math
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+from torch.overrides import TorchFunctionMode
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT.parent / "shared" / "data" / "real_lowlight"
+IMG_4K = DATA / "zerodcepp_real" / "512_0_.png"        # 3840x2160 (the one 4K frame of the set)
+IMG_1080 = DATA / "zerodcepp_real" / "126_0_.png"      # 1920x1080
+IMG_LOL = DATA / "lol_eval15_low" / "1.png"            # 600x400
+THREADS = 2
+
+
+# -- helpers used inside workers ------------------------------------------------------------------------
+def load_image(path, size=None):
+    import numpy as np
+    from PIL import Image
+
+    img = Image.open(path).convert("RGB")
+    arr = np.asarray(img, dtype=np.float32) / 255
+    x = torch.from_numpy(arr.copy()).permute(2, 0, 1)[None]
+    if size is not None:  # centre crop, resizing first if the image is too small
+        h, w = size
+        if x.shape[-2] < h or x.shape[-1] < w:
+            x = torch.nn.functional.interpolate(x, size=(max(h, x.shape[-2]), max(w, x.shape[-1])),
+                                                mode="bilinear", antialias=True, align_corners=False)
+        top, left = (x.shape[-2] - h) // 2, (x.shape[-1] - w) // 2
+        x = x[..., top:top + h, left:left + w].contiguous()
+    return x
+
+
+def trained_looking_net(prior_dim=512, seed=0):
+    from ptg_refine import RefinementNetwork
+
+    torch.manual_seed(seed)
+    net = RefinementNetwork(prior_dim=prior_dim).eval()
+    for head in (net.decoder.mask_head, net.decoder.residual_head):
+        head.reset_parameters()
+    return net
+
+
+def rss_mib(field="VmRSS"):
+    for line in open("/proc/self/status"):
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def reset_peak():
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def count_macs(fn):
+    """(MACs, result) of fn(): flop counter (convs, matmuls) / 2 + the per-position filter's k²·C·H·W."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    ppf = importlib.import_module("ptg_refine.modules.per_position_filter")
+
+    extra = [0]
+    original = ppf.per_position_filter
+
+    def counted(x, kernels, kernel_size=3):
+        extra[0] += kernel_size * kernel_size * x.numel()
+        return original(x, kernels, kernel_size)
+
+    ppf.per_position_filter = counted
+    try:
+        with FlopCounterMode(display=False) as counter:
+            out = fn()
+    finally:
+        ppf.per_position_filter = original
+    return counter.get_total_flops() // 2 + extra[0], out
+
+
+# -- workers ------------------------------------------------------------------------------------------------
+def worker_latency(job):
+    """Median latency and peak RSS growth of one component on one input size."""
+    from ptg_refine.tiling import refine_tiled, tiled_map
+
+    torch.set_num_threads(job.get("threads", THREADS))
+    h, w = job["size"]
+    kind, name = job["component"].split(":", 1) if ":" in job["component"] else (job["component"], None)
+    x = torch.rand(1, 3, h, w, generator=torch.Generator().manual_seed(0)) * 0.4
+    macs = None
+    if kind == "R":
+        net = trained_looking_net()
+        restored, g = (x * 2.5).clamp(0, 1), torch.nn.functional.normalize(torch.randn(1, 512), dim=1)
+        if job.get("tiled"):
+            run = lambda: refine_tiled(net, x, restored, g, tile=512, overlap=32)  # noqa: E731
+        else:
+            run = lambda: net(x, restored, g)  # noqa: E731
+    elif kind == "F":
+        from ptg_refine.restorers import create_restorer
+
+        f = create_restorer(name)
+        run = (lambda: tiled_map(f, x, tile=512, overlap=32, context=64)) if job.get("tiled") else (lambda: f(x))
+    else:
+        from ptg_refine import create_prior
+
+        prior = create_prior(name, pretrained=None if name == "clip" else "default")
+        run = lambda: prior(x)  # noqa: E731
+    with torch.no_grad():
+        if kind == "R":  # one-time initialisation (oneDNN kernels, thread pool, flop counter) not counted
+            net(x[..., :64, :64], restored[..., :64, :64], g)
+            count_macs(lambda: net(x[..., :32, :32], restored[..., :32, :32], g))
+        gc.collect()
+        peak_ok = reset_peak()  # before the full-size warm-up: its allocations from the OS count
+        base = rss_mib()
+        if kind == "R":
+            macs, _ = count_macs(run)  # also the warm-up
+        elif job.get("warmup", True):
+            run()
+        times = []
+        for _ in range(job["reps"]):
+            t = time.perf_counter()
+            run()
+            times.append(time.perf_counter() - t)
+        peak = rss_mib("VmHWM")
+    return {"median_ms": 1000 * sorted(times)[len(times) // 2], "min_ms": 1000 * min(times), "reps": len(times),
+            "peak_extra_mib": (peak - base) if peak_ok else None, "rss_mib": base, "macs": macs}
+
+
+def worker_rss4k(job):
+    """End-to-end PTGRefiner.enhance of the 4K photo, tiled: the process's peak RSS (ru_maxrss)."""
+    rss_torch = rss_mib()  # torch imported
+    from ptg_refine import PTGRefiner
+
+    torch.set_num_threads(THREADS)
+    prior = job["prior"]
+    refiner = PTGRefiner(restorer="sci", prior=prior, prior_pretrained=None if prior == "clip" else "default").eval()
+    for head in (refiner.net.decoder.mask_head, refiner.net.decoder.residual_head):
+        head.reset_parameters()
+    rss_model = rss_mib()
+    x = load_image(IMG_4K)
+    rss_image = rss_mib()
+    t = time.perf_counter()
+    out = refiner.enhance(x, tile=512, overlap=32, tile_restorer=job["tile_restorer"])
+    seconds = time.perf_counter() - t
+    assert out.shape == x.shape and torch.isfinite(out).all()
+    return {"seconds": seconds, "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            "shape": list(x.shape), "rss_torch": rss_torch, "rss_model": rss_model, "rss_image": rss_image}
+
+
+def psnr(a, b):
+    mse = float(((a.clamp(0, 1) - b.clamp(0, 1)) ** 2).mean())
+    return float("inf") if mse == 0 else 10 * math.log10(1 / mse)
+
+
+def worker_tiling(job):
+    """Tiled vs untiled at 1024x1024 (a crop of a real 1080p low-light photo), F = SCI, G = Lite0."""
+    from ptg_refine import PTGRefiner
+    from ptg_refine.tiling import refine_tiled
+
+    torch.set_num_threads(THREADS)
+    refiner = PTGRefiner(restorer="sci", prior="efficientnet_lite0").eval()
+    refiner.net.load_state_dict(trained_looking_net(prior_dim=refiner.net.prior_dim).state_dict())
+    x = load_image(IMG_1080, (1024, 1024))
+    rows = []
+    with torch.no_grad():
+        restored, g = refiner.restore(x), refiner.prior_features(x)
+        t = time.perf_counter()
+        whole = refiner.net(x, restored, g)
+        rows.append({"mode": "untiled", "seconds": time.perf_counter() - t})
+        change = float((whole.clamp(0, 1) - restored).abs().mean())
+        for mode, kwargs in [("tiled, exact statistics (default)", {}),
+                             ("tiled, per-tile statistics", {"stats": "tile"}),
+                             ("tiled, exact statistics, no context", {"context": 0})]:
+            t = time.perf_counter()
+            out = refine_tiled(refiner.net, x, restored, g, tile=512, overlap=32, **kwargs)
+            rows.append({"mode": mode, "seconds": time.perf_counter() - t, "max_abs": float((out - whole).abs().max()),
+                         "psnr": psnr(out, whole)})
+    return {"rows": rows, "mean_change_by_R": change}
+
+
+class SubnormalCounter(TorchFunctionMode):
+    """Counts nonzero |x| < finfo(float32).tiny in every float32 tensor produced by a torch function."""
+
+    def __init__(self):
+        super().__init__()
+        self.subnormal = self.values = 0
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        for t in out if isinstance(out, (tuple, list)) else (out,):
+            if isinstance(t, torch.Tensor) and t.dtype == torch.float32:
+                self.subnormal += int(((t != 0) & (t.abs() < torch.finfo(torch.float32).tiny)).sum())
+                self.values += t.numel()
+        return out
+
+
+def worker_precision(job):
+    torch.set_num_threads(THREADS)
+    net = trained_looking_net()
+    x = load_image(IMG_LOL)
+    restored = (x * 4).clamp(0, 1) ** 0.8
+    g = torch.nn.functional.normalize(torch.randn(1, 512, generator=torch.Generator().manual_seed(0)), dim=1)
+    res = {}
+    with torch.no_grad():
+        ref = net(x, restored, g)
+        res["mean_change_by_R"] = float((ref - restored).abs().mean())
+        for name, dtype in (("bfloat16", torch.bfloat16), ("float16", torch.float16)):
+            with torch.autocast("cpu", dtype=dtype):
+                out = net(x, restored, g).float()
+            d = (out - ref).abs()
+            res[name] = {"max": float(d.max()), "mean": float(d.mean()), "psnr": psnr(out, ref)}
+        nans = {}
+        for value in (0.0, 1.0):
+            c = torch.full((1, 3, 400, 600), value)
+            for name, dtype in (("float32", None), ("bfloat16", torch.bfloat16), ("float16", torch.float16)):
+                with torch.autocast("cpu", dtype=dtype or torch.bfloat16, enabled=dtype is not None):
+                    nans[f"{'white' if value else 'black'} {name}"] = bool(torch.isfinite(net(c, c, g)).all())
+        res["finite"] = nans
+        tiny = torch.finfo(torch.float32).tiny
+        params = torch.cat([p.flatten() for p in net.parameters()])
+        res["weights"] = {"subnormal": int(((params != 0) & (params.abs() < tiny)).sum()), "values": params.numel()}
+        with SubnormalCounter() as counter:
+            net(x, restored, g)
+        res["activations"] = {"subnormal": counter.subnormal, "values": counter.values}
+    return res
+
+
+def worker_compile(job):
+    torch.set_num_threads(THREADS)
+    net = trained_looking_net()
+    compiled = torch.compile(net, dynamic=True)
+    res = {"shapes": []}
+    with torch.no_grad():
+        for h, w in [(96, 128), (400, 600)]:
+            x = torch.rand(1, 3, h, w) * 0.4
+            restored, g = (x * 2.5).clamp(0, 1), torch.nn.functional.normalize(torch.randn(1, 512), dim=1)
+            t = time.perf_counter()
+            out = compiled(x, restored, g)
+            first = time.perf_counter() - t
+            res["shapes"].append({"size": [h, w], "first_call_s": first,
+                                  "max_abs_vs_eager": float((out - net(x, restored, g)).abs().max())})
+        times_c, times_e = [], []
+        for _ in range(9):
+            t = time.perf_counter()
+            compiled(x, restored, g)
+            times_c.append(time.perf_counter() - t)
+            t = time.perf_counter()
+            net(x, restored, g)
+            times_e.append(time.perf_counter() - t)
+    res["compiled_ms_600x400"] = 1000 * sorted(times_c)[4]
+    res["eager_ms_600x400"] = 1000 * sorted(times_e)[4]
+    return res
+
+
+def worker_onnx(job):
+    import onnxruntime as ort
+
+    from ptg_refine.export import export_onnx
+
+    torch.set_num_threads(THREADS)
+    net = trained_looking_net()
+    with tempfile.TemporaryDirectory() as tmp:
+        t = time.perf_counter()
+        path = export_onnx(net, Path(tmp) / "r.onnx", example_size=(64, 64))
+        export_s = time.perf_counter() - t
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads, opts.inter_op_num_threads = THREADS, 1
+        sess = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+        x = load_image(IMG_LOL)
+        restored = (x * 4).clamp(0, 1) ** 0.8
+        g = torch.nn.functional.normalize(torch.randn(1, 512, generator=torch.Generator().manual_seed(0)), dim=1)
+        feeds = {"low": x.numpy(), "restored": restored.numpy(), "prior_features": g.numpy()}
+        out, = sess.run(None, feeds)
+        with torch.no_grad():
+            ref = net(x, restored, g)
+        times = []
+        for _ in range(9):
+            t = time.perf_counter()
+            sess.run(None, feeds)
+            times.append(time.perf_counter() - t)
+    return {"export_s": export_s, "max_abs": float((torch.from_numpy(out) - ref).abs().max()),
+            "ort_ms_600x400": 1000 * sorted(times)[4]}
+
+
+WORKERS = {"latency": worker_latency, "rss4k": worker_rss4k, "tiling": worker_tiling, "precision": worker_precision,
+           "compile": worker_compile, "onnx": worker_onnx}
+
+
+if __name__ == "__main__":
+    job = json.loads(sys.argv[1])
+    print(json.dumps(WORKERS[job["kind"]](job)))

@@ -1,0 +1,44 @@
+"""Small shared builders for the tiling / precision / export tests."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from ptg_refine import RefinementNetwork
+
+SHARED = Path(os.environ.get("PTG_SHARED_DIR", Path(__file__).resolve().parents[1].parent / "shared"))
+REAL_LOWLIGHT = SHARED / "data" / "real_lowlight"
+
+
+def trained_looking(prior_dim: int = 32, seed: int = 0, **kwargs) -> RefinementNetwork:
+    """R whose output heads have PyTorch's default random init instead of zeros, so R changes its input
+    (a fresh R returns F's output exactly, which would make every comparison trivially pass)."""
+    torch.manual_seed(seed)
+    net = RefinementNetwork(prior_dim=prior_dim, **kwargs).eval()
+    for head in (net.decoder.mask_head, net.decoder.residual_head):
+        head.reset_parameters()
+    return net
+
+
+def real_or_random(h: int, w: int, seed: int = 0) -> torch.Tensor:
+    """A (1,3,h,w) crop of a real low-light photo (LOL eval15), or random values if the data is absent."""
+    path = REAL_LOWLIGHT / "lol_eval15_low" / "1.png"
+    if path.is_file():
+        img = np.asarray(Image.open(path).convert("RGB"), dtype=np.float32) / 255
+        return torch.from_numpy(img[:h, :w].copy()).permute(2, 0, 1)[None]
+    return torch.rand(1, 3, h, w, generator=torch.Generator().manual_seed(seed)) * 0.3
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Run these tests on 1 thread: on the shared 2-core CI machine, OpenMP threads spin-waiting for a
+    partner that lost its core made 2-thread runs up to 20x slower; the results do not depend on it."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
