@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 import torch
-from torch.overrides import TorchFunctionMode
+from ptg_refine.diagnostics import SubnormalCounter
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data" / "real_lowlight"
@@ -192,20 +192,6 @@ def worker_tiling(job):
     return {"rows": rows, "mean_change_by_R": change}
 
 
-class SubnormalCounter(TorchFunctionMode):
-    """Counts nonzero |x| < finfo(float32).tiny in every float32 tensor produced by a torch function."""
-
-    def __init__(self):
-        super().__init__()
-        self.subnormal = self.values = 0
-
-    def __torch_function__(self, func, types, args=(), kwargs=None):
-        out = func(*args, **(kwargs or {}))
-        for t in out if isinstance(out, (tuple, list)) else (out,):
-            if isinstance(t, torch.Tensor) and t.dtype == torch.float32:
-                self.subnormal += int(((t != 0) & (t.abs() < torch.finfo(torch.float32).tiny)).sum())
-                self.values += t.numel()
-        return out
 
 
 def worker_precision(job):

@@ -5,7 +5,6 @@ import os
 from pathlib import Path
 
 import numpy as np
-import pytest
 import torch
 from PIL import Image
 
@@ -33,12 +32,3 @@ def real_or_random(h: int, w: int, seed: int = 0) -> torch.Tensor:
         return torch.from_numpy(img[:h, :w].copy()).permute(2, 0, 1)[None]
     return torch.rand(1, 3, h, w, generator=torch.Generator().manual_seed(seed)) * 0.3
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Run these tests on 1 thread: on the shared 2-core CI machine, OpenMP threads spin-waiting for a
-    partner that lost its core made 2-thread runs up to 20x slower; the results do not depend on it."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)

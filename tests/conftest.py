@@ -8,6 +8,10 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the test suite never reaches a m
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
+# The tests use tiny tensors: one thread is as fast as several and never waits for a partner thread that lost
+# its core on a shared 2-core CI machine (that made 2-thread runs up to 20x slower here).
+torch.set_num_threads(1)
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("PTG_SHARED_DIR", REPO_ROOT.parent / "shared"))
 

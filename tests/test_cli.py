@@ -13,15 +13,6 @@ from ptg_refine.cli import EXAMPLES_DIR, main
 from ptg_refine.restorers import create_restorer
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny tensors: one thread is faster than several on this shared machine (and leaves cores to others)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def write_images(folder, names, size=(32, 40), seed=0):
     folder.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)

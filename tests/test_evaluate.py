@@ -15,15 +15,6 @@ from ptg_refine.data import Pair
 from ptg_refine.evaluate import comparison_strip, evaluate_pairs, mean_se, psnr, ssim
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny tensors: one thread is faster than several on this shared machine (and leaves cores to others)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def test_psnr_and_ssim_values():
     t = torch.full((2, 3, 32, 32), 0.5)
     assert torch.allclose(psnr(t + 0.1, t), torch.tensor([20.0, 20.0]), atol=1e-4)  # 10·log10(1/0.01)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from _nets import one_thread, real_or_random, trained_looking  # noqa: F401 (one_thread: autouse fixture)
+from _nets import real_or_random, trained_looking
 
 from ptg_refine import PTGRefiner
 from ptg_refine.export import export_onnx

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import pytest
 import torch
-from _nets import one_thread, real_or_random, trained_looking  # noqa: F401 (one_thread: autouse fixture)
-from torch.overrides import TorchFunctionMode
+from _nets import real_or_random, trained_looking
 
+from ptg_refine.diagnostics import SubnormalCounter
 from ptg_refine.tiling import refine_tiled
 
 TOLERANCE = {torch.bfloat16: 1e-2, torch.float16: 2e-3}
@@ -52,22 +52,6 @@ def test_no_nan_on_constant_images(net, value, dtype):
         # tiles: the statistics are sums over tiles (float64), also of a constant image
         tiled = refine_tiled(net, x, x, g, tile=32, overlap=0, context=8)
     assert torch.isfinite(out).all() and torch.isfinite(tiled).all()
-
-
-class SubnormalCounter(TorchFunctionMode):
-    """Counts nonzero |x| < finfo(float32).tiny in the output of every torch function called."""
-
-    def __init__(self):
-        super().__init__()
-        self.subnormal, self.values = 0, 0
-
-    def __torch_function__(self, func, types, args=(), kwargs=None):
-        out = func(*args, **(kwargs or {}))
-        for t in out if isinstance(out, (tuple, list)) else (out,):
-            if isinstance(t, torch.Tensor) and t.dtype == torch.float32:
-                self.subnormal += int(((t != 0) & (t.abs() < torch.finfo(torch.float32).tiny)).sum())
-                self.values += t.numel()
-        return out
 
 
 def test_no_subnormals_in_weights_and_activations(net, inputs):

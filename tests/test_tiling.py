@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from _nets import one_thread, real_or_random, trained_looking  # noqa: F401 (one_thread: autouse fixture)
+from _nets import real_or_random, trained_looking
 
 from ptg_refine import PTGRefiner
 from ptg_refine.tiling import plan_axis, receptive_field, refine_tiled, tiled_map

@@ -19,15 +19,6 @@ from ptg_refine.training import (Trainer, TrainConfig, charbonnier, prior_parame
 TINY = dict(prior="none:8", width=8, num_blocks=1, prior_hidden=16, embed_dim=8)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny tensors: one thread is faster than several on this shared machine (and leaves cores to others)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def pairs(n=3, size=(36, 44), seed=0):
     g = torch.Generator().manual_seed(seed)
     out = []

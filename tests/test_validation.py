@@ -5,7 +5,6 @@ import re
 
 import pytest
 import torch
-from _nets import one_thread  # noqa: F401 (autouse fixture)
 
 from ptg_refine import PTGRefiner, RefinementNetwork
 from ptg_refine.export import export_onnx
