@@ -45,12 +45,10 @@ def load_refiner(refiner: str, restorer: str | None = None, restorer_weights: st
 
 
 def _read_config(refiner: str) -> dict:
-    from .refiner import CONFIG_NAME, PRETRAINED_DIR
+    from .refiner import CONFIG_NAME, local_checkpoint_dir
 
-    for folder in (Path(refiner), PRETRAINED_DIR / refiner):
-        if (folder / CONFIG_NAME).is_file():
-            return json.loads((folder / CONFIG_NAME).read_text())
-    return {}
+    config = Path(local_checkpoint_dir(refiner)) / CONFIG_NAME
+    return json.loads(config.read_text()) if config.is_file() else {}
 
 
 # -- synth ------------------------------------------------------------------------------------------

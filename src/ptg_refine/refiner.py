@@ -31,6 +31,15 @@ def list_pretrained() -> list[str]:
     return sorted(p.name for p in PRETRAINED_DIR.iterdir() if (p / WEIGHTS_NAME).is_file())
 
 
+def local_checkpoint_dir(name) -> str:
+    """``name`` itself if it is a local folder, the shipped folder if it names a shipped checkpoint, else
+    ``name`` unchanged (then a hub repo id)."""
+    name = str(name)
+    if not os.path.isdir(name) and name in list_pretrained():
+        return str(PRETRAINED_DIR / name)
+    return name
+
+
 def _resolve_restorer(restorer):
     if restorer is None or isinstance(restorer, nn.Module):
         return freeze(restorer) if restorer is not None else None
@@ -215,9 +224,7 @@ class PTGRefiner(
         """Load R from a local folder, a checkpoint shipped in the package (``list_pretrained()``), or a
         Hugging Face Hub repo id. F (``restorer=``) and G are not stored: pass F, and G is rebuilt from the
         config's prior spec unless ``prior=`` is given."""
-        name = str(pretrained_model_name_or_path)
-        if not os.path.isdir(name) and name in list_pretrained():
-            name = str(PRETRAINED_DIR / name)
+        name = local_checkpoint_dir(pretrained_model_name_or_path)
         if not os.path.isdir(name):
             if name.count("/") != 1:
                 raise FileNotFoundError(f"{name!r} is neither a local folder nor a shipped checkpoint "
