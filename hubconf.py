@@ -14,21 +14,25 @@ dependencies = ["torch", "timm", "open_clip", "huggingface_hub", "safetensors", 
 from ptg_refine import PTGRefiner, create_prior, create_restorer  # noqa: E402
 
 
-def ptg_refiner(restorer=None, prior="clip", pretrained=None, **kwargs):
+_UNSET = object()  # lets ptg_refiner tell "prior not given" from an explicit prior="clip"
+
+
+def ptg_refiner(restorer=None, prior=_UNSET, pretrained=None, **kwargs):
     """A PTGRefiner (PTG-RM, Xu et al., CVPR 2024) around a frozen ``restorer``.
 
     restorer: nn.Module, callable, zoo name (``ptg_refine.list_restorers()``) or None.
-    prior: prior spec (``ptg_refine.list_priors()``) or module; ignored when ``pretrained`` names a
-        checkpoint unless given explicitly (the checkpoint's config records its prior).
+    prior: prior spec (``ptg_refine.list_priors()``) or module. A new refiner defaults to ``"clip"``; with
+        ``pretrained`` the checkpoint's config records its prior, which an explicit ``prior`` (any value,
+        ``"clip"`` included) replaces.
     pretrained: None for a new refiner (returns F's output until trained), or a shipped checkpoint name
         (``ptg_refine.list_pretrained()``), a local save_pretrained folder, or a Hugging Face Hub repo id.
     Other keyword arguments go to ``PTGRefiner`` / ``PTGRefiner.from_pretrained``.
     """
     if pretrained is None:
-        return PTGRefiner(restorer=restorer, prior=prior, **kwargs)
+        return PTGRefiner(restorer=restorer, prior="clip" if prior is _UNSET else prior, **kwargs)
     if restorer is not None:
         kwargs["restorer"] = restorer
-    if prior != "clip":
+    if prior is not _UNSET:
         kwargs["prior"] = prior
     return PTGRefiner.from_pretrained(pretrained, **kwargs)
 

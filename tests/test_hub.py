@@ -43,7 +43,7 @@ def test_load_errors(tmp_path):
     with pytest.raises(OSError, match="Offline\\?.*local folder"):
         PTGRefiner.from_pretrained("ptg-refine/does-not-exist")
     PTGRefiner(prior="none:8", width=8, num_blocks=1).save_pretrained(tmp_path / "a")
-    with pytest.raises(ValueError, match="8-d features but this refiner expects prior_dim=8|expects prior_dim=8"):
+    with pytest.raises(ValueError, match="12-d features but this refiner expects prior_dim=8"):
         PTGRefiner.from_pretrained(tmp_path / "a", prior="none:12")
     (tmp_path / "a/model.safetensors").write_bytes(b"not a safetensors file")
     with pytest.raises(OSError, match="model.safetensors"):
@@ -60,3 +60,34 @@ def test_torch_hub_local(tmp_path):
     perturb_(refiner).save_pretrained(tmp_path)
     loaded = torch.hub.load(str(REPO_ROOT), "ptg_refiner", source="local", pretrained=str(tmp_path), trust_repo=True)
     assert torch.equal(loaded(x), refiner(x))
+
+
+def _load_hubconf():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("ptg_hubconf", REPO_ROOT / "hubconf.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_torch_hub_keeps_an_explicit_prior_with_pretrained(tmp_path, monkeypatch):
+    """hubconf.ptg_refiner(prior="clip", pretrained=...) passes prior="clip" on (it used to drop it because
+    "clip" was also the default); without prior= the checkpoint's own prior is used."""
+    hubconf = _load_hubconf()
+    PTGRefiner(restorer="identity", prior="none:8", width=8, num_blocks=1).save_pretrained(tmp_path)
+    seen = []
+    real = PTGRefiner.from_pretrained.__func__
+    monkeypatch.setattr(hubconf.PTGRefiner, "from_pretrained",
+                        classmethod(lambda cls, name, **kw: seen.append(kw) or real(cls, name, **kw)))
+    hubconf.ptg_refiner(pretrained=str(tmp_path))
+    assert "prior" not in seen[-1]
+    # an explicit prior="clip" reaches from_pretrained: here a random ViT-B-32 (512-d) cannot drive the
+    # checkpoint's 8-d R, so loading fails; before the fix it silently loaded with the checkpoint's prior
+    with pytest.raises(ValueError, match="512-d features but this refiner expects prior_dim=8"):
+        hubconf.ptg_refiner(pretrained=str(tmp_path), prior="clip", prior_pretrained=None)
+    assert seen[-1]["prior"] == "clip"
+    hubconf.ptg_refiner(pretrained=str(tmp_path), prior="none:8")
+    assert seen[-1]["prior"] == "none:8"
+    # a new refiner still defaults to CLIP
+    assert hubconf.ptg_refiner(restorer="identity", prior_pretrained=None).config["prior"] == "clip"
