@@ -3,6 +3,8 @@ results appended as JSON lines (so a benchmark can be resumed and split across p
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 import time
 from pathlib import Path
 
@@ -13,8 +15,30 @@ from ptg_refine.evaluate import evaluate_pairs, mean_se, psnr
 from ptg_refine.restorers import create_restorer
 from ptg_refine.training import Trainer, TrainConfig
 
-SHARED = Path("/work/shared")
+REPO = Path(__file__).resolve().parent.parent
+# the data root: PTG_DATA_DIR, default ../shared/data relative to the checkout
+DATA = Path(os.environ.get("PTG_DATA_DIR", REPO.parent / "shared" / "data"))
+SHARED = DATA.parent
 WEIGHTS = {"zero_dce": SHARED / "weights/zero_dce/Epoch99.pth", "zero_dce_pp": SHARED / "weights/zero_dce_pp/Epoch99.pth"}
+
+
+def code_version() -> str:
+    """git commit of the checkout (+ '-dirty' when src/ has uncommitted changes), for results rows."""
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True,
+                              check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "src"], cwd=REPO, capture_output=True, text=True,
+                               check=True).stdout.strip()
+        return head + ("-dirty" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def versions() -> str:
+    import platform
+
+    import timm
+    return f"python {platform.python_version()}, torch {torch.__version__}, timm {timm.__version__}"
 
 
 def restorer(name):
@@ -29,24 +53,29 @@ def load_done(path: Path) -> dict:
 
 @torch.no_grad()
 def prior_diagnostics(refiner, cache, pairs) -> dict:
-    """Per-image PSNR of F+R when fed g = 0 or another image's g (rolled by one) instead of its own."""
+    """Per-image PSNR of F+R when fed a zero prior (g = 0 and, with a dense path, zero maps) or another
+    image's prior (rolled by one) instead of its own."""
     gs = [cache.prior_features(p.low)[:1] for p in pairs]
+    ds = [cache.dense_features(p.low)[None] if refiner.uses_dense else None for p in pairs]
+    zero = lambda t: None if t is None else torch.zeros_like(t)  # noqa: E731
     out = {"psnr_zero_g": [], "psnr_other_g": []}
     for i, p in enumerate(pairs):
         low, target = p.low_float()[None], p.high_float()[None]
         restored = cache.restored(p.low)[None]
-        out["psnr_zero_g"].append(float(psnr(refiner.enhance(low, restored, torch.zeros_like(gs[i])), target)[0]))
-        out["psnr_other_g"].append(float(psnr(refiner.enhance(low, restored, gs[(i + 1) % len(pairs)]), target)[0]))
+        j = (i + 1) % len(pairs)
+        out["psnr_zero_g"].append(float(psnr(refiner.enhance(low, restored, zero(gs[i]), dense_features=zero(ds[i])),
+                                             target)[0]))
+        out["psnr_other_g"].append(float(psnr(refiner.enhance(low, restored, gs[j], dense_features=ds[j]), target)[0]))
     return out
 
 
 def train_and_eval(run: str, restorer_name: str, prior: str, prior_pretrained: bool, train_pairs, val_pairs,
                    config: TrainConfig, cache_dir, prior_proj_dim=128, prior_dropout=0.0, diagnostics=False,
-                   save_dir=None) -> dict:
+                   save_dir=None, **refiner_kwargs) -> dict:
     torch.manual_seed(config.seed)
     refiner = PTGRefiner(restorer=restorer(restorer_name), prior=prior,
                          prior_pretrained="default" if prior_pretrained else None,
-                         prior_proj_dim=prior_proj_dim, prior_dropout=prior_dropout)
+                         prior_proj_dim=prior_proj_dim, prior_dropout=prior_dropout, **refiner_kwargs)
     trainer = Trainer(refiner, train_pairs, config, cache_dir=cache_dir, restorer_name=restorer_name, progress=False)
     t0 = time.perf_counter()
     summary = trainer.fit()
@@ -57,7 +86,8 @@ def train_and_eval(run: str, restorer_name: str, prior: str, prior_pretrained: b
            "train_seconds": summary["train_seconds"], "wall_seconds": wall,
            "names": [r["name"] for r in res["images"]],
            **{k: [r[k] for r in res["images"]] for k in res["images"][0] if k != "name"},
-           "final_loss_ema": trainer.history[-1].get("loss_ema") if trainer.history else None}
+           "final_loss_ema": trainer.history[-1].get("loss_ema") if trainer.history else None,
+           "code": code_version(), "versions": versions(), "iterations": config.iterations}
     if diagnostics:
         row.update(prior_diagnostics(refiner, trainer.cache, val_pairs))
     if save_dir is not None:

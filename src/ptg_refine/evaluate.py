@@ -92,7 +92,9 @@ def evaluate_pairs(pairs, restorer=None, refiner=None, cache=None, out_dir=None,
         outputs = {"input": low, "F": restored}
         if refiner is not None:
             g = cache.prior_features(pair.low)[:1].to(device) if cache is not None else None
-            outputs["F+R"] = refiner.enhance(low, restored, g)
+            dense = cache.dense_features(pair.low)[None].to(device) \
+                if cache is not None and refiner.uses_dense else None
+            outputs["F+R"] = refiner.enhance(low, restored, g, dense_features=dense)
         for key, pred in outputs.items():
             row[f"psnr_{key}"] = float(psnr(pred, target)[0])
             row[f"ssim_{key}"] = float(ssim(pred, target)[0])

@@ -18,7 +18,9 @@ from torch import nn
 from ._validation import check_features, check_image
 from .modules import RefinementNetwork
 from .priors import DEFAULT, CallablePrior, create_prior, freeze
+from .priors.dense import dense_dim, dense_feature_maps
 
+PRIOR_MODES = ("global", "dense", "global+dense")
 WEIGHTS_NAME = "model.safetensors"
 CONFIG_NAME = "config.json"
 PRETRAINED_DIR = Path(__file__).parent / "pretrained"
@@ -87,6 +89,11 @@ class PTGRefiner(
         prior_pretrained: weights of a spec prior: ``"default"``, a tag, a local file, or None (random).
         prior_dim: D; inferred from the prior when not given (a checkpoint records it, and loading fails
             clearly if the prior does not match).
+        prior_mode: how G enters R. ``"global"`` (the paper): the pooled vector g drives PTG-SVE / PTG-CSA.
+            ``"dense"``: G's multi-scale feature maps (:mod:`ptg_refine.priors.dense`, SKF-style) modulate R's
+            latent features by SFT (:mod:`ptg_refine.modules.sft`) and g = 0. ``"global+dense"``: both.
+        prior_input: ``"low"`` (the paper: G(I_d)) or ``"restored"`` (G(Î_c): the encoders were trained on
+            well-exposed photos).
         width, num_blocks, ...: the refinement network, see :class:`ptg_refine.modules.RefinementNetwork`.
 
     >>> refiner = PTGRefiner(restorer=lambda x: x.sqrt(), prior="none")
@@ -98,8 +105,14 @@ class PTGRefiner(
     def __init__(self, restorer: Any = None, prior: Any = "clip", prior_pretrained: Any = DEFAULT,
                  prior_dim: int | None = None, width: int = 16, num_blocks: int = 4, heads: int = 1,
                  ffn_expansion: float = 2.66, kernel_size: int = 3, prior_hidden: int = 256,
-                 embed_dim: int = 64, prior_proj_dim: int | None = None, prior_dropout: float = 0.0):
+                 embed_dim: int = 64, prior_proj_dim: int | None = None, prior_dropout: float = 0.0,
+                 prior_mode: str = "global", prior_input: str = "low", dense_hidden: int = 32):
         super().__init__()
+        if prior_mode not in PRIOR_MODES:
+            raise ValueError(f"prior_mode must be one of {PRIOR_MODES}, got {prior_mode!r}")
+        if prior_input not in ("low", "restored"):
+            raise ValueError(f"prior_input must be 'low' or 'restored', got {prior_input!r}")
+        self.prior_mode, self.prior_input = prior_mode, prior_input
         # F and G live outside nn.Module's registry so they never enter parameters()/state_dict()/train().
         self._frozen = {"restorer": _resolve_restorer(restorer), "prior": _resolve_prior(prior, prior_pretrained, prior_dim)}
         found = int(self.prior.feature_dim)
@@ -110,7 +123,9 @@ class PTGRefiner(
         self.net = RefinementNetwork(width=width, prior_dim=found, prior_proj_dim=prior_proj_dim,
                                      prior_hidden=prior_hidden, embed_dim=embed_dim, num_blocks=num_blocks,
                                      heads=heads, ffn_expansion=ffn_expansion, kernel_size=kernel_size,
-                                     prior_dropout=prior_dropout)
+                                     prior_dropout=prior_dropout,
+                                     dense_dim=dense_dim(self.prior) if "dense" in prior_mode else 0,
+                                     dense_hidden=dense_hidden)
         # config.json: the hub mixin records jsonable __init__ args; make the prior entries describe what
         # was actually built (a module prior is not jsonable and would otherwise fall back to the default).
         if self._hub_mixin_config is not None:
@@ -158,10 +173,29 @@ class PTGRefiner(
                              "model or cached outputs), or build it with PTGRefiner(restorer=...)")
         return self.restorer(low)
 
+    @property
+    def uses_dense(self) -> bool:
+        return "dense" in self.prior_mode
+
+    def _prior_input(self, low, restored):
+        if self.prior_input == "low":
+            return low
+        return self.restore(low) if restored is None else restored.clamp(0, 1)
+
     @torch.no_grad()
-    def prior_features(self, low: torch.Tensor) -> torch.Tensor:
-        """g = G(I_d), frozen (no gradient), (B,D)."""
-        return self.prior(low)
+    def prior_features(self, low: torch.Tensor, restored: torch.Tensor | None = None) -> torch.Tensor:
+        """g = G(I_d) (or G(Î_c) with prior_input="restored"; zeros with prior_mode="dense"), frozen, (B,D)."""
+        if self.prior_mode == "dense":
+            return low.new_zeros(low.shape[0], self.net.prior_dim)
+        return self.prior(self._prior_input(low, restored))
+
+    @torch.no_grad()
+    def dense_features(self, low: torch.Tensor, restored: torch.Tensor | None = None) -> torch.Tensor | None:
+        """G's dense maps of the whole image (:func:`ptg_refine.priors.dense.dense_feature_maps`), or None
+        when prior_mode has no dense path."""
+        if not self.uses_dense:
+            return None
+        return dense_feature_maps(self.prior, self._prior_input(low, restored))
 
     # -- forward ------------------------------------------------------------------------------------
     def prepare(self, low, restored=None, prior_features=None):
@@ -175,25 +209,32 @@ class PTGRefiner(
             raise ValueError(f"restored must have the shape of low {tuple(low.shape)}, got {tuple(restored.shape)}"
                              + (f": batch size {restored.shape[0]} but low has {low.shape[0]}" if batch else ""))
         if prior_features is None:
-            prior_features = self.prior_features(low)
+            prior_features = self.prior_features(low, restored)
         check_features(prior_features, low.shape[0], self.net.prior_dim)
         return low, restored, prior_features
 
     def forward(self, low: torch.Tensor, restored: torch.Tensor | None = None,
-                prior_features: torch.Tensor | None = None, return_details: bool = False, position=None):
+                prior_features: torch.Tensor | None = None, return_details: bool = False, position=None,
+                dense_features: torch.Tensor | None = None):
         """Refine ``low`` (B,3,H,W) in [0,1], any H, W >= 16. Output Eq. 1, not clamped.
 
         restored: F(low) if already computed (skips F); prior_features: G(low) as (B,D) (skips G);
         return_details: a dict with output, restored (I_c), mask (I_m), residual (I_r), range_score (M),
         channel_attention (M_c), spatial_attention (M_s). position: see RefinementNetwork.forward.
+        dense_features: G's dense maps of the full image (prior_mode with "dense"; computed when not given).
         """
         low, restored, g = self.prepare(low, restored, prior_features)
-        return self.net(low, restored, g, position=position, return_details=return_details)
+        if self.uses_dense and dense_features is None:
+            if position is not None:
+                raise ValueError("with a dense prior and position=, pass dense_features= of the full image")
+            dense_features = self.dense_features(low, restored)
+        return self.net(low, restored, g, position=position, return_details=return_details, dense=dense_features)
 
     @torch.no_grad()
     def enhance(self, low: torch.Tensor, restored: torch.Tensor | None = None,
                 prior_features: torch.Tensor | None = None, tile: int | None = None, overlap: int = 32,
-                tile_restorer: bool = False, context: int | None = None) -> torch.Tensor:
+                tile_restorer: bool = False, context: int | None = None,
+                dense_features: torch.Tensor | None = None) -> torch.Tensor:
         """Inference: no gradient, output clamped to [0,1].
 
         tile: None runs the whole image at once; an int (multiple of 4, >= 32) runs R on tiles of about
@@ -207,11 +248,11 @@ class PTGRefiner(
         if tile is None:
             if tile_restorer:
                 raise ValueError("tile_restorer=True needs tile=<pixels>")
-            return self(low, restored, prior_features).clamp(0, 1)
+            return self(low, restored, prior_features, dense_features=dense_features).clamp(0, 1)
         from .tiling import enhance_tiled
 
         return enhance_tiled(self, low, restored, prior_features, tile=tile, overlap=overlap, context=context,
-                             tile_restorer=tile_restorer)
+                             tile_restorer=tile_restorer, dense_features=dense_features)
 
     # -- Hugging Face Hub -----------------------------------------------------------------------------
     def _save_pretrained(self, save_directory: Path) -> None:

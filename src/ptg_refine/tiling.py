@@ -151,11 +151,12 @@ def tiled_map(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, tile:
 
 @torch.no_grad()
 def refine_tiled(net, low: torch.Tensor, restored: torch.Tensor, prior_features: torch.Tensor, tile: int = 512,
-                 overlap: int = 32, context: int | None = None, stats: str = "exact") -> torch.Tensor:
+                 overlap: int = 32, context: int | None = None, stats: str = "exact", dense=None) -> torch.Tensor:
     """R (a :class:`~ptg_refine.modules.RefinementNetwork`) on (low, restored, g) tile by tile; not clamped.
 
     Same result as ``net(low, restored, prior_features)`` up to float rounding (``stats="exact"`` and the
-    default context); peak memory grows with (tile + 2*context)², not with the image.
+    default context); peak memory grows with (tile + 2*context)², not with the image. dense: the dense
+    prior maps of the whole image (networks with a dense prior path), sampled per tile at its position.
     """
     check_tiling_args(tile, overlap, context, stats)
     check_refinement_inputs(low, restored, prior_features, net.prior_dim)
@@ -163,7 +164,7 @@ def refine_tiled(net, low: torch.Tensor, restored: torch.Tensor, prior_features:
     h, w = low.shape[-2:]
     tiles = _tiles(low.shape, tile, overlap, context)
     if len(tiles) == 1:
-        return net(low, restored, prior_features)
+        return net(low, restored, prior_features, dense=dense)
     pad = lambda n: -(-n // STRIDE) * STRIDE  # noqa: E731  (R pads to a multiple of 4 at the bottom/right)
     ctx = StatsContext()
 
@@ -182,7 +183,7 @@ def refine_tiled(net, low: torch.Tensor, restored: torch.Tensor, prior_features:
     def refine(i):
         lo, re, position = select(i)
         try:
-            return net.refine_latent(latents[i], lo, re, prior_features, position)
+            return net.refine_latent(latents[i], lo, re, prior_features, position, dense=dense)
         finally:
             if ctx.kept(net.sve, i):  # PTG-SVE's output is kept for this tile: R_e's is no longer needed
                 latents[i] = None
@@ -233,14 +234,14 @@ def _multipass(ctx: StatsContext, count: int, fn, consume) -> None:
 @torch.no_grad()
 def enhance_tiled(refiner, low: torch.Tensor, restored: torch.Tensor | None = None,
                   prior_features: torch.Tensor | None = None, tile: int = 512, overlap: int = 32,
-                  context: int | None = None, tile_restorer: bool = False, stats: str = "exact") -> torch.Tensor:
+                  context: int | None = None, tile_restorer: bool = False, stats: str = "exact",
+                  dense_features: torch.Tensor | None = None) -> torch.Tensor:
     """:meth:`PTGRefiner.enhance` tile by tile: prior once on the whole image, F whole (default) or tiled
     (``tile_restorer=True``), R tiled with whole-image statistics; output clamped to [0,1]."""
     check_tiling_args(tile, overlap, context, stats)
     check_image(low, "low")
-    if prior_features is None:
-        prior_features = refiner.prior_features(low)
-    check_features(prior_features, low.shape[0], refiner.net.prior_dim)
+    if prior_features is not None:
+        check_features(prior_features, low.shape[0], refiner.net.prior_dim)
     if restored is None:
         if tile_restorer:
             restored = tiled_map(refiner.restore, low, tile, overlap,
@@ -248,5 +249,7 @@ def enhance_tiled(refiner, low: torch.Tensor, restored: torch.Tensor | None = No
         else:
             restored = refiner.restore(low)
     low, restored, prior_features = refiner.prepare(low, restored, prior_features)
-    out = refine_tiled(refiner.net, low, restored, prior_features, tile, overlap, context, stats)
+    if refiner.uses_dense and dense_features is None:
+        dense_features = refiner.dense_features(low, restored)
+    out = refine_tiled(refiner.net, low, restored, prior_features, tile, overlap, context, stats, dense_features)
     return out.clamp_(0, 1)

@@ -57,6 +57,13 @@ class TrainConfig:
     # prior-feature augmentation (training only; validation / inference always use the full-image g):
     prior_views: int = 0         # > 0: g of a crop = G of one of this many cached augmented views of its image
     prior_crop_mix: float = 0.0  # > 0: g = normalise((1 - m) g + m G(low crop)), G run on the crop each step
+    # regularisers aimed at per-image memorisation through g (training only):
+    prior_drop: float = 0.0      # probability of g = 0 for a whole crop
+    prior_other_variant: bool = False  # g of another synthetic variant of the same photo (same name stem)
+    position_jitter: int = 0     # shift R's coordinate positions by a random multiple of 4 in [-J, J] px
+    # the prior as a training signal (CLIP-LIT-style use of a frozen encoder, here a perceptual loss):
+    feature_loss: float = 0.0    # weight of the feature-space L1 between F+R and the target
+    feature_loss_prior: str = "efficientnet_lite0"  # backbone of that loss (stride 8/16/32 maps)
     ssim_weight: float = 0.1
     charbonnier_eps: float = 1e-3
     flips: bool = True
@@ -87,6 +94,12 @@ class TrainConfig:
             raise ValueError(f"prior_views must be >= 0, got {self.prior_views}")
         if not 0 <= self.prior_crop_mix <= 1:
             raise ValueError(f"prior_crop_mix must be in [0, 1], got {self.prior_crop_mix}")
+        if not 0 <= self.prior_drop <= 1:
+            raise ValueError(f"prior_drop must be in [0, 1], got {self.prior_drop}")
+        if self.position_jitter < 0 or self.position_jitter % 4:
+            raise ValueError(f"position_jitter must be a non-negative multiple of 4, got {self.position_jitter}")
+        if self.feature_loss < 0:
+            raise ValueError(f"feature_loss must be >= 0, got {self.feature_loss}")
 
 
 def charbonnier(pred, target, eps: float = 1e-3):
@@ -100,6 +113,30 @@ def refinement_loss(pred, target, ssim_weight: float = 0.1, eps: float = 1e-3):
     if ssim_weight:
         loss = loss + ssim_weight * (1 - _ssim(pred.clamp(0, 1), target, data_range=1.0))
     return loss
+
+
+def feature_distance(prior, pred, target) -> torch.Tensor:
+    """Mean over the stride-8/16/32 stages of the L1 distance between the frozen backbone's channel-normalised
+    maps of ``pred`` (clamped to [0,1]) and ``target``: a perceptual loss (Johnson et al., ECCV 2016) with the
+    pre-trained prior as the feature extractor; gradients flow to ``pred`` only."""
+    from .priors.dense import feature_maps
+
+    with torch.no_grad():
+        ref = feature_maps(prior, target)
+    got = feature_maps(prior, pred.clamp(0, 1))
+    return sum((a - b).abs().mean() for a, b in zip(got, ref)) / len(ref)
+
+
+def _variant_groups(pairs) -> list[list[int]]:
+    """For each pair, the indices of the pairs made from the same clean photo by ``ptg-refine synth``
+    (names ``<photo>_v<k>``; a pair without that suffix is its own group)."""
+    import re
+
+    stems = [re.sub(r"_v\d+$", "", p.name) for p in pairs]
+    index: dict[str, list[int]] = {}
+    for i, s in enumerate(stems):
+        index.setdefault(s, []).append(i)
+    return [index[s] for s in stems]
 
 
 def prior_parameter_names(net: nn.Module) -> list[str]:
@@ -116,10 +153,11 @@ class _CropForward(nn.Module):
         self.net = net
         self.restorer = restorer
 
-    def forward(self, low, restored, prior, positions):
+    def forward(self, low, restored, prior, positions, dense=None):
         if self.restorer is not None:
             restored = self.restorer(low)
-        out = torch.cat([self.net(low[i:i + 1], restored[i:i + 1], prior[i:i + 1], position=p)
+        out = torch.cat([self.net(low[i:i + 1], restored[i:i + 1], prior[i:i + 1], position=p,
+                                  dense=None if dense is None else dense[i])
                          for i, p in enumerate(positions)])
         return out, restored
 
@@ -170,8 +208,16 @@ class Trainer:
             raise ValueError("joint fine-tuning of F needs F to be an nn.Module")
         name = restorer_name or (refiner.config.get("restorer") or getattr(restorer, "name", type(restorer).__name__))
         prior_name = getattr(refiner.prior, "name", "prior")
+        self.dense = getattr(refiner, "uses_dense", False)
         self.cache = FeatureCache(restorer, refiner.prior, str(name), prior_name, cache_dir, self.device,
-                                  cache_restored=not config.joint)
+                                  cache_restored=not config.joint,
+                                  prior_input=getattr(refiner, "prior_input", "low"),
+                                  global_prior=getattr(refiner, "prior_mode", "global") != "dense", dense=self.dense)
+        self.feature_prior = None
+        if config.feature_loss:
+            from .priors import create_prior
+            self.feature_prior = create_prior(config.feature_loss_prior).to(self.device)
+        self.variants = _variant_groups(self.train_pairs) if config.prior_other_variant else None
         self._warm_cache()
         net = refiner.net
         if config.joint:
@@ -239,7 +285,7 @@ class Trainer:
     def sample_batch(self) -> dict:
         """Random crops (and flips) of ``batch_size`` random training images, drawn from this trainer's
         own generator (saved in checkpoints, so a resumed run sees the same batches)."""
-        c, lows, targets, restored, priors, positions = self.config, [], [], [], [], []
+        c, lows, targets, restored, priors, positions, dense = self.config, [], [], [], [], [], []
         for _ in range(c.batch_size):
             i = int(torch.randint(len(self.train_pairs), (1,), generator=self.generator))
             pair, key = self.train_pairs[i], self.keys[i]
@@ -248,15 +294,31 @@ class Trainer:
             targets.append(apply_crop(pair.high, crop).float().div(255))
             if not c.joint:
                 restored.append(apply_crop(self.cache.restored(pair.low, key), crop))
-            priors.append(self._train_prior(pair, key, crop))
-            positions.append(crop.position)
+            priors.append(self._train_prior(pair, key, crop, i))
+            positions.append(self._jitter(crop.position))
+            if self.dense:  # the map of the full image in the crop's flip state (R samples the crop's cells)
+                full = self.cache.dense_features(pair.low, key)
+                dims = [d for d, f in ((-1, crop.hflip), (-2, crop.vflip)) if f]
+                dense.append((full.flip(dims) if dims else full)[None].to(self.device))
         d = self.device
         return {"low": torch.stack(lows).to(d), "target": torch.stack(targets).to(d),
                 "restored": torch.stack(restored).to(d) if restored else None,
-                "prior": torch.stack(priors).to(d), "positions": positions}
+                "prior": torch.stack(priors).to(d), "positions": positions, "dense": dense or None}
+
+    def _jitter(self, position):
+        """``position_jitter``: the crop's position shifted by a random multiple of 4 px (kept inside the image)."""
+        j = self.config.position_jitter
+        if not j:
+            return position
+        top, left, h, w = position
+        size = self.config.crop_size
+        steps = torch.randint(-(j // 4), j // 4 + 1, (2,), generator=self.generator).tolist()
+        top = min(max(0, top + 4 * steps[0]), (h - size) // 4 * 4)
+        left = min(max(0, left + 4 * steps[1]), (w - size) // 4 * 4)
+        return (top, left, h, w)
 
     @torch.no_grad()
-    def _train_prior(self, pair, key, crop) -> torch.Tensor:
+    def _train_prior(self, pair, key, crop, index=None) -> torch.Tensor:
         """g of one training crop. Default: G of the full image in the crop's flip state (as at inference).
         ``prior_views``: G of a random one of the image's cached augmented views
         (:meth:`~ptg_refine.data.FeatureCache.prior_views`; random resized crop 50-100 % of the area, flip,
@@ -267,8 +329,14 @@ class Trainer:
         if c.prior_views:
             j = int(torch.randint(c.prior_views, (1,), generator=self.generator))
             g = self.cache.prior_views(pair.low, c.prior_views, key)[j]
+        elif self.variants is not None and index is not None:
+            group = [k for k in self.variants[index] if k != index] or [index]
+            j = group[int(torch.randint(len(group), (1,), generator=self.generator))]
+            g = self.cache.prior_features(self.train_pairs[j].low, self.keys[j])[crop.flip_index]
         else:
             g = self.cache.prior_features(pair.low, key)[crop.flip_index]
+        if c.prior_drop and float(torch.rand((), generator=self.generator)) < c.prior_drop:
+            g = torch.zeros_like(g)
         if c.prior_crop_mix:
             low = apply_crop(pair.low, crop).float().div(255)[None].to(self.cache.device)
             g_crop = self.cache.prior(low)[0].float().cpu()
@@ -286,8 +354,10 @@ class Trainer:
         positions = batch.get("positions") or [None] * batch["low"].shape[0]
         autocast = torch.autocast(self.device.type, dtype=self.amp_dtype) if self.amp_dtype else contextlib.nullcontext()
         with autocast:
-            out, restored = self.model(batch["low"], batch["restored"], g, positions)
+            out, restored = self.model(batch["low"], batch["restored"], g, positions, batch.get("dense"))
         loss = refinement_loss(out.float(), batch["target"], c.ssim_weight, c.charbonnier_eps)
+        if self.feature_prior is not None:
+            loss = loss + c.feature_loss * feature_distance(self.feature_prior, out.float(), batch["target"])
         if c.joint:  # Eq. 8: L(Î_c, T) + λ·L(Ī_c, T)
             loss = refinement_loss(restored.float(), batch["target"], c.ssim_weight, c.charbonnier_eps) \
                 + c.joint_weight * loss
@@ -370,6 +440,8 @@ class Trainer:
             rng = gathered
         else:
             rng = [rng]
+        from .checkpoints import run_fingerprint, write_checksums
+
         path = None
         if self.rank == 0:
             root = self.out_dir / "checkpoints"
@@ -383,7 +455,8 @@ class Trainer:
             torch.save({"step": self.step, "config": asdict(self.config), "optimizer": self.optimizer.state_dict(),
                         "scheduler": self.scheduler.state_dict(), "scaler": self.scaler.state_dict(),
                         "rng": rng, "history": self.history, "train_time": self.train_time,
-                        "world_size": self.world}, tmp / STATE_NAME)
+                        "world_size": self.world, "fingerprint": run_fingerprint(self)}, tmp / STATE_NAME)
+            write_checksums(tmp)
             if path.exists():
                 shutil.rmtree(path)
             os.replace(tmp, path)
@@ -399,20 +472,26 @@ class Trainer:
 
     def resume(self, checkpoint=None) -> int:
         """Load a checkpoint (default: ``out_dir/checkpoints/latest``); returns the step to continue from.
-        Returns 0 and changes nothing when there is no checkpoint yet."""
-        from safetensors.torch import load_file
+        Returns 0 and changes nothing when there is no checkpoint yet. Checksums are verified; a damaged newest
+        checkpoint is reported by file name and the previous intact one is used (see
+        :mod:`ptg_refine.checkpoints`); stale ``.tmp_step_*`` folders are removed. Refuses a checkpoint of a run
+        on another F, prior, R configuration or training data."""
+        from .checkpoints import (check_run_fingerprint, clean_stale_temporaries, find_intact_checkpoint,
+                                  load_training_checkpoint)
 
+        names = {"state_name": STATE_NAME, "restorer_name": RESTORER_NAME}
         if checkpoint is None:
             if self.out_dir is None:
                 raise ValueError("resume() needs a checkpoint path or a Trainer with out_dir")
-            latest = self.out_dir / "checkpoints" / "latest"
-            if not latest.is_file():
+            if self.rank == 0:
+                clean_stale_temporaries(self.out_dir / "checkpoints")
+            found = find_intact_checkpoint(self.out_dir / "checkpoints", joint=self.config.joint, **names)
+            if found is None:
                 return 0
-            checkpoint = latest.parent / latest.read_text().strip()
-        checkpoint = Path(checkpoint)
-        if not (checkpoint / STATE_NAME).is_file():
-            raise FileNotFoundError(f"{checkpoint} is not a training checkpoint (no {STATE_NAME})")
-        state = torch.load(checkpoint / STATE_NAME, map_location="cpu", weights_only=False)
+            checkpoint, (state, net_state, restorer_state) = found
+        else:
+            checkpoint = Path(checkpoint)
+            state, net_state, restorer_state = load_training_checkpoint(checkpoint, joint=self.config.joint, **names)
         saved, now = state["config"], asdict(self.config)
         free = {"iterations", "val_every", "ckpt_every", "keep_checkpoints", "log_every"}
         diff = {k: (saved.get(k), now[k]) for k in now if k not in free and saved.get(k) != now[k]}
@@ -422,9 +501,10 @@ class Trainer:
         if state["world_size"] != self.world:
             raise ValueError(f"{checkpoint} was written by {state['world_size']} processes, now {self.world}; "
                              "resume with the same number of processes")
-        self.refiner.net.load_state_dict(load_file(str(checkpoint / "model.safetensors"), device=str(self.device)))
+        check_run_fingerprint(self, state, checkpoint)
+        self.refiner.net.load_state_dict(net_state)
         if self.config.joint:
-            self.refiner.restorer.load_state_dict(load_file(str(checkpoint / RESTORER_NAME), device=str(self.device)))
+            self.refiner.restorer.load_state_dict(restorer_state)
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         self.scaler.load_state_dict(state["scaler"])

@@ -73,15 +73,22 @@ class FeatureCache:
     restorer / prior: the frozen F and G (e.g. ``refiner.restorer``, ``refiner.prior``); names are used in
     the disk folder names. ``cache_dir``: optional folder for on-disk entries (reused across runs).
     ``cache_restored=False`` (joint fine-tuning of F) stores only the prior.
+    ``prior_input="restored"``: G sees F's output instead of the low image (PTGRefiner.prior_input);
+    ``global_prior=False``: g is zero (PTGRefiner prior_mode="dense"); ``dense=True``: also G's dense maps
+    (:func:`ptg_refine.priors.dense.dense_feature_maps`, stored as float16) of the unflipped full image.
     """
 
     def __init__(self, restorer, prior, restorer_name: str = "restorer", prior_name: str = "prior",
-                 cache_dir=None, device="cpu", cache_restored: bool = True):
+                 cache_dir=None, device="cpu", cache_restored: bool = True, prior_input: str = "low",
+                 global_prior: bool = True, dense: bool = False):
         self.restorer, self.prior, self.device = restorer, prior, torch.device(device)
         self.cache_restored = cache_restored
+        self.prior_input, self.global_prior, self.dense = prior_input, global_prior, dense
         self._restored = _Store("restored", restorer_name, model_fingerprint(restorer), cache_dir) \
             if cache_restored else None
-        self._prior = _Store("prior", prior_name, model_fingerprint(prior), cache_dir)
+        on = "" if prior_input == "low" else f"_on_{restorer_name}"
+        self._prior = _Store("prior" + on, prior_name, model_fingerprint(prior), cache_dir)
+        self._dense = _Store("dense" + on, prior_name, model_fingerprint(prior), cache_dir) if dense else None
         self._prior_name, self._cache_dir = prior_name, cache_dir
         self._views: dict[int, _Store] = {}
         self.hits = self.misses = 0
@@ -101,13 +108,23 @@ class FeatureCache:
             self.hits += 1
         return value
 
+    def _prior_input(self, low_uint8, key):
+        if self.prior_input == "low":
+            return low_uint8.float().div(255)[None].to(self.device)
+        restored = self.restored(low_uint8, key) if self.cache_restored else \
+            self.restorer(low_uint8.float().div(255)[None].to(self.device))[0]
+        return restored.clamp(0, 1)[None].to(self.device)
+
     @torch.no_grad()
     def prior_features(self, low_uint8: torch.Tensor, key: str | None = None) -> torch.Tensor:
+        """(4,D): g of the image in its four flip states (:data:`~ptg_refine.data.crops.FLIP_DIMS`)."""
+        if not self.global_prior:
+            return torch.zeros(4, int(self.prior.feature_dim))
         key = key or image_hash(low_uint8)
         value = self._prior.get(key)
         if value is None:
             self.misses += 1
-            low = low_uint8.float().div(255)[None].to(self.device)
+            low = self._prior_input(low_uint8, key)
             value = torch.cat([self.prior(low.flip(d) if d else low) for d in FLIP_DIMS]).float().cpu()
             self._prior.put(key, value)
         else:
@@ -137,6 +154,23 @@ class FeatureCache:
             self.hits += 1
         return value
 
+    @torch.no_grad()
+    def dense_features(self, low_uint8: torch.Tensor, key: str | None = None) -> torch.Tensor:
+        """(C,h,w) float32: G's dense maps of the (unflipped) full image; a flipped crop uses the flipped map."""
+        if self._dense is None:
+            raise RuntimeError("this FeatureCache was built with dense=False")
+        key = key or image_hash(low_uint8)
+        value = self._dense.get(key)
+        if value is None:
+            self.misses += 1
+            from ..priors.dense import dense_feature_maps
+
+            value = dense_feature_maps(self.prior, self._prior_input(low_uint8, key))[0].half().cpu()
+            self._dense.put(key, value)
+        else:
+            self.hits += 1
+        return value.float()
+
     def warm(self, pairs, progress: bool = True, desc: str = "caching F/G"):
         """Fill the cache for every pair (a list of :class:`Pair`); returns the image keys in order."""
         from tqdm import tqdm
@@ -147,5 +181,7 @@ class FeatureCache:
             if self.cache_restored:
                 self.restored(pair.low, key)
             self.prior_features(pair.low, key)
+            if self.dense:
+                self.dense_features(pair.low, key)
             keys.append(key)
         return keys

@@ -15,6 +15,7 @@ from .coordinates import STRIDE
 from .csa import PTGCSA
 from .decoder import Decoder
 from .encoder import Encoder
+from .sft import DensePriorSFT
 from .sve import PTGSVE
 
 
@@ -30,13 +31,19 @@ class RefinementNetwork(nn.Module):
         num_blocks / heads / ffn_expansion: the transformer branch R_l (release: 4 / 1 / 2.66).
         kernel_size: size of the per-position kernels of PTG-CSA (release: 3).
         prior_dropout: dropout on g during training (regularises the prior path).
+        dense_dim: channels of dense prior maps (0: none). When set, R also takes the frozen backbone's
+            feature maps and injects them by spatial feature transform before PTG-SVE and before R_d
+            (:mod:`ptg_refine.modules.sft`, zero-initialised).
+        dense_hidden: channels of the SFT condition trunk.
     """
 
     def __init__(self, width: int = 16, prior_dim: int = 512, prior_proj_dim: int | None = None,
                  prior_hidden: int = 256, embed_dim: int = 64, num_blocks: int = 4, heads: int = 1,
-                 ffn_expansion: float = 2.66, kernel_size: int = 3, prior_dropout: float = 0.0):
+                 ffn_expansion: float = 2.66, kernel_size: int = 3, prior_dropout: float = 0.0,
+                 dense_dim: int = 0, dense_hidden: int = 32):
         super().__init__()
         self.prior_dim = prior_dim
+        self.dense_dim = int(dense_dim)
         self.prior_proj = nn.Linear(prior_dim, prior_proj_dim, bias=False) if prior_proj_dim else nn.Identity()
         self.prior_dropout = nn.Dropout(prior_dropout)
         t_in = prior_proj_dim or prior_dim
@@ -44,10 +51,12 @@ class RefinementNetwork(nn.Module):
         self.sve = PTGSVE(width, t_in, prior_hidden, embed_dim, num_blocks, heads, ffn_expansion)
         self.csa = PTGCSA(width, t_in, prior_hidden, embed_dim, kernel_size)
         self.decoder = Decoder(width)
+        self.dense_prior = DensePriorSFT(width, dense_dim, dense_hidden) if dense_dim else None
 
     def forward(self, low: torch.Tensor, restored: torch.Tensor, prior_features: torch.Tensor,
-                position=None, return_details: bool = False):
-        """low, restored: (B,3,H,W); prior_features: (B,D).
+                position=None, return_details: bool = False, dense=None):
+        """low, restored: (B,3,H,W); prior_features: (B,D); dense: (B,dense_dim,h,w) maps of the *full*
+        image when the network has a dense prior path (ignored otherwise).
 
         position: ``(top, left, full_h, full_w)`` when the inputs are a crop/tile of a larger image,
         so the coordinate embedding uses positions in the full image (must have top, left % 4 == 0 for
@@ -56,7 +65,7 @@ class RefinementNetwork(nn.Module):
         """
         check_refinement_inputs(low, restored, prior_features, self.prior_dim)
         f = self.encode(low, restored)
-        return self.refine_latent(f, low, restored, prior_features, position, return_details)
+        return self.refine_latent(f, low, restored, prior_features, position, return_details, dense)
 
     def encode(self, low: torch.Tensor, restored: torch.Tensor) -> torch.Tensor:
         """f = R_e(Î_c ⊕ I_d), (B,c,⌈H/4⌉,⌈W/4⌉). R_e downsamples by 4, so the input is first reflect-padded
@@ -71,7 +80,7 @@ class RefinementNetwork(nn.Module):
         return self.encoder(x)
 
     def refine_latent(self, f: torch.Tensor, low: torch.Tensor, restored: torch.Tensor,
-                      prior_features: torch.Tensor, position=None, return_details: bool = False):
+                      prior_features: torch.Tensor, position=None, return_details: bool = False, dense=None):
         """Everything after R_e: PTG-SVE, PTG-CSA, R_d and Eq. 1, from f = :meth:`encode` (low, restored).
         (Split from :meth:`forward` so tiled inference can keep f between its passes.)"""
         h, w = low.shape[-2:]
@@ -80,8 +89,18 @@ class RefinementNetwork(nn.Module):
         else:
             check_position(position, h, w)
         g = self.prior_dropout(self.prior_proj(prior_features))
+        cond = None
+        if self.dense_prior is not None:
+            if dense is None:
+                raise ValueError("this refinement network has a dense prior path: pass dense=<(B,"
+                                 f"{self.dense_dim},h,w) feature maps of the full image>")
+            cond = self.dense_prior.condition(dense, position, (-(-h // STRIDE), -(-w // STRIDE)))
+            if f is not None:  # (tiled inference passes None once PTG-SVE's output is kept)
+                f = self.dense_prior.modulate(f, self.dense_prior.head_in, cond)
         f_hat, m = self.sve(f, g, position)
         f_bar, m_c, m_s = self.csa(f_hat, g, position)
+        if cond is not None:
+            f_bar = self.dense_prior.modulate(f_bar, self.dense_prior.head_out, cond)
         if not torch.compiler.is_exporting():
             # R_d in channels-last: its full-resolution convolutions and pixel shuffles run ~3x faster
             # on CPU (oneDNN) with the same values; the outputs go back to the input's layout below
