@@ -26,6 +26,9 @@ def _network(model) -> RefinementNetwork:
     if not isinstance(net, RefinementNetwork):
         raise TypeError("export_onnx needs a PTGRefiner or a RefinementNetwork, got "
                         f"{type(model).__name__}")
+    if net.dense_prior is not None:
+        raise NotImplementedError("ONNX export covers R with the global prior path only; this R has a dense prior "
+                                  "path (prior_mode with 'dense'): run it in PyTorch, or train a prior_mode='global' R")
     return net
 
 

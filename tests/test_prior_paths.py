@@ -1,0 +1,159 @@
+"""The prior paths of issue 8: dense maps by SFT, G on F's output, the feature loss and the g regularisers."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from helpers import perturb_
+from ptg_refine import PTGRefiner
+from ptg_refine.data import FeatureCache, Pair
+from ptg_refine.modules.sft import sample_dense
+from ptg_refine.priors import create_prior
+from ptg_refine.priors.dense import dense_dim, dense_feature_maps, dense_size
+from ptg_refine.training import Trainer, TrainConfig, _variant_groups, feature_distance
+
+SMALL = dict(width=8, num_blocks=1, prior_hidden=16, embed_dim=8, prior_proj_dim=16)
+
+
+def gamma(x):
+    return x.clamp(0, 1) ** 0.5
+
+
+@pytest.fixture(scope="module")
+def lite0():
+    torch.manual_seed(0)
+    return create_prior("efficientnet_lite0", pretrained=None)
+
+
+def dense_refiner(lite0, mode="dense", **kw):
+    torch.manual_seed(1)
+    return PTGRefiner(restorer=gamma, prior=lite0, prior_mode=mode, **{**SMALL, **kw})
+
+
+def test_dense_maps_shape_and_dim(lite0):
+    assert dense_dim(lite0) == 40 + 112 + 320
+    assert dense_size(500, 300) == (448, 256)  # long side 448, multiples of 32
+    d = dense_feature_maps(lite0, torch.rand(2, 3, 100, 60))
+    assert d.shape == (2, 472, 56, 32)
+    assert torch.equal(d, d.half().float())  # float16 precision, as the training cache stores them
+
+
+@pytest.mark.parametrize("mode", ["dense", "global+dense"])
+def test_identity_at_init(lite0, mode):
+    r = dense_refiner(lite0, mode)
+    x = torch.rand(1, 3, 52, 68)
+    assert r.net.dense_prior is not None and r.net.dense_dim == 472
+    assert torch.equal(r(x), gamma(x))
+    assert sum(p.numel() for p in r.parameters()) < 700_000
+
+
+def test_dense_sample_of_crop_equals_crop_of_full_sample():
+    maps = torch.randn(1, 5, 13, 17)
+    full = sample_dense(maps, (0, 0, 90, 130), (23, 33))  # latent grid of the full 90x130 image
+    for top, left, h, w in [(8, 12, 40, 64), (52, 96, 38, 34), (0, 4, 16, 16)]:
+        crop = sample_dense(maps, (top, left, 90, 130), (-(-h // 4), -(-w // 4)))
+        assert torch.equal(crop, full[..., top // 4:top // 4 + crop.shape[-2], left // 4:left // 4 + crop.shape[-1]])
+
+
+def test_dense_crop_forward_and_tiling_match_full_image(lite0):
+    r = dense_refiner(lite0, "global+dense").eval()
+    perturb_(r.net, 0.05)
+    x = torch.rand(1, 3, 96, 136)
+    with torch.no_grad():
+        full = r(x)
+        tiled = r.enhance(x, tile=48, overlap=8)
+    assert (tiled - full.clamp(0, 1)).abs().max() < 1e-5
+    # the output depends on the maps: zero maps or another image's maps change it
+    d = r.dense_features(x)
+    with torch.no_grad():
+        zero = r(x, dense_features=torch.zeros_like(d))
+        other = r(x, dense_features=r.dense_features(torch.rand(1, 3, 96, 136)))
+    assert (zero - full).abs().max() > 1e-3 and (other - full).abs().max() > 1e-3
+    with pytest.raises(ValueError, match="dense"):
+        r(x[..., :48, :48], position=(0, 0, 96, 136))  # a crop needs the full image's maps
+
+
+def test_dense_mode_has_zero_g_and_restored_input(lite0):
+    r = dense_refiner(lite0, "dense")
+    x = torch.rand(1, 3, 40, 40)
+    assert torch.equal(r.prior_features(x), torch.zeros(1, lite0.feature_dim))
+    on_f = dense_refiner(lite0, "global", prior_input="restored")
+    assert torch.equal(on_f.prior_features(x), lite0(gamma(x)))
+    assert not torch.equal(on_f.prior_features(x), lite0(x))
+    with pytest.raises(ValueError, match="prior_mode"):
+        PTGRefiner(restorer=gamma, prior="none", prior_mode="sparse")
+
+
+def test_save_load_keeps_the_dense_path(lite0, tmp_path):
+    r = dense_refiner(lite0, "dense")
+    perturb_(r.net)
+    r.save_pretrained(tmp_path / "r")
+    back = PTGRefiner.from_pretrained(tmp_path / "r", restorer=gamma, prior=lite0)
+    assert back.prior_mode == "dense"
+    x = torch.rand(1, 3, 40, 48)
+    with torch.no_grad():
+        assert torch.equal(back(x), r.eval()(x))
+
+
+def test_export_refuses_dense(lite0, tmp_path):
+    from ptg_refine.export import export_onnx
+
+    with pytest.raises(NotImplementedError, match="dense"):
+        export_onnx(dense_refiner(lite0), tmp_path / "r.onnx")
+
+
+def _pairs(n=4, size=(40, 48)):
+    g = torch.Generator().manual_seed(0)
+    out = []
+    for i in range(n):
+        high = torch.randint(40, 255, (3, *size), generator=g, dtype=torch.uint8)
+        out.append(Pair(f"photo{i // 2}_v{i % 2}", (high.float() * 0.3).round().byte(), high))
+    return out
+
+
+def test_cache_matches_refiner_and_training_keeps_F_and_G_frozen(lite0):
+    r = dense_refiner(lite0, "global+dense", prior_input="restored")
+    data = _pairs()
+    cache = FeatureCache(gamma, lite0, "gamma", "lite0", prior_input="restored", dense=True)
+    low = data[0].low.float()[None] / 255
+    assert torch.equal(cache.dense_features(data[0].low)[None], r.dense_features(low))
+    assert torch.allclose(cache.prior_features(data[0].low)[:1], r.prior_features(low), atol=1e-6)
+    g_before = {k: v.clone() for k, v in lite0.state_dict().items()}
+    tr = Trainer(r, data, TrainConfig(iterations=3, batch_size=2, crop_size=32, feature_loss=0.1), progress=False)
+    head = r.net.dense_prior.head_in.weight.clone()
+    for _ in range(3):
+        stats = tr.train_step(tr.sample_batch())
+    assert stats["loss"] > 0
+    assert not torch.equal(head, r.net.dense_prior.head_in.weight)  # the SFT path learns
+    assert all(torch.equal(v, lite0.state_dict()[k]) for k, v in g_before.items())  # BatchNorm stats included
+    assert all(p.grad is None for p in lite0.parameters()) and not lite0.training
+    assert all(p.grad is None for p in tr.feature_prior.parameters())
+
+
+def test_feature_distance(lite0):
+    x = torch.rand(2, 3, 32, 32)
+    assert feature_distance(lite0, x, x).item() == 0.0
+    y = x.clone().requires_grad_(True)
+    d = feature_distance(lite0, y, (x + 0.2).clamp(0, 1))
+    d.backward()
+    assert d.item() > 0 and y.grad.abs().sum() > 0
+
+
+def test_regularisers_of_g():
+    data = _pairs()
+    assert _variant_groups(data) == [[0, 1], [0, 1], [2, 3], [2, 3]]
+    torch.manual_seed(0)
+    r = PTGRefiner(restorer=gamma, prior=lambda x: x.mean(dim=(2, 3)) + torch.arange(3.0), prior_dim=3, **SMALL)
+    tr = Trainer(r, data, TrainConfig(iterations=2, batch_size=8, crop_size=16, prior_other_variant=True,
+                                      flips=False, position_jitter=8), progress=False)
+    own = [tr.cache.prior_features(p.low)[0] for p in data]
+    for i, p in enumerate(data):  # the g of a crop is always the other variant's
+        crop = type("C", (), {"flip_index": 0})()
+        assert torch.equal(tr._train_prior(p, tr.keys[i], crop, i), own[i ^ 1])
+    for pos in tr.sample_batch()["positions"]:
+        top, left, h, w = pos
+        assert top % 4 == 0 and left % 4 == 0 and 0 <= top <= h - 16 and 0 <= left <= w - 16
+    drop = Trainer(r, data, TrainConfig(iterations=2, batch_size=4, crop_size=16, prior_drop=1.0), progress=False)
+    assert torch.equal(drop.sample_batch()["prior"], torch.zeros(4, 3))
+    with pytest.raises(ValueError, match="position_jitter"):
+        TrainConfig(position_jitter=6)
