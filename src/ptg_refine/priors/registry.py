@@ -43,9 +43,15 @@ def create_prior(spec: str, pretrained=DEFAULT, **kwargs) -> nn.Module:
     pretrained: ``"default"`` for the prior's own pretrained weights, ``None`` for random init, a local
     file path, or a prior-specific value (a CLIP tag; ``True``/``False`` for timm).
 
-    >>> g = create_prior("none")            # doctest: +SKIP
-    >>> g(torch.rand(2, 3, 64, 64)).shape   # doctest: +SKIP
+    >>> import torch
+    >>> g = create_prior("none")                     # the no-prior ablation: g = 0, 512-d
+    >>> g(torch.rand(2, 3, 64, 64)).shape
     torch.Size([2, 512])
+    >>> create_prior("efficientnet_lite0").feature_dim   # ImageNet weights from a dependency: offline
+    1280
+
+    Offline, ``"clip"`` and ``"timm:<name>"`` raise :class:`ptg_refine._hub.HubUnavailableError` at once
+    (unless their weights are in the local cache), naming what works offline.
     """
     from .base import freeze
 

@@ -3,13 +3,15 @@ from __future__ import annotations
 
 import os
 
+from .._hub import OFFLINE_ALTERNATIVES, HubUnavailableError, network_errors, timm_weights_file
 from .base import ImagePrior
 from .registry import DEFAULT, register_prior
 
 
 def build_timm_backbone(model_name: str, pretrained):
     """timm model without classifier (num_classes=0: globally pooled features); ``pretrained`` is
-    True/False/None or a local weights file."""
+    True/False/None or a local weights file. Weights come from the local cache when there; offline (not
+    cached, hub unreachable) a :class:`ptg_refine._hub.HubUnavailableError` comes within a few seconds."""
     import timm
 
     if model_name not in timm.list_models():
@@ -22,16 +24,15 @@ def build_timm_backbone(model_name: str, pretrained):
             raise FileNotFoundError(f"timm prior {model_name}: weights file {os.fspath(pretrained)!r} does not exist")
         kwargs["pretrained_cfg_overlay"] = {"file": os.fspath(pretrained)}
         pretrained = True
+    elif pretrained:
+        file = timm_weights_file(model_name)
+        if file is not None:
+            kwargs["pretrained_cfg_overlay"] = {"file": file}
     try:
         return timm.create_model(model_name, pretrained=bool(pretrained), num_classes=0, **kwargs)
-    except Exception as e:
-        cfg = timm.models.get_pretrained_cfg(model_name)
-        where = getattr(cfg, "hf_hub_id", None) or getattr(cfg, "url", None)
-        raise RuntimeError(
-            f"could not load pretrained weights for timm model {model_name} (hub repo/URL {where!r}): "
-            f"{type(e).__name__}: {e}. Without network access, pass a local file: "
-            f"pretrained='/path/to/weights.safetensors' (prior_pretrained=... for PTGRefiner), or None."
-        ) from e
+    except network_errors() as e:
+        raise HubUnavailableError(f"could not download the weights of timm model {model_name}: "
+                                  f"{type(e).__name__}: {e}. {OFFLINE_ALTERNATIVES}") from e
 
 
 def prior_from_timm(model, name: str) -> ImagePrior:
