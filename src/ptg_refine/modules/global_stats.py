@@ -14,14 +14,18 @@ fixed), then every tile runs the whole network with all statistics taken from th
 accumulated in float64; with tiles that carry enough context (the receptive field of the local layers)
 the tiled result equals the untiled one up to float rounding.
 
-A module takes part by having a ``stats_context`` attribute (None outside tiling) and calling
-:meth:`StatsContext.resolve`. So that the passes cost little, results that no longer change are kept per
+A module takes part by having a ``stats_context`` class attribute and calling :meth:`StatsContext.resolve`
+when it is not None. The attribute is a :class:`StatsContextSlot`: it reads a :class:`contextvars.ContextVar`,
+so it is the tiling's context only inside :meth:`StatsContext.attached` *in the thread (or asyncio task)
+that attached it*, and None everywhere else. Nothing is written onto the shared modules, so a tiled and an
+untiled call of the same refiner can run concurrently in two threads. So that the passes cost little, results that no longer change are kept per
 tile between passes (:meth:`StatsContext.memo`, :meth:`StatsContext.run_sequential`): R_l resumes at the
 block whose statistics are being collected, and PTG-SVE runs once per tile.
 """
 from __future__ import annotations
 
 from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Callable
 
 import torch
@@ -50,15 +54,16 @@ class StatsContext:
     # -- driver side ----------------------------------------------------------------------------
     @contextmanager
     def attached(self, net: nn.Module):
-        """Point every participating module of ``net`` at this context for the duration."""
+        """Make this the ``stats_context`` of every participating module of ``net``, for the duration and
+        in the current thread / asyncio task only (a context variable; the modules are not modified)."""
         parts = [m for m in net.modules() if hasattr(m, "stats_context")]
+        for m in parts:
+            _use_slot(type(m))
+        token = _ACTIVE.set((self, frozenset(id(m) for m in parts)))
         try:
-            for m in parts:
-                m.stats_context = self
             yield self
         finally:
-            for m in parts:
-                m.stats_context = None
+            _ACTIVE.reset(token)
 
     def set_tile(self, window_hw: tuple[int, int], core: tuple[int, int, int, int], index: int = 0) -> None:
         if any(v % 4 for v in (*window_hw, *core)):
@@ -128,10 +133,43 @@ class StatsContext:
         raise StopPass
 
 
+# (context, ids of its modules) attached in the current thread / task by StatsContext.attached
+_ACTIVE: ContextVar[tuple[StatsContext, frozenset[int]] | None] = ContextVar("ptg_refine_stats_context",
+                                                                             default=None)
+
+
+class StatsContextSlot:
+    """Class attribute ``stats_context = StatsContextSlot()`` of a module that takes part in tiling: reads as
+    the :class:`StatsContext` attached to this module in the current thread / asyncio task, else None.
+    Read-only: attach with :meth:`StatsContext.attached`."""
+
+    def __get__(self, obj, objtype=None):
+        if obj is None:
+            return self
+        if torch.compiler.is_compiling():  # torch.compile / export trace the untiled network
+            return None
+        active = _ACTIVE.get()
+        return active[0] if active is not None and id(obj) in active[1] else None
+
+    def __set__(self, obj, value):
+        raise AttributeError("stats_context is per thread: use StatsContext.attached(net), not assignment")
+
+
+def _use_slot(cls: type) -> None:
+    """Give a participating class whose ``stats_context`` is a plain class attribute (``= None``) the
+    per-thread slot. Idempotent; the slot reads None outside ``attached``, as the plain attribute did."""
+    if not isinstance(getattr(cls, "stats_context", None), StatsContextSlot) \
+            and not isinstance(cls.__dict__.get("stats_context"), StatsContextSlot):
+        cls.stats_context = _SLOT
+
+
+_SLOT = StatsContextSlot()
+
+
 class GlobalInstanceNorm2d(nn.InstanceNorm2d):
     """``nn.InstanceNorm2d`` (same parameters and state_dict keys) that can take whole-image statistics."""
 
-    stats_context: StatsContext | None = None
+    stats_context = StatsContextSlot()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         ctx = self.stats_context
