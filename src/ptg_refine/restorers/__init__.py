@@ -1,8 +1,14 @@
 """Frozen low-light baselines F (Zero-DCE, Zero-DCE++, SGZ, SCI, IAT, identity, gamma).
 
+>>> import torch
 >>> from ptg_refine.restorers import create_restorer, list_restorers
+>>> "sci" in list_restorers()
+True
 >>> f = create_restorer("sci")            # bundled MIT weights, frozen
->>> y = f(x)                              # (B, 3, H, W) in [0, 1] -> same shape in [0, 1]
+>>> x = torch.rand(2, 3, 64, 48)          # (B, 3, H, W) in [0, 1]
+>>> y = f(x)                              # -> same shape in [0, 1]
+>>> y.shape, bool(y.min() >= 0 and y.max() <= 1), any(p.requires_grad for p in f.parameters())
+(torch.Size([2, 3, 64, 48]), True, False)
 """
 
 from ._common import Restorer, count_subnormals, flush_subnormals_
