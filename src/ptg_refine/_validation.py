@@ -94,3 +94,61 @@ def check_position(position, h: int, w: int) -> None:
         raise ValueError(f"position top/left must be non-negative multiples of 4, got ({top}, {left})")
     if top + h > full_h or left + w > full_w:
         raise ValueError(f"a {h}x{w} crop at ({top}, {left}) does not fit in a {full_h}x{full_w} image")
+
+
+RESTORED_TOLERANCE = 0.5
+
+
+def check_restored(restored, low=None, tolerance: float = RESTORED_TOLERANCE) -> torch.Tensor:
+    """Check F's output ``restored`` like ``low`` (float (B,3,H,W), finite), and its range with a tolerance:
+    Eq. 1 accepts an I_c somewhat outside [0,1] (a restorer may overshoot), but values beyond
+    [-tolerance, 1 + tolerance] mean a wrong scale (typically 8-bit values 0-255 that were not divided by 255),
+    which would otherwise be clamped away silently. ``low``: also check that the shapes match."""
+    check_image(restored, "restored", check_range=False)
+    if low is not None and isinstance(low, torch.Tensor) and restored.shape != low.shape:
+        raise ValueError(f"restored must have the shape of low {tuple(low.shape)}, got {tuple(restored.shape)}")
+    lo, hi = (float(v) for v in torch.aminmax(restored.detach()))
+    if lo < -tolerance or hi > 1 + tolerance:
+        hint = "; it looks like 8-bit values (0-255): divide by 255" if hi > 2 else ""
+        raise ValueError(f"restored (F's output) must lie in [0,1] (tolerance {tolerance}), got range "
+                         f"[{lo:.4g}, {hi:.4g}]{hint}")
+    return restored
+
+
+def check_dtype(x: torch.Tensor, expected: torch.dtype, name: str = "input", model: str = "the model") -> torch.Tensor:
+    """A clear error (instead of torch's "Input type (double) and bias type (float) should be the same") when a
+    float tensor's dtype differs from the weights it meets."""
+    if isinstance(x, torch.Tensor) and torch.is_floating_point(x) and x.dtype != expected:
+        short = str(expected).replace("torch.", "")
+        raise TypeError(f"{name} has dtype {x.dtype} but {model}'s weights are {expected}; cast the input "
+                        f"({name}.to(torch.{short})) or the model (.to({x.dtype}))")
+    return x
+
+
+def check_output_dir(path, option: str = "--out") -> "Path":
+    """Check, before any long work, that ``path`` is a folder that exists or can be created, and that files can be
+    written in it. Nothing is created (a probe file is written and removed in the nearest existing folder).
+    Raises NotADirectoryError / PermissionError naming the path."""
+    import os
+    import tempfile
+    from pathlib import Path
+
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise NotADirectoryError(f"{option} {str(path)!r} exists and is not a folder")
+    existing = path
+    while not existing.exists():
+        if existing.is_symlink():
+            raise NotADirectoryError(f"{option} {str(path)!r}: {str(existing)!r} is a broken link")
+        existing = existing.parent
+    if not existing.is_dir():
+        raise NotADirectoryError(f"{option} {str(path)!r} cannot be created: {str(existing)!r} is a file, not a folder")
+    try:
+        with tempfile.TemporaryFile(dir=existing, prefix=".ptg-write-test-"):
+            pass
+    except OSError as e:
+        where = "" if existing == path else f" (in {str(existing)!r}, where it would be created)"
+        raise PermissionError(f"{option} {str(path)!r} is not writable{where}: {e.strerror or e}") from e
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise PermissionError(f"{option} {str(path)!r} is not writable")
+    return path

@@ -1,40 +1,146 @@
-"""Image files <-> float tensors (Pillow), and listing image files in folders."""
+"""Image files <-> float tensors (Pillow), and listing image files in folders.
+
+What a read does to a file, so that nothing is silently wrong:
+
+* **EXIF orientation** is applied (``ImageOps.exif_transpose``): a portrait phone photo stored sideways is read
+  upright, as every viewer shows it, and written upright.
+* **Transparency** (RGBA, LA, palette or grey/RGB images with a transparent colour): the colour is composited
+  on a **black** background (``ALPHA_BACKGROUND``), so whatever colour happens to sit under transparent pixels
+  never becomes visible; :func:`read_uint8_alpha` also returns the alpha channel so that ``ptg-refine enhance``
+  writes it back (the output keeps the input's transparency).
+* **16-bit** files (grey ``I;16`` and RGB 48-bit PNG / TIFF) are rejected with a message instead of being cut to
+  8 bits silently; convert them to 8-bit RGB first.
+* Unreadable, truncated and decompression-bomb files raise ``ValueError`` naming the file.
+"""
 from __future__ import annotations
 
+import os
 from pathlib import Path
+from struct import error as struct_error  # raised by Pillow on some malformed headers
 
 import numpy as np
 import torch
-from PIL import Image
+from PIL import Image, ImageOps
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+ALPHA_BACKGROUND = 0  # transparent pixels are composited on black (0, 0, 0)
+_DEEP_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I", "F")
+
+
+def _is_image_file(path: Path) -> bool:
+    return path.suffix.lower() in IMAGE_EXTENSIONS
+
+
+def scan_folder(folder: str | Path, recursive: bool = False, exclude=()) -> tuple[list[Path], list[tuple[Path, str]]]:
+    """(sorted image files, skipped entries) of ``folder``. Skipped entries are ``(path, reason)`` for files that
+    are not images (by extension), subfolders when not ``recursive``, and anything inside ``exclude`` folders
+    (e.g. the output folder of a run that sits inside its input folder). Raises if ``folder`` is no folder."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"image folder {str(folder)!r} does not exist or is not a directory")
+    excluded = [e for e in (Path(x).resolve() for x in exclude) if e != folder.resolve()]
+    images, skipped = [], []
+    for entry in sorted(folder.rglob("*") if recursive else folder.iterdir()):
+        if excluded:
+            resolved = entry.resolve()
+            if resolved in excluded:
+                skipped.append((entry, "the output folder"))
+                continue
+            if any(e in resolved.parents for e in excluded):
+                continue  # inside the output folder: reported once, above
+        if entry.is_dir():
+            if not recursive:
+                skipped.append((entry, "subfolder (use --recursive)"))
+        elif entry.is_file():
+            if _is_image_file(entry):
+                images.append(entry)
+            elif not entry.name.startswith("."):
+                skipped.append((entry, f"not an image ({', '.join(IMAGE_EXTENSIONS)})"))
+    return images, skipped
 
 
 def list_images(folder: str | Path, recursive: bool = False) -> list[Path]:
     """Sorted image files (by extension, case-insensitive) in ``folder``; raises if there are none."""
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise FileNotFoundError(f"image folder {str(folder)!r} does not exist or is not a directory")
-    pattern = "**/*" if recursive else "*"
-    files = sorted(p for p in folder.glob(pattern) if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
+    files, _ = scan_folder(folder, recursive)
     if not files:
         raise ValueError(f"no image files ({', '.join(IMAGE_EXTENSIONS)}) in {str(folder)!r}")
     return files
 
 
-def read_uint8(path: str | Path) -> np.ndarray:
-    """(H,W,3) uint8 RGB. Grey / palette / RGBA files are converted to RGB (alpha discarded) by Pillow;
-    16-bit files are rejected rather than silently truncated."""
+def _reject_deep(im: Image.Image, path: Path) -> None:
+    """16/32-bit images: Pillow reads grey ones as I;16 / I / F and RGB 48-bit ones as 8-bit "RGB" (truncated)."""
+    if im.mode in _DEEP_MODES:
+        raise ValueError(f"{path}: {im.mode} (16/32-bit) images are not supported; convert to 8-bit RGB")
+    for tile in getattr(im, "tile", None) or []:
+        args = getattr(tile, "args", None)
+        if args is None and isinstance(tile, tuple) and len(tile) > 3:
+            args = tile[3]
+        raw = args[0] if isinstance(args, tuple) and args else args
+        if isinstance(raw, str) and ";16" in raw:
+            raise ValueError(f"{path}: 16-bit ({raw}) images are not supported (they would be cut to 8 bits); "
+                             "convert to 8-bit RGB")
+
+
+def _has_alpha(im: Image.Image) -> bool:
+    return im.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in im.info
+
+
+def _open(path: str | Path):
     path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(f"{str(path)!r} is a folder, not an image file")
     if not path.is_file():
         raise FileNotFoundError(f"image file {str(path)!r} does not exist")
+    return path
+
+
+def read_uint8_alpha(path: str | Path) -> tuple[np.ndarray, np.ndarray | None]:
+    """(H,W,3) uint8 RGB, upright (EXIF orientation applied), and the (H,W) uint8 alpha channel, or None when
+    the file has no transparency (or is fully opaque). The RGB of transparent pixels is composited on black."""
+    path = _open(path)
     try:
         with Image.open(path) as im:
-            if im.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
-                raise ValueError(f"{path}: {im.mode} (16/32-bit) images are not supported; convert to 8-bit RGB")
-            return np.asarray(im.convert("RGB"), dtype=np.uint8).copy()
-    except OSError as e:
+            _reject_deep(im, path)
+            im = ImageOps.exif_transpose(im)
+            if _has_alpha(im):
+                rgba = np.asarray(im.convert("RGBA"), dtype=np.uint8)
+                alpha = rgba[..., 3].copy()
+                if alpha.min() == 255:
+                    return np.ascontiguousarray(rgba[..., :3]), None
+                rgb = (rgba[..., :3].astype(np.uint16) * alpha[..., None] + ALPHA_BACKGROUND * (255 - alpha[..., None])
+                       + 127) // 255
+                return rgb.astype(np.uint8), alpha
+            return np.asarray(im.convert("RGB"), dtype=np.uint8).copy(), None
+    except Image.DecompressionBombError as e:
+        raise ValueError(f"could not read image {str(path)!r}: {e} (Pillow's decompression-bomb guard; raise "
+                         "PIL.Image.MAX_IMAGE_PIXELS if you trust the file)") from e
+    except (OSError, SyntaxError, struct_error) as e:  # truncated / not an image / broken EXIF
+        if isinstance(e, (FileNotFoundError, PermissionError, IsADirectoryError)):
+            raise
         raise ValueError(f"could not read image {str(path)!r}: {e}") from e
+
+
+def read_uint8(path: str | Path) -> np.ndarray:
+    """(H,W,3) uint8 RGB, upright (EXIF orientation applied). Grey / palette images are converted to RGB,
+    transparent pixels composited on black (see the module docstring); 16-bit files are rejected rather than
+    silently truncated."""
+    return read_uint8_alpha(path)[0]
+
+
+def image_size(path: str | Path) -> tuple[int, int]:
+    """(height, width) of an image file as :func:`read_uint8` would return it, from its header only."""
+    path = _open(path)
+    try:
+        with Image.open(path) as im:
+            w, h = im.size
+            orientation = im.getexif().get(0x0112, 1)
+    except Image.DecompressionBombError as e:
+        raise ValueError(f"could not read image {str(path)!r}: {e}") from e
+    except (OSError, SyntaxError, struct_error) as e:
+        if isinstance(e, (FileNotFoundError, PermissionError)):
+            raise
+        raise ValueError(f"could not read image {str(path)!r}: {e}") from e
+    return (w, h) if orientation in (5, 6, 7, 8) else (h, w)
 
 
 def to_tensor(array: np.ndarray) -> torch.Tensor:
@@ -43,7 +149,7 @@ def to_tensor(array: np.ndarray) -> torch.Tensor:
 
 
 def read_image(path: str | Path) -> torch.Tensor:
-    """Read an image file as a (3,H,W) float32 tensor in [0,1]."""
+    """Read an image file as a (3,H,W) float32 tensor in [0,1] (upright; see the module docstring)."""
     return to_tensor(read_uint8(path))
 
 
@@ -54,10 +160,29 @@ def to_uint8(image: torch.Tensor) -> np.ndarray:
     return image.detach().float().clamp(0, 1).mul(255).round().byte().permute(1, 2, 0).cpu().numpy()
 
 
-def save_image(image: torch.Tensor | np.ndarray, path: str | Path) -> Path:
-    """Write a (3,H,W) float tensor in [0,1] or an (H,W,3) uint8 array; the format follows the suffix."""
+def save_image(image: torch.Tensor | np.ndarray, path: str | Path, alpha: np.ndarray | None = None) -> Path:
+    """Write a (3,H,W) float tensor in [0,1] or an (H,W,3) uint8 array; the format follows the suffix.
+
+    alpha: optional (H,W) uint8 alpha channel (the output is then RGBA; PNG / WebP / TIFF). The file is written
+    to a temporary name next to ``path`` and renamed into place, so an interrupted write never leaves a
+    half-written image under the final name. Folders are created as needed.
+    """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     array = to_uint8(image) if isinstance(image, torch.Tensor) else image
-    Image.fromarray(array).save(path)
+    picture = Image.fromarray(array)
+    if alpha is not None:
+        if alpha.shape != array.shape[:2]:
+            raise ValueError(f"alpha has shape {alpha.shape}, the image {array.shape[:2]}")
+        picture.putalpha(Image.fromarray(np.asarray(alpha, dtype=np.uint8)))
+    fmt = Image.registered_extensions().get(path.suffix.lower())
+    if fmt is None:
+        raise ValueError(f"{path}: unknown image file extension {path.suffix!r}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        picture.save(tmp, format=fmt)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     return path

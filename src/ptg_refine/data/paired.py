@@ -4,10 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 
-from .io import list_images, read_uint8
+if TYPE_CHECKING:
+    import numpy as np
+
+from .._validation import MIN_SIZE
+from .io import list_images, read_uint8, read_uint8_alpha, scan_folder
 
 
 @dataclass
@@ -72,6 +77,9 @@ class PairedFolder(torch.utils.data.Dataset):
         self.pairs = []
         for name, lf, hf in matched:
             low, high = _uint8_tensor(lf), _uint8_tensor(hf)
+            if min(low.shape[1:]) < MIN_SIZE:
+                raise ValueError(f"pair {name!r}: {lf} is {low.shape[1]}x{low.shape[2]} pixels; images must be at "
+                                 f"least {MIN_SIZE}x{MIN_SIZE}")
             if low.shape != high.shape:
                 raise ValueError(f"pair {name!r}: low {lf} is {tuple(low.shape[1:])} but high {hf} is "
                                  f"{tuple(high.shape[1:])}; paired images must have the same size")
@@ -89,25 +97,51 @@ class PairedFolder(torch.utils.data.Dataset):
 
 class ImageFolder(torch.utils.data.Dataset):
     """Unpaired images (files and/or folders, no ground truth); items are (name, (3,H,W) float in [0,1]).
-    Images are read lazily."""
+    Images are read lazily.
 
-    def __init__(self, inputs, recursive: bool = False):
+    ``name`` is the file's stem, or with ``recursive=True`` its path relative to the input folder without the
+    suffix (``"sub/photo"``), so outputs can keep the folder tree. ``skipped`` lists ``(path, reason)`` for
+    what the folders held besides images (other files, subfolders when not recursive, ``exclude`` folders).
+    A file given explicitly is always kept (and fails when read if it is not an image). The same file given
+    twice (directly and through its folder) is kept once.
+    """
+
+    def __init__(self, inputs, recursive: bool = False, exclude=()):
         if isinstance(inputs, (str, Path)):
             inputs = [inputs]
         self.files: list[Path] = []
+        self.names: list[str] = []
+        self.skipped: list[tuple[Path, str]] = []
+        seen = set()
         for item in inputs:
             item = Path(item)
             if item.is_dir():
-                self.files.extend(list_images(item, recursive=recursive))
+                files, skipped = scan_folder(item, recursive=recursive, exclude=exclude)
+                self.skipped.extend(skipped)
+                if not files:
+                    self.skipped.append((item, "folder without images"))
+                entries = [(f, f.relative_to(item).with_suffix("").as_posix() if recursive else f.stem) for f in files]
             elif item.is_file():
-                self.files.append(item)
+                entries = [(item, item.stem)]
             else:
                 raise FileNotFoundError(f"input {str(item)!r} is neither an image file nor a folder")
+            for f, name in entries:
+                key = f.resolve()
+                if key not in seen:
+                    seen.add(key)
+                    self.files.append(f)
+                    self.names.append(name)
         if not self.files:
-            raise ValueError("no input images given")
+            raise ValueError("no input images given" + (f" (skipped: {', '.join(str(p) for p, _ in self.skipped[:5])})"
+                                                        if self.skipped else ""))
 
     def __len__(self) -> int:
         return len(self.files)
 
+    def read(self, i) -> tuple[torch.Tensor, "np.ndarray | None"]:
+        """((3,H,W) float in [0,1], (H,W) uint8 alpha or None) of image i."""
+        rgb, alpha = read_uint8_alpha(self.files[i])
+        return torch.from_numpy(rgb).permute(2, 0, 1).float().div(255), alpha
+
     def __getitem__(self, i):
-        return self.files[i].stem, _uint8_tensor(self.files[i]).float().div(255)
+        return self.names[i], self.read(i)[0]

@@ -18,18 +18,27 @@ The target is the clean image itself (written as PNG). The random generator of e
 from ``sha256(f"{seed}/{name}/{variant}")``, so the result does not depend on the order or the number of
 files processed. Optionally (``max_side``), clean images whose long side exceeds ``max_side`` are first
 downscaled (Lanczos, aspect kept) and the pair is made at that size: reported, never silent.
+
+Clean images whose (downscaled) short side is below ``min_size`` (default 96 pixels, the default training crop
+of ``ptg-refine train``) are refused before anything is written, naming the files. The output folder is written
+atomically: pairs go to a temporary folder next to ``out_dir`` that is renamed into place at the end, so a
+failed or interrupted run never leaves a half-written folder that blocks the next one.
 """
 from __future__ import annotations
 
 import hashlib
 import math
+import os
+import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
-from .io import list_images, read_uint8, save_image
+from .io import image_size, list_images, read_uint8, save_image
+
+DEFAULT_MIN_SIZE = 96  # TrainConfig.crop_size's default
 
 
 @dataclass(frozen=True)
@@ -119,10 +128,38 @@ def _names(clean_dirs) -> list[tuple[str, Path]]:
     return out
 
 
+def _scaled_size(h: int, w: int, max_side: int | None) -> tuple[int, int]:
+    if max_side is None or max(h, w) <= max_side:
+        return h, w
+    s = max_side / max(h, w)
+    return max(1, round(h * s)), max(1, round(w * s))
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # e.g. no permission: it exists
+        return True
+    return True
+
+
+def _remove_stale_temporaries(out_dir: Path) -> None:
+    """Temporary folders of earlier synth runs into ``out_dir`` whose process is gone (killed runs)."""
+    for tmp in out_dir.parent.glob(f".{out_dir.name}.synth-tmp-*"):
+        pid = tmp.name.rsplit("-", 1)[-1]
+        if tmp.is_dir() and pid.isdigit() and not _pid_alive(int(pid)):
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
 def synthesize_pairs(clean_dirs, out_dir, variants: int = 1, seed: int = 0, max_side: int | None = None,
-                     config: DegradationConfig = DegradationConfig(), progress: bool = True) -> dict:
+                     config: DegradationConfig = DegradationConfig(), progress: bool = True,
+                     min_size: int = DEFAULT_MIN_SIZE) -> dict:
     """Write a **synthetic** paired folder ``out_dir/low/<name>_v<k>.png`` + ``out_dir/high/<name>_v<k>.png``.
 
+    ``out_dir`` must be new or empty; it appears complete or not at all (see the module docstring).
+    ``min_size``: refuse clean images whose short side (after ``max_side``) is smaller, before writing anything.
     Returns a summary dict (also written to ``out_dir/synthetic.json`` with every image's parameters).
     """
     import json
@@ -133,29 +170,52 @@ def synthesize_pairs(clean_dirs, out_dir, variants: int = 1, seed: int = 0, max_
         clean_dirs = [clean_dirs]
     if not isinstance(variants, int) or variants < 1:
         raise ValueError(f"variants must be a positive integer, got {variants!r}")
-    if max_side is not None and max_side < 16:
-        raise ValueError(f"max_side must be >= 16 pixels (or None), got {max_side}")
+    if not isinstance(min_size, int) or min_size < 16:
+        raise ValueError(f"min_size must be an integer >= 16 pixels, got {min_size!r}")
+    if max_side is not None and max_side < max(16, min_size):
+        raise ValueError(f"max_side must be >= min_size = {min_size} pixels (or None), got {max_side}")
     out_dir = Path(out_dir)
-    low_dir, high_dir = out_dir / "low", out_dir / "high"
-    for d in (low_dir, high_dir):
-        if d.is_dir() and any(d.iterdir()):
-            raise FileExistsError(f"{d} is not empty: write synthetic pairs into a new folder")
+    if out_dir.exists() and not out_dir.is_dir():
+        raise NotADirectoryError(f"{out_dir} exists and is not a folder")
+    if out_dir.is_dir() and any(out_dir.iterdir()):
+        raise FileExistsError(f"{out_dir} is not empty: write synthetic pairs into a new folder")
     items = _names(clean_dirs)
-    records, resized = [], []
-    for name, path in tqdm(items, desc="synth", disable=not progress, unit="img"):
-        clean = read_uint8(path)
-        small = _resize_max_side(clean, max_side)
-        if small.shape != clean.shape:
-            resized.append(name)
-        for k in range(variants):
-            rng = np.random.default_rng(derive_seed(seed, name, k))
-            low, params = degrade(small, rng, config)
-            file = f"{name}_v{k}.png"
-            save_image(low, low_dir / file)
-            save_image(small, high_dir / file)
-            records.append({"file": file, "source": str(path), "size": list(small.shape[:2]), **params})
-    summary = {"synthetic": True, "seed": seed, "variants": variants, "max_side": max_side,
-               "clean_dirs": [str(d) for d in clean_dirs], "images": len(items), "pairs": len(records),
-               "resized": resized, "degradation": asdict(config), "records": records}
-    (out_dir / "synthetic.json").write_text(json.dumps(summary, indent=1))
+    small = []
+    for name, path in items:
+        h, w = _scaled_size(*image_size(path), max_side)
+        if min(h, w) < min_size:
+            small.append(f"{path} ({h}x{w}{' after --max-side' if max_side else ''})")
+    if small:
+        raise ValueError(f"{len(small)} clean image(s) are smaller than min_size = {min_size} pixels (short side): "
+                         f"{'; '.join(small[:10])}{' ...' if len(small) > 10 else ''}. Remove them or lower "
+                         "min_size (ptg-refine synth --min-size; training crops must fit in the images)")
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    _remove_stale_temporaries(out_dir)
+    tmp = out_dir.parent / f".{out_dir.name}.synth-tmp-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    low_dir, high_dir = tmp / "low", tmp / "high"
+    try:
+        records, resized = [], []
+        for name, path in tqdm(items, desc="synth", disable=not progress, unit="img"):
+            clean = read_uint8(path)
+            small = _resize_max_side(clean, max_side)
+            if small.shape != clean.shape:
+                resized.append(name)
+            for k in range(variants):
+                rng = np.random.default_rng(derive_seed(seed, name, k))
+                low, params = degrade(small, rng, config)
+                file = f"{name}_v{k}.png"
+                save_image(low, low_dir / file)
+                save_image(small, high_dir / file)
+                records.append({"file": file, "source": str(path), "size": list(small.shape[:2]), **params})
+        summary = {"synthetic": True, "seed": seed, "variants": variants, "max_side": max_side, "min_size": min_size,
+                   "clean_dirs": [str(d) for d in clean_dirs], "images": len(items), "pairs": len(records),
+                   "resized": resized, "degradation": asdict(config), "records": records}
+        (tmp / "synthetic.json").write_text(json.dumps(summary, indent=1))
+        if out_dir.is_dir():
+            out_dir.rmdir()  # empty (checked above); fails, keeping everything, if something appeared meanwhile
+        os.replace(tmp, out_dir)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
     return summary

@@ -8,6 +8,7 @@ import pickle
 from pathlib import Path
 
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file
 from torch import nn
 
@@ -17,11 +18,37 @@ from torch import nn
 _LEGACY_PICKLES = {"a4395acb874f320375d9704997cef874eaaaaa26a1777ceb29a92b70f74c3612"}
 
 
-def check_image(x: torch.Tensor) -> None:
-    """Check the contract of every restorer: a float batch (B, 3, H, W) (values meant to be in [0, 1]).
+def _tracing() -> bool:
+    """True while torch.jit / torch.compile / ONNX export trace a forward (no data-dependent checks then)."""
+    compiler = getattr(torch, "compiler", None)
+    if compiler is not None and getattr(compiler, "is_compiling", lambda: False)():
+        return True
+    onnx = getattr(torch, "onnx", None)
+    return torch.jit.is_tracing() or bool(onnx is not None and getattr(onnx, "is_in_onnx_export", lambda: False)())
 
-    TypeError for non-tensors and non-float dtypes, ValueError for wrong rank or channels (the same
-    convention as ``ptg_refine._validation``). Kept cheap: no pass over the data, any H, W >= 1.
+
+def _weights_dtype(module: nn.Module | None) -> torch.dtype | None:
+    if module is None:
+        return None
+    for t in module.parameters():
+        if t.is_floating_point():
+            return t.dtype
+    for t in module.buffers():
+        if t.is_floating_point():
+            return t.dtype
+    return None
+
+
+RANGE_TOLERANCE = 1e-3
+
+
+def check_image(x: torch.Tensor, module: nn.Module | None = None) -> None:
+    """Check the contract of every restorer: a float batch (B, 3, H, W) with finite values in [0, 1].
+
+    TypeError for non-tensors, non-float dtypes and (with ``module``) a float dtype other than the module's
+    weights (e.g. float64 input to float32 weights), ValueError for wrong rank or channels, NaN / Inf and values
+    outside [0, 1] (tolerance 1e-3; 8-bit values 0-255 must be divided by 255). The value check is one pass
+    over the input (min / max) and is skipped while tracing (torch.jit, torch.compile, ONNX export).
     """
     if not isinstance(x, torch.Tensor):
         raise TypeError(f"expected a torch.Tensor of shape (B, 3, H, W), got {type(x).__name__}")
@@ -31,6 +58,19 @@ def check_image(x: torch.Tensor) -> None:
         raise ValueError(
             f"expected an RGB image batch of shape (B, 3, H, W) with values in [0, 1], got shape {tuple(x.shape)}"
         )
+    expected = _weights_dtype(module)
+    if expected is not None and x.dtype != expected:
+        name = getattr(module, "name", type(module).__name__)
+        raise TypeError(f"input has dtype {x.dtype} but restorer {name}'s weights are {expected}; cast the input "
+                        f"(x.to({expected})) or the restorer (.to({x.dtype}))")
+    if x.numel() == 0 or _tracing():
+        return
+    lo, hi = (float(v) for v in torch.aminmax(x.detach()))
+    if not (lo >= -RANGE_TOLERANCE and hi <= 1 + RANGE_TOLERANCE):  # also true for NaN
+        if not bool(torch.isfinite(x).all()):
+            raise ValueError(f"restorer input contains NaN or Inf values (shape {tuple(x.shape)})")
+        hint = "; 8-bit images must be divided by 255" if hi > 2 else ""
+        raise ValueError(f"restorer input values must lie in [0, 1], got range [{lo:.4g}, {hi:.4g}]{hint}")
 
 
 class Restorer(nn.Module):
@@ -61,6 +101,10 @@ def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+class UnsafeCheckpointError(pickle.UnpicklingError, ValueError):
+    """A pickle checkpoint that ``torch.load(weights_only=True)`` refuses (it holds arbitrary objects)."""
+
+
 def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     """Read a ``.safetensors`` file or an original ``.pth``/``.pt`` state_dict onto the CPU.
 
@@ -69,16 +113,36 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     ``weights_only=False``. torch 2.15 reads it safely, so the fallback only serves older versions.
     """
     path = Path(path).expanduser()
+    if path.is_dir():
+        raise IsADirectoryError(f"restorer weights {str(path)!r} is a folder, not a weights file")
     if not path.is_file():
         raise FileNotFoundError(f"restorer weights file not found: {path}")
     if path.suffix == ".safetensors":
-        return load_file(path, device="cpu")
+        try:
+            return load_file(path, device="cpu")
+        except (SafetensorError, OSError, ValueError) as e:
+            raise ValueError(f"could not read restorer weights {path}: not a valid .safetensors file ({e})") from e
+    with open(path, "rb") as f:
+        head = f.read(4)
+    if not (head.startswith(b"PK\x03\x04") or head.startswith(b"\x80")):  # zip archive / pickle protocol >= 2
+        raise ValueError(f"could not read restorer weights {path}: not a PyTorch checkpoint (.pth / .pt) or a "
+                         f".safetensors file (it starts with {head!r})")
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError:
-        if _sha256(path) not in _LEGACY_PICKLES:
-            raise
-        state = torch.load(path, map_location="cpu", weights_only=False)  # known legacy file only
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+        except pickle.UnpicklingError as e:
+            if _sha256(path) not in _LEGACY_PICKLES:
+                raise UnsafeCheckpointError(f"refusing to read restorer weights {path}: it holds objects other than "
+                                            "tensors, which only the unsafe full unpickler would load "
+                                            f"({' '.join(str(e).split())[:160]})") from e
+            state = torch.load(path, map_location="cpu", weights_only=False)  # known legacy file only
+    except UnsafeCheckpointError:
+        raise
+    except (pickle.UnpicklingError, RuntimeError, EOFError, IndexError, KeyError, ValueError, AttributeError,
+            UnicodeDecodeError, TypeError) as e:  # text files, truncated or damaged archives
+        msg = " ".join(str(e).split())[:200]
+        raise ValueError(f"could not read restorer weights {path}: not a PyTorch checkpoint (.pth / .pt) or a "
+                         f".safetensors file ({type(e).__name__}: {msg})") from e
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise ValueError(f"{path} does not hold a plain state_dict (mapping of names to tensors)")
     return dict(state)

@@ -159,7 +159,7 @@ class IAT(Restorer):
         self.global_net = GlobalBranch()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        check_image(x)
+        check_image(x, self)
         mul, add = self.local_net(x)
         y = x * mul + add
         gamma, color = self.global_net(x)

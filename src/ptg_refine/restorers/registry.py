@@ -149,7 +149,13 @@ def create_restorer(name: str, weights: str | Path | None = None, **kwargs) -> n
         if not cfg.needs_weights:
             raise ValueError(f"{name} has no weights; got weights={weights!r}")
         convert = getattr(model, "convert_state_dict", lambda sd: sd)
-        model.load_state_dict(convert(read_state_dict(weights)), strict=True)
+        state = read_state_dict(weights)
+        try:
+            model.load_state_dict(convert(state), strict=True)
+        except (RuntimeError, KeyError, ValueError) as e:
+            msg = " ".join(str(e).split())
+            raise ValueError(f"{weights} does not hold weights of restorer {name!r}: "
+                             f"{msg[:300]}{' ...' if len(msg) > 300 else ''}") from e
     flush_subnormals_(model)
     if not hasattr(model, "name"):
         model.name = name  # e.g. for reprs and reports

@@ -49,7 +49,7 @@ class SCI(Restorer):
 
     def illumination(self, x: torch.Tensor) -> torch.Tensor:
         """The illumination map u in [1e-4, 1]."""
-        check_image(x)
+        check_image(x, self)
         return self.enhance(x)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -38,7 +38,7 @@ class ZeroDCE(Restorer):
         return dce_net(self, x)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        check_image(x)
+        check_image(x, self)
         y = x
         for a in self.curves(x).split(3, dim=1):
             y = y + a * (y.pow(2) - y)

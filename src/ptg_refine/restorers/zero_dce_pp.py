@@ -64,7 +64,7 @@ class ZeroDCEPP(Restorer):
         return a[..., :h, :w]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        check_image(x)
+        check_image(x, self)
         a = self.curves(x)
         y = x
         for _ in range(self.iterations):
