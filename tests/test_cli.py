@@ -31,7 +31,7 @@ def tiny_refiner(tmp_path):
 def test_synth_then_eval(tmp_path, tiny_refiner, capsys):
     write_images(tmp_path / "clean", ["a.png", "b.png"])
     assert main(["synth", "--clean", str(tmp_path / "clean"), "--out", str(tmp_path / "pairs"),
-                 "--variants", "2", "--seed", "1"]) == 0
+                 "--variants", "2", "--seed", "1", "--min-size", "16"]) == 0
     assert "SYNTHETIC" in capsys.readouterr().out
     assert len(list((tmp_path / "pairs" / "low").iterdir())) == 4
     assert main(["eval", "--pairs", str(tmp_path / "pairs"), "--refiner", tiny_refiner,
@@ -60,10 +60,11 @@ def test_enhance_folder_and_side_by_side(tmp_path, tiny_refiner):
 def test_cli_errors(tmp_path, tiny_refiner, capsys):
     write_images(tmp_path / "a", ["same.png"])
     write_images(tmp_path / "b", ["same.png"])
-    with pytest.raises(SystemExit, match="share the name"):
-        main(["enhance", str(tmp_path / "a"), str(tmp_path / "b"), "-o", str(tmp_path / "o"), "--refiner", tiny_refiner])
-    with pytest.raises(SystemExit, match="--restorer"):
-        main(["eval", "--pairs", str(tmp_path)])
+    assert main(["enhance", str(tmp_path / "a"), str(tmp_path / "b"), "-o", str(tmp_path / "o"),
+                 "--refiner", tiny_refiner]) == 2
+    assert "would both be written to" in capsys.readouterr().err and not (tmp_path / "o").exists()
+    assert main(["eval", "--pairs", str(tmp_path)]) == 2
+    assert "--restorer" in capsys.readouterr().err
     assert main(["eval", "--pairs", str(tmp_path / "nowhere"), "--restorer", "sci"]) == 2
     assert "low is missing" in capsys.readouterr().err
 

@@ -45,10 +45,10 @@ def test_synth_is_deterministic_and_order_independent(tmp_path):
     write_images(tmp_path / "clean" / "sub", ["a.png", "b.png"])
     (tmp_path / "only_b" / "sub").mkdir(parents=True)
     shutil.copy(tmp_path / "clean" / "sub" / "b.png", tmp_path / "only_b" / "sub" / "b.png")
-    s1 = synthesize_pairs([tmp_path / "clean"], tmp_path / "o1", variants=2, seed=3, progress=False)
-    synthesize_pairs([tmp_path / "clean"], tmp_path / "o2", variants=2, seed=3, progress=False)
-    synthesize_pairs([tmp_path / "only_b"], tmp_path / "o3", variants=2, seed=3, progress=False)
-    synthesize_pairs([tmp_path / "clean"], tmp_path / "o4", variants=2, seed=4, progress=False)
+    s1 = synthesize_pairs([tmp_path / "clean"], tmp_path / "o1", variants=2, seed=3, progress=False, min_size=16)
+    synthesize_pairs([tmp_path / "clean"], tmp_path / "o2", variants=2, seed=3, progress=False, min_size=16)
+    synthesize_pairs([tmp_path / "only_b"], tmp_path / "o3", variants=2, seed=3, progress=False, min_size=16)
+    synthesize_pairs([tmp_path / "clean"], tmp_path / "o4", variants=2, seed=4, progress=False, min_size=16)
     assert s1["pairs"] == 4 and s1["synthetic"] is True
     assert sorted(p.name for p in (tmp_path / "o1" / "low").iterdir()) == \
         ["sub_a_v0.png", "sub_a_v1.png", "sub_b_v0.png", "sub_b_v1.png"]
@@ -64,7 +64,7 @@ def test_synth_is_deterministic_and_order_independent(tmp_path):
 
 def test_synth_max_side_is_reported_and_refuses_non_empty_output(tmp_path):
     write_images(tmp_path / "clean", ["big.png"], size=(40, 80))
-    s = synthesize_pairs(tmp_path / "clean", tmp_path / "o", max_side=40, progress=False)
+    s = synthesize_pairs(tmp_path / "clean", tmp_path / "o", max_side=40, progress=False, min_size=16)
     assert s["resized"] == ["big"] and read(tmp_path / "o/low/big_v0.png").shape == (20, 40, 3)
     with pytest.raises(FileExistsError, match="not empty"):
         synthesize_pairs(tmp_path / "clean", tmp_path / "o", progress=False)

@@ -1,17 +1,55 @@
-"""``ptg-refine``: synth | train | eval | enhance. Run ``ptg-refine <command> -h`` for the options."""
+"""ptg-refine: synth | train | eval | enhance. Run "ptg-refine COMMAND -h" for the options of a command.
+
+Exit status: 0 success; 1 some images of an enhance batch failed (listed at the end); 2 an error stopped the
+command (one "error: ..." line naming the file; --debug also prints the traceback); 130 interrupted.
+"""
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
-from dataclasses import fields
+import warnings
 from pathlib import Path
 
 DEFAULT_REFINER = "sci-lite0"
 EXAMPLES_DIR = Path(__file__).parent / "examples_data"
+DEFAULT_OVERLAP = 32
+EXIT_FAILURES, EXIT_ERROR, EXIT_INTERRUPTED = 1, 2, 130
+RUN_FILES = ("checkpoints", "final", "history.json")  # what `train` writes into --out
+
+
+class CLIError(Exception):
+    """An expected failure: printed as one ``error: ...`` line, exit status 2."""
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("ptg-refine")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows "(default: X)" after every option that has a default worth showing (not None / False)."""
+
+    def _get_help_string(self, action):
+        if action.default is None or action.default is False or isinstance(action.default, list) and not action.default:
+            return action.help
+        return super()._get_help_string(action)
 
 
 # -- shared helpers ---------------------------------------------------------------------------------
+def _add_common(p, threads: bool = True):
+    if threads:
+        p.add_argument("--threads", type=int, default=None, help="number of CPU threads for torch "
+                                                                 "(torch.set_num_threads; default: torch's choice)")
+    p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                   help="on an error, print the full traceback too")
+
+
 def _threads(args):
     if getattr(args, "threads", None):
         import torch
@@ -19,90 +57,265 @@ def _threads(args):
         torch.set_num_threads(args.threads)
 
 
+def _check_file(path, option: str) -> None:
+    """Before any long work: ``path`` (given with ``option``) is an existing file."""
+    if path is None:
+        return
+    p = Path(path)
+    if p.is_dir():
+        raise IsADirectoryError(f"{option} {str(p)!r} is a folder, not a file")
+    if not p.is_file():
+        raise FileNotFoundError(f"{option} {str(p)!r} does not exist")
+
+
+def _check_out(path, option: str = "--out"):
+    from ._validation import check_output_dir
+
+    return check_output_dir(path, option)
+
+
+def _flat(text: str, limit: int = 600) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[:limit] + " ... (--debug for the full message)"
+
+
+def error_message(e: BaseException) -> str:
+    """One line for an exception, naming the file when the exception carries one."""
+    if isinstance(e, OSError) and e.filename and e.strerror:
+        files = f"{e.filename}" + (f" -> {e.filename2}" if e.filename2 else "")
+        return _flat(f"{files}: {e.strerror}")
+    if isinstance(e, MemoryError):
+        return _flat(f"out of memory{': ' + str(e) if str(e) else ''}; for large images try --tile 512 "
+                     "--tile-restorer")
+    return _flat(str(e) or type(e).__name__)
+
+
 def build_restorer(name: str, weights: str | None = None):
     from .restorers import create_restorer
 
+    _check_file(weights, "--restorer-weights")
     return create_restorer(name, weights=weights)
 
 
-def load_refiner(refiner: str, restorer: str | None = None, restorer_weights: str | None = None):
-    """A trained refiner (folder or shipped name) with F rebuilt from its config, or from ``restorer``."""
-    from .refiner import PTGRefiner
+def load_refiner(refiner: str, restorer: str | None = None, restorer_weights: str | None = None,
+                 prior_weights: str | None = None):
+    """A trained refiner (folder or shipped name) with F rebuilt from its config, or from ``restorer``.
 
-    if restorer is None and restorer_weights is None:
-        model = PTGRefiner.from_pretrained(refiner)
-        if model.restorer is None:
-            raise SystemExit(f"error: refiner {refiner!r} does not record its restorer F; pass --restorer NAME")
-        return model
-    if restorer is None:
-        raise SystemExit("error: --restorer-weights needs --restorer NAME")
-    model = PTGRefiner.from_pretrained(refiner, restorer=build_restorer(restorer, restorer_weights))
-    trained_for = _read_config(refiner).get("restorer")
-    if trained_for and trained_for != restorer:
+    A local folder is checked first (config.json is a JSON object, files match their checksums); a missing
+    local path that looks like a hub repo id is reported as both."""
+    from .checkpoints import check_pretrained_folder
+    from .refiner import PTGRefiner, list_pretrained, local_checkpoint_dir
+
+    folder = local_checkpoint_dir(refiner)
+    config = {}
+    if os.path.isdir(folder):
+        config = check_pretrained_folder(folder)
+    elif os.path.exists(folder):
+        raise NotADirectoryError(f"refiner {refiner!r} is a file; give a refiner folder (config.json + "
+                                 f"model.safetensors) or a shipped name ({', '.join(list_pretrained())})")
+    if restorer is None and restorer_weights is not None:
+        raise CLIError("--restorer-weights needs --restorer NAME")
+    _check_file(prior_weights, "--prior-weights")
+    kwargs = {}
+    if prior_weights is not None:
+        kwargs["prior_pretrained"] = prior_weights
+    if restorer is not None:
+        kwargs["restorer"] = build_restorer(restorer, restorer_weights)
+    try:
+        model = PTGRefiner.from_pretrained(refiner, **kwargs)
+    except OSError as e:
+        if not os.path.exists(folder) and str(refiner).count("/") == 1:
+            raise FileNotFoundError(f"refiner {refiner!r}: there is no local folder {os.path.abspath(refiner)!r}, "
+                                    f"and no hub repo {refiner!r} could be fetched ({error_message(e)})") from e
+        raise
+    except RuntimeError as e:  # e.g. num_blocks in config.json does not match the weights
+        raise RuntimeError(f"refiner {folder}: its weights do not fit its config.json ({_flat(e, 300)})") from e
+    if model.restorer is None:
+        raise CLIError(f"refiner {refiner!r} does not record its restorer F; pass --restorer NAME")
+    trained_for = config.get("restorer")
+    if restorer is not None and trained_for and trained_for != restorer:
         print(f"warning: refiner {refiner!r} was trained for restorer {trained_for!r}, running it on "
               f"{restorer!r}", file=sys.stderr)
     return model
 
 
 def _read_config(refiner: str) -> dict:
+    from .checkpoints import read_config
     from .refiner import CONFIG_NAME, local_checkpoint_dir
 
     config = Path(local_checkpoint_dir(refiner)) / CONFIG_NAME
-    return json.loads(config.read_text()) if config.is_file() else {}
+    return read_config(config) if config.is_file() else {}
 
 
 # -- synth ------------------------------------------------------------------------------------------
 def add_synth_args(p):
+    from .data.synth import DEFAULT_MIN_SIZE
+
     p.add_argument("--clean", nargs="+", required=True, help="folders of clean photos (searched recursively)")
-    p.add_argument("--out", required=True, help="output paired folder (LOL layout: out/low, out/high); must be new/empty")
+    p.add_argument("--out", required=True, help="output paired folder (LOL layout: OUT/low, OUT/high, "
+                                                "OUT/synthetic.json); must be new or empty; appears complete or "
+                                                "not at all")
     p.add_argument("--variants", type=int, default=1, help="synthetic low-light variants per clean image")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="seed of the degradation (each image's generator is "
+                                                       "seeded from seed, name and variant)")
     p.add_argument("--max-side", type=int, default=None,
                    help="downscale clean images whose long side exceeds this (Lanczos), reported in synthetic.json")
+    p.add_argument("--min-size", type=int, default=DEFAULT_MIN_SIZE,
+                   help="refuse clean images whose short side (after --max-side) is smaller than this many pixels "
+                        "(training crops must fit in the images)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _add_common(p, threads=False)
 
 
 def run_synth(args):
+    _check_out(args.out)
     from .data.synth import synthesize_pairs
 
-    s = synthesize_pairs(args.clean, args.out, variants=args.variants, seed=args.seed, max_side=args.max_side)
+    s = synthesize_pairs(args.clean, args.out, variants=args.variants, seed=args.seed, max_side=args.max_side,
+                         min_size=args.min_size, progress=not args.no_progress)
     print(f"wrote {s['pairs']} SYNTHETIC pairs from {s['images']} clean images to {args.out} "
           f"(seed {args.seed}, {args.variants} variant(s) each); {len(s['resized'])} image(s) downscaled "
           f"to max side {args.max_side}; parameters in {Path(args.out) / 'synthetic.json'}")
 
 
 # -- train ------------------------------------------------------------------------------------------
+TRAIN_HELP = {
+    "iterations": "optimisation steps in total (a resumed run continues up to this number)",
+    "batch_size": "crops per step (per process under torchrun)",
+    "crop_size": "side of the training crops in pixels (multiple of 4, >= 16)",
+    "lr": "peak learning rate (AdamW)",
+    "min_lr": "learning rate at the end of the cosine decay",
+    "warmup": "steps of linear learning-rate warm-up",
+    "weight_decay": "AdamW weight decay",
+    "prior_weight_decay": "weight decay of the prior path (prior_proj, T_m, T_c); default: --weight-decay",
+    "prior_noise": "Gaussian noise added to g during training, as a fraction of |g|",
+    "prior_views": "> 0: g of a crop is G of one of this many cached augmented views of its image",
+    "prior_crop_mix": "> 0: g = normalise((1 - m) g + m G(low crop)) with this m",
+    "prior_drop": "probability of g = 0 for a whole crop",
+    "prior_other_variant": "g of another synthetic variant of the same photo",
+    "position_jitter": "shift R's coordinate positions by a random multiple of 4 pixels in [-J, J]",
+    "feature_loss": "weight of a feature-space L1 loss between F+R and the target (0: off)",
+    "feature_loss_prior": "backbone of the feature loss",
+    "ssim_weight": "weight of the (1 - SSIM) term of the loss",
+    "charbonnier_eps": "epsilon of the Charbonnier loss",
+    "flips": "no random flips of the training crops",
+    "grad_clip": "clip the gradient norm to this value (0: no clipping)",
+    "amp": "mixed precision: auto (bf16 / fp16 on CUDA, off on CPU), off, bf16, fp16",
+    "joint": "fine-tune F jointly with R (paper Eq. 8)",
+    "joint_lr": "learning rate of F with --joint",
+    "joint_weight": "lambda of Eq. 8: weight of the F+R loss with --joint",
+    "seed": "random seed (R's initialisation, crops, flips)",
+    "val_every": "validate every N steps (0: only at the end, with --val-pairs)",
+    "ckpt_every": "save a checkpoint every N steps (0: only at the end)",
+    "keep_checkpoints": "number of checkpoints kept in OUT/checkpoints",
+    "log_every": "record the loss in history.json every N steps",
+}
+AMP_CHOICES = ("auto", "off", "bf16", "fp16")
+
+
+def _field_kind(f):
+    """argparse type of a TrainConfig field, from its annotation (``from __future__ import annotations``
+    makes it a string) or its default."""
+    t = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", str(f.type))
+    if t == "bool" or isinstance(f.default, bool):
+        return bool
+    if t.startswith("float") or isinstance(f.default, float):
+        return float
+    if t.startswith("int") or isinstance(f.default, int):
+        return int
+    return str
+
+
 def add_train_args(p):
+    from dataclasses import fields
+
     from .training import TrainConfig
 
-    p.add_argument("--pairs", required=True, help="paired training folder (LOL layout)")
+    p.add_argument("--pairs", required=True, help="paired training folder (LOL layout: low/, high/)")
     p.add_argument("--val-pairs", default=None, help="paired validation folder")
-    p.add_argument("--out", required=True, help="output folder: checkpoints/, final/ (save_pretrained), history.json")
+    p.add_argument("--out", required=True, help="output folder: checkpoints/, final/ (save_pretrained), "
+                                                "history.json; must be new or empty unless --resume / --overwrite")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out from its newest intact "
+                                                         "checkpoint (same F, prior, data and settings)")
+    p.add_argument("--overwrite", action="store_true", help="replace a previous run in --out (its checkpoints/, "
+                                                            "final/ and history.json are deleted)")
     p.add_argument("--restorer", required=True, help="zoo name of F (ptg_refine.list_restorers())")
     p.add_argument("--restorer-weights", default=None, help="weights file for F (needed for zero_dce, zero_dce_pp)")
     p.add_argument("--prior", default="efficientnet_lite0", help="prior spec (ptg_refine.list_priors())")
+    p.add_argument("--prior-weights", default=None, metavar="FILE",
+                   help="local weights file of the prior (offline use; default: the prior's own pretrained weights)")
     p.add_argument("--prior-random", action="store_true", help="randomly initialised prior (ablation)")
     p.add_argument("--prior-proj-dim", type=int, default=128, help="project g to this size first (0: off)")
-    p.add_argument("--prior-dropout", type=float, default=0.0)
-    p.add_argument("--width", type=int, default=16)
-    p.add_argument("--num-blocks", type=int, default=4)
+    p.add_argument("--prior-dropout", type=float, default=0.0, help="dropout on g inside R during training")
+    p.add_argument("--prior-mode", default="global", choices=["global", "dense", "global+dense"],
+                   help="how G enters R: pooled vector (paper), dense feature maps by SFT, or both")
+    p.add_argument("--prior-input", default="low", choices=["low", "restored"],
+                   help="what G sees: the low image (paper) or F's output")
+    p.add_argument("--width", type=int, default=16, help="channels of R's first stage")
+    p.add_argument("--num-blocks", type=int, default=4, help="transformer blocks of R")
     p.add_argument("--cache-dir", default=None, help="on-disk cache of F(low) and G(low), shared between runs")
-    p.add_argument("--resume", action="store_true", help="continue from out/checkpoints/latest if it exists")
-    p.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
-    p.add_argument("--limit", type=int, default=None, help="use only the first N training pairs")
-    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--limit", type=int, default=None, help="use only the first N training pairs (name order)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
     for f in fields(TrainConfig):
         flag = "--" + f.name.replace("_", "-")
-        if f.name == "flips":
-            p.add_argument("--no-flips", dest="flips", action="store_false", help="no random flips")
-        elif f.name == "joint":
-            p.add_argument("--joint", action="store_true", help="fine-tune F jointly (paper Eq. 8)")
+        helptext = TRAIN_HELP.get(f.name, f"TrainConfig.{f.name} (see ptg_refine.training.TrainConfig)")
+        kind = _field_kind(f)
+        if kind is bool:
+            if f.default:
+                p.add_argument("--no-" + f.name.replace("_", "-"), dest=f.name, action="store_false", help=helptext)
+            else:
+                p.add_argument(flag, dest=f.name, action="store_true", help=helptext)
+        elif f.name == "amp":
+            p.add_argument(flag, choices=AMP_CHOICES, default=f.default, help=helptext)
         else:
-            kind = float if isinstance(f.default, float) or f.name in ("prior_weight_decay", "grad_clip") else \
-                int if isinstance(f.default, int) else str
-            p.add_argument(flag, type=kind, default=f.default)
+            p.add_argument(flag, type=kind, default=f.default, help=helptext)
+    _add_common(p)
+
+
+def _finished_iterations(out: Path) -> int | None:
+    """Iterations of the finished run in ``out`` (history.json and final/ written), else None."""
+    history, final = out / "history.json", out / "final" / "model.safetensors"
+    if not (history.is_file() and final.is_file()):
+        return None
+    try:
+        return int(json.loads(history.read_text())["summary"]["iterations"])
+    except (ValueError, KeyError, TypeError, OSError):
+        return None
+
+
+def _clear_run(out: Path) -> None:
+    import shutil
+
+    for name in RUN_FILES:
+        p = out / name
+        if p.is_dir() and not p.is_symlink():
+            shutil.rmtree(p)
+        elif p.exists() or p.is_symlink():
+            p.unlink()
 
 
 def run_train(args):
+    out = Path(args.out)
+    if args.resume and args.overwrite:
+        raise CLIError("--resume and --overwrite exclude each other: continue the run in --out, or replace it")
+    if args.prior_random and args.prior_weights:
+        raise CLIError("--prior-random and --prior-weights exclude each other")
+    _check_out(out)
+    _check_file(args.prior_weights, "--prior-weights")
+    _check_file(args.restorer_weights, "--restorer-weights")
+    existing = sorted(p.name for p in out.iterdir()) if out.is_dir() else []
+    if existing and not (args.resume or args.overwrite):
+        raise CLIError(f"--out {out} is not empty ({', '.join(existing[:4])}{', ...' if len(existing) > 4 else ''}): "
+                       "pass --resume to continue the run in it, --overwrite to replace it, or choose a new folder")
+    rank0 = int(os.environ.get("RANK", "0")) == 0
+    if args.resume:
+        done = _finished_iterations(out)
+        if done is not None and done >= args.iterations:
+            if rank0:
+                print(f"the run in {out} is already finished ({done} of {args.iterations} iterations; refiner in "
+                      f"{out / 'final'}); nothing to do. To train further, resume with a larger --iterations")
+            return 0
+
     import torch
 
     from .data import PairedFolder
@@ -114,14 +327,20 @@ def run_train(args):
     config = config_from_args(args)
     torch.manual_seed(config.seed)  # R's initialisation (and a random prior's) follow the seed
     restorer = build_restorer(args.restorer, args.restorer_weights)
-    refiner = PTGRefiner(restorer=restorer, prior=args.prior, prior_pretrained=None if args.prior_random else "default",
+    prior_pretrained = None if args.prior_random else (args.prior_weights or "default")
+    refiner = PTGRefiner(restorer=restorer, prior=args.prior, prior_pretrained=prior_pretrained,
                          prior_proj_dim=args.prior_proj_dim or None, prior_dropout=args.prior_dropout,
-                         width=args.width, num_blocks=args.num_blocks)
+                         prior_mode=args.prior_mode, prior_input=args.prior_input, width=args.width,
+                         num_blocks=args.num_blocks)
     refiner._hub_mixin_config["restorer"] = args.restorer  # so from_pretrained can rebuild F by name
     train = PairedFolder(args.pairs, limit=args.limit)
     val = PairedFolder(args.val_pairs) if args.val_pairs else None
-    trainer = Trainer(refiner, train.pairs, config, val_pairs=val.pairs if val else None, out_dir=args.out,
+    trainer = Trainer(refiner, train.pairs, config, val_pairs=val.pairs if val else None, out_dir=out,
                       cache_dir=args.cache_dir, restorer_name=args.restorer, progress=not args.no_progress)
+    if args.overwrite and existing and trainer.rank == 0:
+        _clear_run(out)
+        print(f"--overwrite: removed the previous run's {', '.join(n for n in RUN_FILES if n in existing)} from "
+              f"{out}", file=sys.stderr)
     if args.resume:
         step = trainer.resume()
         if trainer.rank == 0:
@@ -132,7 +351,7 @@ def run_train(args):
         if val:
             v = trainer.validate()
             msg += f"; val PSNR F {v['val_psnr_F']:.2f} dB -> F+R {v['val_psnr_FR']:.2f} dB"
-        print(msg + f"; refiner saved to {Path(args.out) / 'final'}")
+        print(msg + f"; refiner saved to {out / 'final'}")
     if torch.distributed.is_available() and torch.distributed.is_initialized():
         torch.distributed.destroy_process_group()
 
@@ -141,22 +360,32 @@ def run_train(args):
 def add_eval_args(p):
     p.add_argument("--pairs", required=True, help="paired folder (LOL layout) with ground truth")
     p.add_argument("--restorer", default=None, help="zoo name of F (default: the refiner's own)")
-    p.add_argument("--restorer-weights", default=None)
-    p.add_argument("--refiner", default=None, help="trained refiner folder or shipped name (ptg_refine.list_pretrained())")
-    p.add_argument("--out", default=None, help="folder for metrics.json, metrics.csv, strips/")
-    p.add_argument("--no-strips", action="store_true")
-    p.add_argument("--limit", type=int, default=None)
-    p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--restorer-weights", default=None, help="weights file for F (with --restorer)")
+    p.add_argument("--refiner", default=None, help="trained refiner folder or shipped name "
+                                                   "(ptg_refine.list_pretrained()); without it only F is scored")
+    p.add_argument("--prior-weights", default=None, metavar="FILE",
+                   help="local weights file of the refiner's prior (offline use; default: its config's setting)")
+    p.add_argument("--out", default=None, help="folder for metrics.json, metrics.csv, strips/ (default: print only)")
+    p.add_argument("--no-strips", action="store_true", help="do not write comparison strips")
+    p.add_argument("--limit", type=int, default=None, help="score only the first N pairs (name order)")
+    _add_common(p)
 
 
 def run_eval(args):
+    if args.refiner is None and args.restorer is None:
+        raise CLIError("eval needs --restorer NAME and/or --refiner DIR_OR_NAME")
+    if args.prior_weights and args.refiner is None:
+        raise CLIError("--prior-weights needs --refiner (without a refiner no prior is used)")
+    if args.out is not None:
+        _check_out(args.out)
+    _check_file(args.restorer_weights, "--restorer-weights")
+
     from .data import PairedFolder
     from .evaluate import evaluate_pairs
 
     _threads(args)
-    if args.refiner is None and args.restorer is None:
-        raise SystemExit("error: eval needs --restorer NAME and/or --refiner DIR_OR_NAME")
-    refiner = load_refiner(args.refiner, args.restorer, args.restorer_weights) if args.refiner else None
+    refiner = load_refiner(args.refiner, args.restorer, args.restorer_weights, args.prior_weights) \
+        if args.refiner else None
     restorer = refiner.restorer if refiner is not None else build_restorer(args.restorer, args.restorer_weights)
     pairs = PairedFolder(args.pairs, limit=args.limit).pairs
     res = evaluate_pairs(pairs, restorer=restorer, refiner=refiner, out_dir=args.out, strips=not args.no_strips)
@@ -171,57 +400,165 @@ def run_eval(args):
 
 # -- enhance ----------------------------------------------------------------------------------------
 def add_enhance_args(p):
-    p.add_argument("inputs", nargs="*", help="image files and/or folders")
-    p.add_argument("-o", "--out", required=True, help="output folder (PNG files)")
+    p.add_argument("inputs", nargs="*", help="image files and/or folders (a folder: the images directly in it; "
+                                             "with --recursive, its whole tree)")
+    p.add_argument("-o", "--out", required=True, help="output folder: NAME.png per input image (created when the "
+                                                      "first image is written)")
     p.add_argument("--examples", action="store_true", help="also enhance the bundled example photos")
-    p.add_argument("--refiner", default=DEFAULT_REFINER, help=f"refiner folder or shipped name (default {DEFAULT_REFINER})")
+    p.add_argument("--refiner", default=DEFAULT_REFINER, help="refiner folder or shipped name "
+                                                              "(ptg_refine.list_pretrained())")
     p.add_argument("--restorer", default=None, help="zoo name of F (default: the refiner's own)")
-    p.add_argument("--restorer-weights", default=None)
-    p.add_argument("--side-by-side", action="store_true", help="also write <name>_compare.png: input | F | F+R")
-    p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--restorer-weights", default=None, help="weights file for F (with --restorer)")
+    p.add_argument("--prior-weights", default=None, metavar="FILE",
+                   help="local weights file of the refiner's prior (offline use; default: its config's setting)")
+    p.add_argument("--side-by-side", action="store_true", help="also write NAME_compare.png: input | F | F+R")
+    p.add_argument("--recursive", action="store_true", help="walk subfolders of input folders, keeping the tree "
+                                                            "in the output folder")
+    p.add_argument("--overwrite", action="store_true", help="replace existing output files (an input file is "
+                                                            "never written over)")
+    p.add_argument("--fail-fast", action="store_true", help="stop at the first image that fails (default: go on, "
+                                                            "list the failures at the end and exit with status 1)")
     p.add_argument("--tile", type=int, default=None,
-                   help="run R on tiles of about this many pixels (multiple of 4, e.g. 512) to bound memory on "
-                        "large images; same result as untiled up to float rounding (default: whole image)")
-    p.add_argument("--overlap", type=int, default=32, help="pixels over which neighbouring tiles are blended "
-                                                           "(multiple of 4, at most tile/4; default 32)")
+                   help="run R on tiles of about this many pixels (multiple of 4, >= 32, e.g. 512) to bound memory "
+                        "on large images; same result as untiled up to float rounding (default: whole image)")
+    p.add_argument("--overlap", type=int, default=None,
+                   help=f"pixels over which neighbouring tiles are blended (multiple of 4, at most tile/4; "
+                        f"default: {DEFAULT_OVERLAP}, lowered to fit the tile)")
+    p.add_argument("--tile-restorer", action="store_true",
+                   help="with --tile: also run F tile by tile (less memory; differs from a whole-image F if F has "
+                        "global operations)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _add_common(p)
+
+
+def _tile_args(args) -> tuple[int | None, int]:
+    """(tile, overlap) checked before any model or image is loaded; the default overlap fits the tile."""
+    tile, overlap = args.tile, args.overlap
+    if tile is None:
+        if overlap is not None:
+            raise CLIError("--overlap needs --tile")
+        if args.tile_restorer:
+            raise CLIError("--tile-restorer needs --tile PIXELS")
+        return None, DEFAULT_OVERLAP
+    if overlap is None:
+        overlap = min(DEFAULT_OVERLAP, tile // 4 // 4 * 4)
+    from .tiling import check_tiling_args
+
+    check_tiling_args(tile, overlap)
+    return tile, overlap
 
 
 def enhance_image(refiner, low, args):
-    """(1,3,H,W) -> (F output, refined output). The one place to add tiling options to."""
-    restored = refiner.restore(low)
+    """(1,3,H,W) -> (F output, refined output). The one place to add tiling options to. With
+    ``args.tile_restorer`` F runs tile by tile inside ``enhance`` and its whole-image output is computed only
+    for a comparison strip (``args.side_by_side``; else None)."""
     tile = getattr(args, "tile", None)
     if tile is None:
+        restored = refiner.restore(low)
         return restored, refiner.enhance(low, restored)
-    return restored, refiner.enhance(low, restored, tile=tile, overlap=getattr(args, "overlap", 32))
+    overlap = getattr(args, "overlap", None)
+    overlap = min(DEFAULT_OVERLAP, tile // 4 // 4 * 4) if overlap is None else overlap
+    if getattr(args, "tile_restorer", False):
+        refined = refiner.enhance(low, tile=tile, overlap=overlap, tile_restorer=True)
+        return (refiner.restore(low) if getattr(args, "side_by_side", False) else None), refined
+    restored = refiner.restore(low)
+    return restored, refiner.enhance(low, restored, tile=tile, overlap=overlap)
+
+
+def plan_outputs(images, out: Path, side_by_side: bool, overwrite: bool) -> list[tuple[Path, Path | None]]:
+    """(output file, comparison-strip file or None) per input image, refusing before anything is written:
+    two inputs (or an output and a strip) mapped to the same file, an output that is an input file, and
+    (without ``overwrite``) output files that already exist."""
+    inputs = {f.resolve(): f for f in images.files}
+    plan, produced = [], {}
+    for f, name in zip(images.files, images.names):
+        target = out / f"{name}.png"
+        strip = out / f"{name}_compare.png" if side_by_side else None
+        for path, what in ((target, f"the output of {f}"), (strip, f"the comparison strip of {f}")):
+            if path is None:
+                continue
+            key = path.resolve()
+            if key in inputs:
+                raise CLIError(f"refusing to write over the input file {inputs[key]} ({what}); choose another "
+                               "--out folder")
+            if key in produced:
+                hint = "rename one of them or drop --side-by-side" if "strip" in produced[key] + what else \
+                    "rename one of them or enhance them into separate folders"
+                raise CLIError(f"{produced[key]} and {what} would both be written to {path}; {hint}")
+            produced[key] = what
+        plan.append((target, strip))
+    if not overwrite:
+        existing = [str(p) for p in (p for pair in plan for p in pair) if p is not None and p.exists()]
+        if existing:
+            raise CLIError(f"{len(existing)} output file(s) already exist: {', '.join(existing[:5])}"
+                           f"{', ...' if len(existing) > 5 else ''}; pass --overwrite to replace them, or choose "
+                           "another --out folder")
+    return plan
+
+
+def _report_skipped(skipped) -> None:
+    if not skipped:
+        return
+    shown = "; ".join(f"{p} ({why})" for p, why in skipped[:10])
+    more = f"; and {len(skipped) - 10} more" if len(skipped) > 10 else ""
+    print(f"skipped {len(skipped)} entr{'y' if len(skipped) == 1 else 'ies'}: {shown}{more}", file=sys.stderr)
+
+
+def _file_error(path: Path, e: BaseException) -> str:
+    msg = error_message(e)
+    return msg if str(path) in msg else f"{path}: {msg}"
 
 
 def run_enhance(args):
-    from PIL import Image
+    from ._validation import MIN_SIZE
+
+    tile, overlap = _tile_args(args)
+    inputs = list(args.inputs) + ([str(EXAMPLES_DIR)] if args.examples else [])
+    if not inputs:
+        raise CLIError("give image files / folders, or --examples")
+    out = _check_out(args.out, "--out")
+    _check_file(args.restorer_weights, "--restorer-weights")
+    _check_file(args.prior_weights, "--prior-weights")
+
     from tqdm import tqdm
 
     from .data import ImageFolder, save_image
     from .evaluate import comparison_strip
 
+    images = ImageFolder(inputs, recursive=args.recursive, exclude=[out])
+    _report_skipped([(p, why) for p, why in images.skipped if p.parent != EXAMPLES_DIR])
+    plan = plan_outputs(images, out, args.side_by_side, args.overwrite)
     _threads(args)
-    inputs = list(args.inputs) + ([str(EXAMPLES_DIR)] if args.examples else [])
-    if not inputs:
-        raise SystemExit("error: give image files / folders, or --examples")
-    images = ImageFolder(inputs)
-    stems = [f.stem for f in images.files]
-    dupes = sorted({s for s in stems if stems.count(s) > 1})
-    if dupes:
-        raise SystemExit(f"error: several inputs share the name(s) {dupes}; outputs would overwrite each other")
-    refiner = load_refiner(args.refiner, args.restorer, args.restorer_weights)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    for i in tqdm(range(len(images)), desc="enhance", unit="img"):
-        name, low = images[i]
-        restored, refined = enhance_image(refiner, low[None], args)
-        save_image(refined[0], out / f"{name}.png")
-        if args.side_by_side:
-            strip = comparison_strip([low, restored[0], refined[0]], ["input", "F", "F+R"])
-            Image.fromarray(strip).save(out / f"{name}_compare.png")
-    print(f"wrote {len(images)} enhanced image(s) to {out}")
+    refiner = load_refiner(args.refiner, args.restorer, args.restorer_weights, args.prior_weights)
+    args.tile, args.overlap = tile, overlap
+    written, failures = 0, []
+    for i in tqdm(range(len(images)), desc="enhance", unit="img", disable=args.no_progress):
+        file, (target, strip) = images.files[i], plan[i]
+        try:
+            low, alpha = images.read(i)
+            if min(low.shape[1:]) < MIN_SIZE:
+                raise ValueError(f"image is {low.shape[1]}x{low.shape[2]} pixels; the refiner needs at least "
+                                 f"{MIN_SIZE}x{MIN_SIZE}")
+            restored, refined = enhance_image(refiner, low[None], args)
+            save_image(refined[0], target, alpha=alpha)
+            if strip is not None:
+                save_image(comparison_strip([low, restored[0], refined[0]], ["input", "F", "F+R"]), strip)
+            written += 1
+        except Exception as e:  # noqa: BLE001  (one bad file must not abort the batch)
+            if getattr(args, "debug", False):
+                raise
+            if args.fail_fast:
+                raise CLIError(f"{_file_error(file, e)} (stopped by --fail-fast after writing {written} "
+                               "image(s))") from e
+            failures.append(_file_error(file, e))
+    if failures:
+        for msg in failures:
+            print(f"error: {msg}", file=sys.stderr)
+        print(f"wrote {written} of {len(images)} enhanced image(s) to {out}; {len(failures)} failed (listed above)",
+              file=sys.stderr)
+        return EXIT_FAILURES
+    print(f"wrote {written} enhanced image(s) to {out}")
+    return 0
 
 
 COMMANDS = {
@@ -232,24 +569,60 @@ COMMANDS = {
 }
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="ptg-refine", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The argument parser. ``only``: add the options of that command alone (the others' options need heavy
+    imports, e.g. train's come from TrainConfig), so that ``ptg-refine --help`` stays fast."""
+    parser = argparse.ArgumentParser(prog="ptg-refine", description=__doc__, formatter_class=HelpFormatter)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    parser.add_argument("--debug", action="store_true", help="on an error, print the full traceback too")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, (add, run, help_) in COMMANDS.items():
-        p = sub.add_parser(name, help=help_, description=help_)
-        add(p)
+        p = sub.add_parser(name, help=help_, description=help_, formatter_class=HelpFormatter)
+        if only is None or only == name:
+            add(p)
         p.set_defaults(func=run)
     return parser
 
 
+def _command_in(argv) -> str | None:
+    for token in argv:
+        if not token.startswith("-"):
+            return token if token in COMMANDS else None
+    return None
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None):
+    print(f"warning: {_flat(message, 2000)}", file=sys.stderr if file is None else file)
+
+
+def _expected(e: BaseException) -> bool:
+    names = {"DecompressionBombError", "SafetensorError"}
+    return isinstance(e, (CLIError, OSError, ValueError, TypeError, RuntimeError, MemoryError, ArithmeticError,
+                          ImportError)) or type(e).__name__ in names
+
+
 def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
-    try:
-        args.func(args)
-    except (ValueError, FileNotFoundError, FileExistsError, TypeError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    return 0
+    argv = sys.argv[1:] if argv is None else [str(a) for a in argv]
+    args = build_parser(only=_command_in(argv) or "").parse_args(argv)
+    debug = getattr(args, "debug", False)
+    with warnings.catch_warnings():
+        if not debug:
+            warnings.showwarning = _show_warning
+        try:
+            rc = args.func(args)
+        except KeyboardInterrupt:
+            print("error: interrupted", file=sys.stderr)
+            return EXIT_INTERRUPTED
+        except Exception as e:  # noqa: BLE001
+            if not _expected(e):
+                raise  # a bug: keep the traceback
+            if debug:
+                import traceback
+
+                traceback.print_exc()
+            print(f"error: {error_message(e)}", file=sys.stderr)
+            return EXIT_ERROR
+    return int(rc or 0)
 
 
 if __name__ == "__main__":

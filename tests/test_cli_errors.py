@@ -1,0 +1,386 @@
+"""Issue 10 (and issue 9's CLI items) through the command line: inputs and earlier runs are never overwritten,
+every expected failure is one "error:" line naming the file, batches go on past a bad file, help and flags."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from ptg_refine import PTGRefiner
+from ptg_refine.checkpoints import write_checksums
+from ptg_refine.cli import build_parser, main
+
+TINY = dict(prior="none:8", width=8, num_blocks=1, prior_hidden=16, embed_dim=8)
+
+
+def write_images(folder, names, size=(32, 40), seed=0):
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    for n in names:
+        Image.fromarray(rng.integers(10, 120, (*size, 3), dtype=np.uint8)).save(folder / n)
+
+
+def snapshot(folder):
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def error_lines(err):
+    return [line for line in err.splitlines() if line.startswith("error:")]
+
+
+@pytest.fixture(scope="module")
+def refiner_dir(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("ref") / "refiner"
+    torch.manual_seed(0)
+    PTGRefiner(restorer="gamma", **TINY).save_pretrained(folder)
+    return folder
+
+
+def enhance(*args, refiner):
+    return main(["enhance", *map(str, args), "--refiner", str(refiner), "--no-progress"])
+
+
+# -- item 1: never write over an input or an earlier output --------------------------------------------
+def test_enhance_never_writes_over_its_inputs(tmp_path, refiner_dir, capsys):
+    d = tmp_path / "d"
+    write_images(d, ["photo.png", "other.jpg"])
+    before = snapshot(d)
+    assert enhance(d, "-o", d, refiner=refiner_dir) == 2
+    err = capsys.readouterr().err
+    assert "refusing to write over the input file" in err and "photo.png" in err and len(error_lines(err)) == 1
+    assert enhance(d / "photo.png", "-o", d, refiner=refiner_dir) == 2
+    assert enhance(d / "photo.png", "-o", d, "--overwrite", refiner=refiner_dir) == 2  # not even with --overwrite
+    assert snapshot(d) == before
+    assert enhance(d / "other.jpg", "-o", d, refiner=refiner_dir) == 0  # names cannot collide: allowed
+    assert set(snapshot(d)) == {"photo.png", "other.jpg", "other.png"}
+
+
+def test_existing_outputs_need_overwrite(tmp_path, refiner_dir, capsys):
+    write_images(tmp_path / "in", ["a.png"])
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "a.png").write_bytes(b"precious")
+    assert enhance(tmp_path / "in", "-o", tmp_path / "out", refiner=refiner_dir) == 2
+    assert "already exist" in capsys.readouterr().err and (tmp_path / "out" / "a.png").read_bytes() == b"precious"
+    assert enhance(tmp_path / "in", "-o", tmp_path / "out", "--overwrite", refiner=refiner_dir) == 0
+    assert Image.open(tmp_path / "out" / "a.png").size == (40, 32)
+
+
+def test_comparison_strips_never_collide_with_outputs(tmp_path, refiner_dir, capsys):
+    write_images(tmp_path / "in", ["a.png", "a_compare.png"])
+    assert enhance(tmp_path / "in", "-o", tmp_path / "out", "--side-by-side", refiner=refiner_dir) == 2
+    err = capsys.readouterr().err
+    assert "comparison strip of" in err and "a_compare.png" in err and not (tmp_path / "out").exists()
+    assert enhance(tmp_path / "in", "-o", tmp_path / "out", refiner=refiner_dir) == 0  # without strips: fine
+
+
+# -- item 2: train never replaces an earlier run silently --------------------------------------------
+@pytest.fixture(scope="module")
+def train_pairs(tmp_path_factory):
+    root = tmp_path_factory.mktemp("pairs")
+    g = torch.Generator().manual_seed(0)
+    for i in range(3):
+        high = torch.randint(40, 255, (20, 24, 3), generator=g, dtype=torch.uint8)
+        for side, img in (("high", high), ("low", (high.float() * 0.3).round().byte())):
+            (root / side).mkdir(exist_ok=True)
+            Image.fromarray(img.numpy()).save(root / side / f"p{i}.png")
+    return root
+
+
+def train(out, pairs, *extra, restorer="gamma", iterations=3):
+    return main(["train", "--pairs", str(pairs), "--out", str(out), "--restorer", restorer, "--prior", "none:8",
+                 "--prior-proj-dim", "0", "--width", "8", "--num-blocks", "1", "--iterations", str(iterations),
+                 "--batch-size", "1", "--crop-size", "16", "--no-progress", "--threads", "1", *map(str, extra)])
+
+
+def test_train_refuses_a_non_empty_out_and_knows_a_finished_run(tmp_path, train_pairs, capsys):
+    run = tmp_path / "run"
+    assert train(run, train_pairs) == 0
+    first = snapshot(run)
+    assert train(run, train_pairs) == 2
+    err = capsys.readouterr().err
+    assert "is not empty" in err and "--resume" in err and "--overwrite" in err
+    assert snapshot(run) == first
+    assert train(run, train_pairs, "--resume") == 0
+    assert "already finished (3 of 3 iterations" in capsys.readouterr().out and snapshot(run) == first
+    assert train(run, train_pairs, "--resume", "--overwrite") == 2
+    assert train(run, train_pairs, "--overwrite", iterations=2) == 0
+    assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["latest", "step_0000002"]
+    assert json.loads((run / "history.json").read_text())["summary"]["iterations"] == 2
+
+
+def test_train_resume_refuses_another_restorer(tmp_path, train_pairs, capsys):
+    run = tmp_path / "run"
+    assert train(run, train_pairs, "--ckpt-every", "1", iterations=2) == 0
+    before = snapshot(run)
+    assert train(run, train_pairs, "--resume", restorer="identity", iterations=4) == 2
+    err = capsys.readouterr().err
+    assert len(error_lines(err)) == 1 and "restorer F: 'gamma' (checkpoint) vs 'identity' (now)" in err
+    assert snapshot(run) == before
+
+
+def test_train_resume_skips_a_corrupt_newest_checkpoint(tmp_path, train_pairs, capsys):
+    run = tmp_path / "run"
+    assert train(run, train_pairs, "--ckpt-every", "1", iterations=2) == 0
+    weights = run / "checkpoints" / "step_0000002" / "model.safetensors"
+    data = bytearray(weights.read_bytes())
+    data[-80:-16] = bytes(64)
+    weights.write_bytes(bytes(data))
+    assert train(run, train_pairs, "--resume", iterations=3) == 0
+    captured = capsys.readouterr()
+    assert "resuming at step 1" in captured.out
+    assert "warning:" in captured.err and str(weights) in captured.err
+
+
+# -- item 3: --out checked before any long work -------------------------------------------------------
+def test_out_must_be_a_writable_folder_before_any_work(tmp_path, train_pairs, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    write_images(tmp_path / "in", ["a.png"])
+    missing_refiner = tmp_path / "no-such-refiner"  # would fail later: the --out error must come first
+    calls = [
+        ["enhance", str(tmp_path / "in"), "-o", str(blocker), "--refiner", str(missing_refiner)],
+        ["eval", "--pairs", str(train_pairs), "--refiner", str(missing_refiner), "--out", str(blocker / "ev")],
+        ["synth", "--clean", str(tmp_path / "in"), "--out", str(blocker)],
+        ["train", "--pairs", str(train_pairs), "--out", str(blocker / "run"), "--restorer", "no-such-restorer"],
+    ]
+    for argv in calls:
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err
+        assert len(error_lines(err)) == 1 and str(blocker) in err and "not a folder" in err, err
+    assert blocker.read_text() == "x"
+
+
+def test_no_empty_output_folder_when_nothing_was_written(tmp_path, refiner_dir, capsys):
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n not an image")
+    assert enhance(tmp_path / "in", "-o", tmp_path / "out", refiner=refiner_dir) == 1
+    assert "broken.png" in capsys.readouterr().err and not (tmp_path / "out").exists()
+
+
+# -- items 4, 7: EXIF orientation and alpha end to end -------------------------------------------------
+def test_enhance_writes_upright_outputs_and_keeps_alpha(tmp_path, refiner_dir):
+    (tmp_path / "in").mkdir()
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    Image.fromarray(np.full((32, 48, 3), 60, np.uint8)).save(tmp_path / "in" / "portrait.jpg", exif=exif)
+    rgba = np.full((32, 40, 4), 60, np.uint8)
+    rgba[:, 20:, 3] = 0
+    rgba[:, 20:, :3] = 255  # hidden white under transparent pixels
+    Image.fromarray(rgba, "RGBA").save(tmp_path / "in" / "logo.png")
+    assert enhance(tmp_path / "in", "-o", tmp_path / "out", refiner=refiner_dir) == 0
+    assert Image.open(tmp_path / "out" / "portrait.png").size == (32, 48)  # (W, H): upright, as viewers show it
+    logo = np.asarray(Image.open(tmp_path / "out" / "logo.png"))
+    assert logo.shape == (32, 40, 4) and np.array_equal(logo[..., 3], rgba[..., 3])
+
+
+# -- items 10-12: one error line naming the file -------------------------------------------------------
+@pytest.fixture
+def refiner_copy(tmp_path, refiner_dir):
+    folder = tmp_path / "refiner"
+    folder.mkdir()
+    for p in refiner_dir.iterdir():
+        (folder / p.name).write_bytes(p.read_bytes())
+    return folder
+
+
+@pytest.mark.parametrize("content,message", [("{bad", "is not valid JSON"), ("[1, 2]", "must hold a JSON object")])
+def test_invalid_config_json(tmp_path, refiner_copy, capsys, content, message):
+    write_images(tmp_path / "in", ["a.png"])
+    (refiner_copy / "config.json").write_text(content)
+    assert enhance(tmp_path / "in", "-o", tmp_path / "out", refiner=refiner_copy) == 2
+    err = capsys.readouterr().err
+    assert error_lines(err) == [line for line in err.splitlines() if line.strip()]  # nothing but the error line
+    assert message in err and str(refiner_copy / "config.json") in err
+
+
+def test_config_that_does_not_fit_the_weights(tmp_path, refiner_copy, capsys):
+    write_images(tmp_path / "in", ["a.png"])
+    config = json.loads((refiner_copy / "config.json").read_text())
+    (refiner_copy / "config.json").write_text(json.dumps({**config, "num_blocks": 2}))
+    assert enhance(tmp_path / "in", "-o", tmp_path / "out", refiner=refiner_copy) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and str(refiner_copy) in err and "Traceback" not in err
+
+
+def test_corrupt_refiner_weights_are_caught_by_their_checksum(tmp_path, refiner_copy, capsys):
+    write_images(tmp_path / "in", ["a.png"])
+    write_checksums(refiner_copy)
+    weights = refiner_copy / "model.safetensors"
+    data = bytearray(weights.read_bytes())
+    data[-80:-16] = bytes(64)
+    weights.write_bytes(bytes(data))
+    assert enhance(tmp_path / "in", "-o", tmp_path / "out", refiner=refiner_copy) == 2
+    err = capsys.readouterr().err
+    assert f"{weights} is corrupt" in err and not (tmp_path / "out").exists()
+
+
+def test_text_file_as_restorer_weights(tmp_path, refiner_dir, capsys):
+    write_images(tmp_path / "in", ["a.png"])
+    (tmp_path / "notes.pth").write_text("not weights\n")
+    assert enhance(tmp_path / "in", "-o", tmp_path / "out", "--restorer", "sci", "--restorer-weights",
+                   tmp_path / "notes.pth", refiner=refiner_dir) == 2
+    err = capsys.readouterr().err
+    assert len(error_lines(err)) == 1 and "notes.pth: not a PyTorch checkpoint" in err
+
+
+def test_missing_relative_refiner_path_with_one_slash(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    write_images(tmp_path / "in", ["a.png"])
+    assert main(["enhance", "in", "-o", "out", "--refiner", "runs/final"]) == 2
+    err = capsys.readouterr().err
+    assert "no local folder" in err and str(tmp_path / "runs" / "final") in err and "no hub repo" in err
+
+
+def test_debug_shows_the_traceback(tmp_path, refiner_copy, capsys):
+    write_images(tmp_path / "in", ["a.png"])
+    (refiner_copy / "config.json").write_text("{bad")
+    assert enhance(tmp_path / "in", "-o", tmp_path / "out", refiner=refiner_copy) == 2
+    assert "Traceback" not in capsys.readouterr().err
+    assert main(["enhance", str(tmp_path / "in"), "-o", str(tmp_path / "out"), "--refiner", str(refiner_copy),
+                 "--debug"]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" in err and "JSONDecodeError" in err and "error: " in err
+
+
+def test_permission_and_os_errors_are_one_line(tmp_path, refiner_dir, capsys, monkeypatch):
+    write_images(tmp_path / "in", ["a.png"])
+    import ptg_refine.refiner as refiner_module
+
+    def denied(*a, **k):
+        raise PermissionError(13, "Permission denied", str(refiner_dir / "model.safetensors"))
+
+    monkeypatch.setattr(refiner_module.PTGRefiner, "from_pretrained", classmethod(denied))
+    assert enhance(tmp_path / "in", "-o", tmp_path / "out", refiner=refiner_dir) == 2
+    err = capsys.readouterr().err
+    assert err.strip() == f"error: {refiner_dir / 'model.safetensors'}: Permission denied"
+
+
+# -- items 13, 14: batches go on, report skipped files, keep the tree --------------------------------
+def test_batch_continues_past_bad_files_and_reports_them(tmp_path, refiner_dir, capsys, monkeypatch):
+    d = tmp_path / "in"
+    write_images(d, ["a.png", "c.png"])
+    write_images(d, ["tiny.png"], size=(8, 8))
+    (d / "b.png").write_bytes(b"\x89PNG\r\n\x1a\n truncated")
+    write_images(d / "sub", ["deep.png"])
+    Image.fromarray(np.zeros((16, 16, 3), np.uint8)).save(d / "anim.gif")
+    assert enhance(d, "-o", tmp_path / "out", refiner=refiner_dir) == 1
+    err = capsys.readouterr().err
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.png", "c.png"]  # c after the bad b
+    errors = error_lines(err)
+    assert len(errors) == 2 and "b.png" in errors[0] and "tiny.png" in errors[1] and "8x8" in errors[1]
+    assert "anim.gif" in err and "sub" in err and "--recursive" in err and "wrote 2 of 4" in err
+    assert enhance(d, "-o", tmp_path / "out2", "--fail-fast", refiner=refiner_dir) == 2
+    err = capsys.readouterr().err
+    assert "b.png" in err and "--fail-fast" in err and sorted(p.name for p in (tmp_path / "out2").iterdir()) == ["a.png"]
+    (d / "b.png").unlink()
+    (d / "tiny.png").unlink()
+    assert enhance(d, "-o", d / "enhanced", "--recursive", refiner=refiner_dir) == 0
+    assert sorted(snapshot(d / "enhanced")) == ["a.png", "c.png", "sub/deep.png"]
+    capsys.readouterr()
+    assert enhance(d, "-o", d / "enhanced", "--recursive", "--overwrite", refiner=refiner_dir) == 0
+    captured = capsys.readouterr()  # the output folder inside the input tree is not read as input
+    assert "wrote 3 enhanced" in captured.out and "enhanced (the output folder)" in captured.err
+    assert sorted(snapshot(d / "enhanced")) == ["a.png", "c.png", "sub/deep.png"]
+
+
+def test_decompression_bomb_is_a_per_file_error(tmp_path, refiner_dir, capsys, monkeypatch):
+    write_images(tmp_path / "in", ["huge.png"])
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100)
+    assert enhance(tmp_path / "in", "-o", tmp_path / "out", refiner=refiner_dir) == 1
+    assert "huge.png" in error_lines(capsys.readouterr().err)[0]
+
+
+def test_synth_refuses_small_images_and_names_them(tmp_path, capsys):
+    write_images(tmp_path / "clean", ["small.png"])
+    assert main(["synth", "--clean", str(tmp_path / "clean"), "--out", str(tmp_path / "pairs")]) == 2
+    err = capsys.readouterr().err
+    assert "small.png (32x40)" in err and "--min-size" in err and not (tmp_path / "pairs").exists()
+
+
+# -- item 15 and issue 9: tiling flags ----------------------------------------------------------------
+def test_tile_flags(tmp_path, refiner_dir, capsys):
+    write_images(tmp_path / "in", ["a.png"], size=(72, 88))
+    assert enhance(tmp_path / "in", "-o", tmp_path / "whole", refiner=refiner_dir) == 0
+    assert enhance(tmp_path / "in", "-o", tmp_path / "t", "--tile", "100", refiner=refiner_dir) == 0  # overlap 32 -> 24
+    assert enhance(tmp_path / "in", "-o", tmp_path / "tr", "--tile", "32", "--tile-restorer",
+                   refiner=refiner_dir) == 0
+    r = PTGRefiner.from_pretrained(refiner_dir)
+    low = torch.from_numpy(np.array(Image.open(tmp_path / "in" / "a.png"))).permute(2, 0, 1)[None].float() / 255
+    api = r.enhance(low, tile=32, overlap=8, tile_restorer=True)[0].mul(255).round().byte().permute(1, 2, 0).numpy()
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "tr" / "a.png")), api)
+    for extra, message in ((["--tile", "30"], "multiple of 4"), (["--tile-restorer"], "needs --tile"),
+                           (["--overlap", "8"], "needs --tile"), (["--tile", "64", "--overlap", "20"], "tile/4")):
+        assert main(["enhance", str(tmp_path / "in"), "-o", str(tmp_path / "x"), "--refiner",
+                     str(tmp_path / "missing"), *extra]) == 2  # checked before the refiner is loaded
+        assert message in capsys.readouterr().err
+
+
+# -- issue 9: --prior-weights ---------------------------------------------------------------------------
+def test_prior_weights_flag(tmp_path, refiner_dir, train_pairs, capsys, monkeypatch):
+    write_images(tmp_path / "in", ["a.png"])
+    assert enhance(tmp_path / "in", "-o", tmp_path / "out", "--prior-weights", tmp_path / "nope.pt",
+                   refiner=refiner_dir) == 2
+    err = capsys.readouterr().err
+    assert "--prior-weights" in err and "nope.pt" in err and not (tmp_path / "out").exists()
+    import ptg_refine.refiner as refiner_module
+
+    seen = {}
+    real_from, real_init = refiner_module.PTGRefiner.from_pretrained.__func__, refiner_module.PTGRefiner.__init__
+
+    def spy_from(cls, name, **kwargs):
+        seen["from_pretrained"] = kwargs.get("prior_pretrained")
+        kwargs.pop("prior_pretrained")  # "none" has no weights to load
+        return real_from(cls, name, **kwargs)
+
+    def spy_init(self, *args, **kwargs):
+        seen.setdefault("init", kwargs.get("prior_pretrained"))
+        real_init(self, *args, **{**kwargs, "prior_pretrained": None})
+
+    weights = tmp_path / "prior.safetensors"
+    weights.write_bytes(b"x")
+    monkeypatch.setattr(refiner_module.PTGRefiner, "from_pretrained", classmethod(spy_from))
+    assert enhance(tmp_path / "in", "-o", tmp_path / "out", "--prior-weights", weights, refiner=refiner_dir) == 0
+    assert seen["from_pretrained"] == str(weights)
+    monkeypatch.setattr(refiner_module.PTGRefiner, "__init__", spy_init)
+    assert train(tmp_path / "run", train_pairs, "--prior-weights", weights, iterations=1) == 0
+    assert seen["init"] == str(weights)
+    assert train(tmp_path / "run2", train_pairs, "--prior-weights", weights, "--prior-random") == 2
+
+
+# -- issue 9: help, version, fast start ---------------------------------------------------------------
+def _all_actions():
+    parser = build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, __import__("argparse")._SubParsersAction))
+    return parser, sub.choices
+
+
+def test_help_describes_every_option_without_rst():
+    parser, commands = _all_actions()
+    for name, p in commands.items():
+        for action in p._actions:
+            assert action.help and action.help.strip(), f"{name} {action.option_strings or action.dest} has no help"
+        text = p.format_help()
+        assert "``" not in text, name
+    assert "``" not in parser.format_help()
+    train_help = commands["train"].format_help()
+    assert "{auto,off,bf16,fp16}" in train_help and "(default: 1000)" in train_help
+    assert "(default: sci-lite0)" in commands["enhance"].format_help()
+
+
+def test_version_and_fast_top_level_help(capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["--version"])
+    assert e.value.code == 0 and capsys.readouterr().out.startswith("ptg-refine ")
+    code = ("import sys; from ptg_refine.cli import main\n"
+            "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
+            "print('TRAINING_IMPORTED' if 'ptg_refine.training' in sys.modules else 'LAZY')")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                         env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert res.returncode == 0 and "synth" in res.stdout and res.stdout.strip().endswith("LAZY"), res.stderr
