@@ -9,6 +9,7 @@ import gc
 import importlib
 import json
 import math
+import os
 import resource
 import sys
 import tempfile
@@ -19,7 +20,8 @@ import torch
 from ptg_refine.diagnostics import SubnormalCounter
 
 ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT.parent / "shared" / "data" / "real_lowlight"
+# the data root: PTG_DATA_DIR, default ../shared/data relative to the checkout
+DATA = Path(os.environ.get("PTG_DATA_DIR", ROOT.parent / "shared" / "data")) / "real_lowlight"
 IMG_4K = DATA / "zerodcepp_real" / "512_0_.png"        # 3840x2160 (the one 4K frame of the set)
 IMG_1080 = DATA / "zerodcepp_real" / "126_0_.png"      # 1920x1080
 IMG_LOL = DATA / "lol_eval15_low" / "1.png"            # 600x400

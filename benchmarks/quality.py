@@ -1,8 +1,8 @@
 """Quality of F alone vs F+R for every low-light baseline, and the prior ablation for SCI and IAT.
 
 All pairs are SYNTHETIC (ptg-refine synth, camera-like degradation of clean photos; see README):
-training on /work/shared/data/clean/train (181 photos x 2 variants, long side <= 512), validation on the
-18 McMaster photos of /work/shared/data/clean/val (1 variant, seed 1). F is frozen; R (Lite0 prior projected
+training on clean/train of the data root (PTG_DATA_DIR, default ../shared/data; 181 photos x 2 variants, long
+side <= 512), validation on the 18 McMaster photos of its clean/val (1 variant, seed 1). F is frozen; R (Lite0 prior projected
 to 128-d, 0.64M parameters) is trained with the same budget and seeds for every row. PSNR (dB) / SSIM as in
 ptg_refine.evaluate (RGB, [0,1], piq PSNR, pytorch_msssim SSIM 11x11 Gaussian sigma 1.5), mean ± standard
 error over the 18 images of the per-image value averaged over the seeds. Train time: wall-clock seconds of
@@ -12,10 +12,10 @@ this shared 2-core CPU with 1 thread per run.
 Command (about 50 min with --jobs 2 next to other jobs; results are appended to results/quality_runs.jsonl, finished runs are
 skipped on re-runs):
 
-    ptg-refine synth --clean /work/shared/data/clean/train --out /work/tmp_ptg/train2 --variants 2 --seed 0 --max-side 512
-    ptg-refine synth --clean /work/shared/data/clean/val --out /work/tmp_ptg/val --variants 1 --seed 1
-    python benchmarks/quality.py --train /work/tmp_ptg/train2 --val /work/tmp_ptg/val --cache /work/tmp_ptg/cache --jobs 2
-    python benchmarks/quality.py --train /work/tmp_ptg/train2 --val /work/tmp_ptg/val --cache /work/tmp_ptg/cache --jobs 2 --extra-seeds
+    ptg-refine synth --clean "${PTG_DATA_DIR:-../shared/data}/clean/train" --out data/train2 --variants 2 --seed 0 --max-side 512
+    ptg-refine synth --clean "${PTG_DATA_DIR:-../shared/data}/clean/val" --out data/val --variants 1 --seed 1
+    python benchmarks/quality.py --train data/train2 --val data/val --cache cache/ --jobs 2
+    python benchmarks/quality.py --train data/train2 --val data/val --cache cache/ --jobs 2 --extra-seeds
 
 (the second line adds seeds 2 and 3 of the none / pretrained-Lite0 runs for SCI and IAT, ~20 more minutes.)
 """

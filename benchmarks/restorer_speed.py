@@ -5,7 +5,8 @@ Command (from the repository root; writes benchmarks/results/restorer_speed.md):
     python benchmarks/restorer_speed.py
 
 Options: ``--shared PATH`` (default ``../shared`` beside the repo, or $PTG_SHARED_DIR) supplies the
-CC BY-NC weights (Zero-DCE, Zero-DCE++) and the as-loaded checkpoints; ``--repeats N`` (default 7).
+CC BY-NC weights (Zero-DCE, Zero-DCE++) and the as-loaded checkpoints; ``--repeats N`` (default 7). The
+input photo comes from the data root, $PTG_DATA_DIR (default ``<shared>/data``).
 For each restorer: median (and min) over N timed runs after one warm-up, with subnormal weights zeroed
 (what ``create_restorer`` returns) and, interleaved with it, "as loaded" (the authors' checkpoint
 unchanged, subnormals kept); a model whose warm-up takes more than 3 s is timed once.
@@ -86,10 +87,11 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(2)
 
-    image = args.shared / "data" / "real_lowlight" / "lol_eval15_low" / "1.png"
+    data = Path(os.environ.get("PTG_DATA_DIR", args.shared / "data"))  # the data root
+    image = data / "real_lowlight" / "lol_eval15_low" / "1.png"
     if image.is_file():
         x = torch.from_numpy(np.array(Image.open(image).convert("RGB"))).permute(2, 0, 1)[None].float() / 255
-        source = f"LOL-v1 eval15 low `1.png` ({image.relative_to(args.shared)})"
+        source = f"LOL-v1 eval15 low `1.png` (`real_lowlight/lol_eval15_low/1.png` of the data root)"
     else:
         x = torch.rand(1, 3, 400, 600, generator=torch.Generator().manual_seed(0)) * 0.2
         source = "random dark image (shared data absent)"

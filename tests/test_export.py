@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from _nets import real_or_random, trained_looking
+from _nets import real_photo, trained_looking
 
 from ptg_refine import PTGRefiner
 from ptg_refine.export import export_onnx
@@ -64,7 +64,7 @@ def test_onnxruntime_matches_pytorch(net, onnx_path, b, h, w):
 
 
 def test_onnxruntime_matches_pytorch_on_real_image(net, onnx_path):
-    low = real_or_random(100, 140)
+    low = real_photo(100, 140)
     g = torch.nn.functional.normalize(torch.randn(1, 64), dim=1)
     out, = ort.InferenceSession(str(onnx_path)).run(None, {"low": low.numpy(), "restored": low.sqrt().numpy(),
                                                            "prior_features": g.numpy()})

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from _nets import real_or_random, trained_looking
+from _nets import real_photo, trained_looking
 
 from ptg_refine.diagnostics import SubnormalCounter
 from ptg_refine.tiling import refine_tiled
@@ -24,7 +24,7 @@ def net():
 
 @pytest.fixture(scope="module")
 def inputs():
-    low = real_or_random(96, 128)
+    low = real_photo(96, 128)
     g = torch.nn.functional.normalize(torch.randn(1, 512, generator=torch.Generator().manual_seed(0)), dim=1)
     return low, (low * 4).clamp(0, 1) ** 0.8, g
 

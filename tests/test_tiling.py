@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from _nets import real_or_random, trained_looking
+from _nets import real_photo, trained_looking
 
 from ptg_refine import PTGRefiner
 from ptg_refine.tiling import plan_axis, receptive_field, refine_tiled, tiled_map
@@ -80,7 +80,7 @@ def test_tiled_equals_untiled(net, shape):
 
 
 def test_tiled_on_real_image_with_odd_size(net):
-    low = real_or_random(90, 130)
+    low = real_photo(90, 130)
     g = torch.nn.functional.normalize(torch.randn(1, DIM), dim=1)
     with torch.no_grad():
         ref = net(low, low.sqrt(), g)
