@@ -278,7 +278,8 @@ def test_batch_continues_past_bad_files_and_reports_them(tmp_path, refiner_dir, 
     assert "anim.gif" in err and "sub" in err and "--recursive" in err and "wrote 2 of 4" in err
     assert enhance(d, "-o", tmp_path / "out2", "--fail-fast", refiner=refiner_dir) == 2
     err = capsys.readouterr().err
-    assert "b.png" in err and "--fail-fast" in err and sorted(p.name for p in (tmp_path / "out2").iterdir()) == ["a.png"]
+    assert "b.png" in err and "--fail-fast" in err
+    assert sorted(p.name for p in (tmp_path / "out2").iterdir()) == ["a.png"]
     (d / "b.png").unlink()
     (d / "tiny.png").unlink()
     assert enhance(d, "-o", d / "enhanced", "--recursive", refiner=refiner_dir) == 0

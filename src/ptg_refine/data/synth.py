@@ -203,10 +203,14 @@ def synthesize_pairs(clean_dirs, out_dir, variants: int = 1, seed: int = 0, max_
                 resized.append(name)
             for k in range(variants):
                 rng = np.random.default_rng(derive_seed(seed, name, k))
-                low, params = degrade(small, rng, config)
-                file = f"{name}_v{k}.png"
-                save_image(low, low_dir / file)
-                save_image(small, high_dir / file)
+                try:
+                    low, params = degrade(small, rng, config)
+                    file = f"{name}_v{k}.png"
+                    save_image(low, low_dir / file)
+                    save_image(small, high_dir / file)
+                except OSError as e:  # e.g. disk full: say where, and that nothing was left behind
+                    raise OSError(e.errno, f"{e.strerror or e} while writing the pairs of {path}; {out_dir} was not "
+                                           "created") from e
                 records.append({"file": file, "source": str(path), "size": list(small.shape[:2]), **params})
         summary = {"synthetic": True, "seed": seed, "variants": variants, "max_side": max_side, "min_size": min_size,
                    "clean_dirs": [str(d) for d in clean_dirs], "images": len(items), "pairs": len(records),
