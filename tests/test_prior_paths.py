@@ -157,3 +157,21 @@ def test_regularisers_of_g():
     assert torch.equal(drop.sample_batch()["prior"], torch.zeros(4, 3))
     with pytest.raises(ValueError, match="position_jitter"):
         TrainConfig(position_jitter=6)
+
+
+def test_save_pretrained_card_checksums_and_permissions(tmp_path):
+    import os
+
+    r = PTGRefiner(restorer=gamma, prior="none:8", width=8, num_blocks=1)
+    r.save_pretrained(tmp_path / "r")
+    card = (tmp_path / "r" / "README.md").read_text()
+    assert "pushed to the Hub" not in card and "save_pretrained" in card
+    umask = os.umask(0)
+    os.umask(umask)
+    assert os.stat(tmp_path / "r" / "model.safetensors").st_mode & 0o777 == 0o666 & ~umask
+    weights = tmp_path / "r" / "model.safetensors"
+    data = bytearray(weights.read_bytes())
+    data[-4:] = b"\0\0\0\0"
+    weights.write_bytes(bytes(data))
+    with pytest.raises(Exception, match="corrupt"):
+        PTGRefiner.from_pretrained(tmp_path / "r", restorer=gamma)

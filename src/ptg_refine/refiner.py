@@ -15,7 +15,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from ._validation import check_features, check_image
+from ._validation import check_features, check_image, check_restored
 from .modules import RefinementNetwork
 from .priors import DEFAULT, CallablePrior, create_prior, freeze
 from .priors.dense import dense_dim, dense_feature_maps
@@ -24,6 +24,18 @@ PRIOR_MODES = ("global", "dense", "global+dense")
 WEIGHTS_NAME = "model.safetensors"
 CONFIG_NAME = "config.json"
 PRETRAINED_DIR = Path(__file__).parent / "pretrained"
+# README.md written by save_pretrained (huggingface_hub's default text says "pushed to the Hub" even for a local save)
+MODEL_CARD = """---
+{{ card_data }}
+---
+# PTG-RM refiner R (ptg-refine)
+
+The refinement network R of PTG-RM ("Boosting Image Restoration via Priors from Pre-trained Models", Xu et al.,
+CVPR 2024; paper: {{ paper_url }}), saved with `PTGRefiner.save_pretrained`. Only R's weights are stored
+(`model.safetensors`, SHA-256 in `checksums.json`); the frozen restorer F and prior G are rebuilt from
+`config.json`. Load it with `PTGRefiner.from_pretrained("<this folder or hub repo id>", restorer=...)`.
+Training data and validation results are not recorded here: add them before publishing this model.
+"""
 
 
 def list_pretrained() -> list[str]:
@@ -72,6 +84,7 @@ class PTGRefiner(
     library_name="ptg-refine",
     tags=["image-restoration", "low-light-enhancement", "ptg-rm"],
     paper_url="https://arxiv.org/abs/2403.06793",
+    model_card_template=MODEL_CARD,
 ):
     """Refine a frozen restorer F with priors from a frozen pre-trained model G (PTG-RM).
 
@@ -203,7 +216,7 @@ class PTGRefiner(
         check_image(low, "low")
         if restored is None:
             restored = self.restore(low)
-        check_image(restored, "restored", check_range=False)
+        check_restored(restored)
         if restored.shape != low.shape:
             batch = restored.shape[0] != low.shape[0]
             raise ValueError(f"restored must have the shape of low {tuple(low.shape)}, got {tuple(restored.shape)}"
@@ -257,8 +270,14 @@ class PTGRefiner(
     # -- Hugging Face Hub -----------------------------------------------------------------------------
     def _save_pretrained(self, save_directory: Path) -> None:
         """Only R's weights: never F's, never the prior's."""
+        from .checkpoints import write_checksums
+
         save_file({k: v.detach().contiguous() for k, v in self.net.state_dict().items()},
                   str(Path(save_directory) / WEIGHTS_NAME), metadata={"format": "pt"})
+        umask = os.umask(0)  # safetensors creates the file 0600; give it the usual permissions
+        os.umask(umask)
+        os.chmod(Path(save_directory) / WEIGHTS_NAME, 0o666 & ~umask)
+        write_checksums(save_directory)
 
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path, **kwargs):
@@ -279,6 +298,10 @@ class PTGRefiner(
                               "(save_pretrained layout: config.json + model.safetensors).") from e
         elif not os.path.isfile(os.path.join(name, CONFIG_NAME)):
             raise FileNotFoundError(f"{name!r} has no {CONFIG_NAME}: not a save_pretrained folder")
+        else:
+            from .checkpoints import check_pretrained_folder
+
+            check_pretrained_folder(name)  # valid config.json, weights match their recorded checksums
         return super().from_pretrained(name, **kwargs)
 
     @classmethod

@@ -1,0 +1,110 @@
+"""Train, evaluate and ship one of the refiners bundled in the package (one committed command per refiner).
+
+    python benchmarks/train_ship.py sci-lite0-dense          # or iat_lol_v1-lite0-dense, see RECIPES
+
+Data: SYNTHETIC pairs made by ``ptg-refine synth`` from the clean photos under PTG_DATA_DIR (default
+../shared/data): 181 training photos x 2 variants (seed 0, long side <= 512), validation 18 McMaster pairs
+(seed 1) — the same folders as benchmarks/prior_calibration.py (``--work``, default runs/bench). The run is
+resumable (checkpoints in <work>/ship/<name>); at the end it copies ``final/`` to
+src/ptg_refine/pretrained/<name>, evaluates it from there, writes its model card (benchmarks/model_card.py)
+and results/ship_<name>.md with validation PSNR against iterations, so a reader sees whether more compute
+would still pay. The recipe (prior path, iterations, lr) is the best configuration measured in
+results/prior_calibration.md and results/ship_lr.md; it lives in RECIPES below, as data.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from _runs import REPO, code_version, restorer, versions
+from prior_calibration import prepare_data
+from ptg_refine import PTGRefiner
+from ptg_refine.data import PairedFolder
+from ptg_refine.evaluate import evaluate_pairs
+from ptg_refine.training import Trainer, TrainConfig
+
+RESULTS = Path(__file__).parent / "results"
+PRETRAINED = REPO / "src" / "ptg_refine" / "pretrained"
+# name: (F, refiner kwargs, TrainConfig kwargs)
+RECIPES = {
+    "sci-lite0-dense": ("sci", {"prior": "efficientnet_lite0", "prior_mode": "dense", "prior_proj_dim": 128},
+                        {"iterations": 6000, "lr": 1e-3}),
+    "iat_lol_v1-lite0-dense": ("iat", {"prior": "efficientnet_lite0", "prior_mode": "dense",
+                                              "prior_proj_dim": 128}, {"iterations": 6000, "lr": 1e-3}),
+}
+BASE = {"batch_size": 4, "crop_size": 128, "seed": 0, "log_every": 50}
+
+
+def history_table(history) -> list[str]:
+    rows = [h for h in history if "val_psnr_FR" in h]
+    return ["| iteration | val PSNR F+R (dB) | val SSIM F+R |", "|---|---|---|"] + \
+        [f"| {h['step']} | {h['val_psnr_FR']:.2f} | {h['val_ssim_FR']:.4f} |" for h in rows]
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("name", choices=list(RECIPES))
+    ap.add_argument("--work", default=str(REPO / "runs" / "bench"))
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--lr", type=float, default=None, help="override the recipe's lr (lr study)")
+    ap.add_argument("--iterations", type=int, default=None, help="override the recipe's iterations")
+    ap.add_argument("--val-every", type=int, default=500)
+    ap.add_argument("--no-ship", action="store_true", help="train and report only (lr study)")
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    f_name, kwargs, train_kw = RECIPES[args.name]
+    train_kw = {**BASE, **train_kw}
+    if args.lr is not None:
+        train_kw["lr"] = args.lr
+    if args.iterations is not None:
+        train_kw["iterations"] = args.iterations
+    tag = args.name + ("" if args.lr is None and args.iterations is None else
+                       f"_lr{train_kw['lr']:g}_it{train_kw['iterations']}")
+    work = Path(args.work)
+    data = prepare_data(work)
+    train, val = PairedFolder(data["train2"]).pairs, PairedFolder(data["val"]).pairs
+    torch.manual_seed(train_kw["seed"])
+    refiner = PTGRefiner(restorer=restorer(f_name), **kwargs)
+    refiner._hub_mixin_config["restorer"] = f_name  # so from_pretrained rebuilds F by name
+    cfg = TrainConfig(**train_kw, val_every=args.val_every, ckpt_every=250)
+    out = work / "ship" / tag
+    trainer = Trainer(refiner, train, cfg, val_pairs=val, out_dir=out, cache_dir=work / "cache",
+                      restorer_name=f_name, progress=False)
+    trainer.resume()
+    t0 = time.perf_counter()
+    summary = trainer.fit()
+    print(f"{tag}: {summary}", flush=True)
+    hist = json.loads((out / "history.json").read_text())
+    lines = [f"# `{args.name}`: validation PSNR against iterations (SYNTHETIC pairs)", "",
+             f"Recipe: F = `{f_name}`, {kwargs}, TrainConfig {train_kw}; {args.threads} CPU threads, "
+             f"{summary['train_seconds'] / 60:.1f} min of training steps (wall incl. validation "
+             f"{(time.perf_counter() - t0) / 60:.1f} min in this call). Code {code_version()}; {versions()}.", "",
+             f"Command: `python benchmarks/train_ship.py {' '.join(sys.argv[1:])}`", ""] + history_table(hist["history"])
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / f"ship_{tag}.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+    if args.no_ship:
+        return
+    dest = PRETRAINED / args.name
+    if dest.exists():
+        shutil.rmtree(dest)
+    shutil.copytree(out / "final", dest)
+    for p in dest.iterdir():
+        p.chmod(0o644)
+    shipped = PTGRefiner.from_pretrained(args.name)
+    ev = evaluate_pairs(val, refiner=shipped, out_dir=work / "eval" / args.name, strips=False, progress=False)
+    import subprocess
+    subprocess.run([sys.executable, str(Path(__file__).parent / "model_card.py"), "--refiner", str(dest),
+                    "--history", str(out / "history.json"), "--eval", str(work / "eval" / args.name / "metrics.json"),
+                    "--command", f"python benchmarks/train_ship.py {args.name}"], check=True)
+    print(f"shipped {args.name}: val PSNR F+R {ev['mean']['psnr_F+R']:.2f} dB")
+
+
+if __name__ == "__main__":
+    main()
