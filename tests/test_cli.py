@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -80,3 +82,11 @@ def test_shipped_default_enhances_bundled_examples(tmp_path):
         before = np.asarray(Image.open(EXAMPLES_DIR / name)).astype(float)
         after = np.asarray(Image.open(tmp_path / "out" / name)).astype(float)
         assert after.shape == before.shape and after.mean() > before.mean() + 20  # brightened
+
+
+def test_help_and_version_do_not_import_torch():
+    code = ("import sys, runpy; sys.argv = ['ptg-refine', '--version']\n"
+            "try:\n    runpy.run_module('ptg_refine.cli', run_name='__main__')\nexcept SystemExit:\n    pass\n"
+            "print('torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip().splitlines()[-1] == "False" and "0.1.0" in out

@@ -1,20 +1,28 @@
 """ptg-refine: PTG-RM refinement of frozen restoration models with priors from pre-trained models.
 
 Xu et al., "Boosting Image Restoration via Priors from Pre-trained Models", CVPR 2024.
+
+The public names are imported on first use, so ``ptg-refine --help`` / ``--version`` do not pay for torch.
 """
-from .modules import RefinementNetwork
-from .priors import create_prior, list_priors, register_prior
-from .refiner import PTGRefiner, list_pretrained
+from importlib import import_module
 
 __version__ = "0.1.0"
 
+_LAZY = {"PTGRefiner": ".refiner", "list_pretrained": ".refiner", "RefinementNetwork": ".modules",
+         "create_prior": ".priors", "list_priors": ".priors", "register_prior": ".priors",
+         "create_restorer": ".restorers", "list_restorers": ".restorers", "register_restorer": ".restorers"}
 
-def __getattr__(name):  # the restorer zoo is imported on first use
-    if name in ("create_restorer", "list_restorers", "register_restorer"):
-        from . import restorers
 
-        return getattr(restorers, name)
+def __getattr__(name):
+    if name in _LAZY:
+        value = getattr(import_module(_LAZY[name], __name__), name)
+        globals()[name] = value
+        return value
     raise AttributeError(f"module 'ptg_refine' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(list(globals()) + list(_LAZY))
 
 
 __all__ = ["PTGRefiner", "RefinementNetwork", "create_prior", "list_priors", "register_prior", "list_pretrained",
