@@ -17,6 +17,7 @@ Conditions (PTGRefiner / TrainConfig options):
   dense-onF     dense maps of F's output instead of the low image (prior_input="restored")
   global-reg    global + regularisers against per-image memorisation: g of the other synthetic variant of
                 the photo, g dropped for 30 % of crops, coordinate positions jittered by up to 16 px
+  dense-reg     dense + maps dropped for 50 % of crops + weight decay 0.1 on the prior path
 
 Table: per-seed mean val PSNR of F+R, mean over seeds, paired Δ vs ``none`` of the same seed (mean ± s.e.
 over seeds, and the number of seeds where it is positive), the diagnostics (prior zeroed / another image's
@@ -62,6 +63,7 @@ CONDITIONS = {
     "dense-featloss": (LITE0, True, {"prior_mode": "dense"}, {"feature_loss": 0.05}),
     "dense-onF": (LITE0, True, {"prior_mode": "dense", "prior_input": "restored"}, {}),
     "global-reg": (LITE0, True, {}, {"prior_other_variant": True, "prior_drop": 0.3, "position_jitter": 16}),
+    "dense-reg": (LITE0, True, {"prior_mode": "dense"}, {"prior_drop": 0.5, "prior_weight_decay": 0.1}),
 }
 DESCRIPTIONS = {
     "none": "no prior (g = 0 from the `none:1280` prior, same projection, so R has the same shape)",
@@ -75,6 +77,8 @@ DESCRIPTIONS = {
     "dense-onF": "dense maps of F's output instead of the low image (prior_input='restored')",
     "global-reg": "global + regularisers against per-image memorisation: g of the other synthetic variant of the "
                   "photo, g zeroed for 30 % of crops, coordinate positions jittered by up to 16 px",
+    "dense-reg": "dense + the maps zeroed for 50 % of crops + weight decay 0.1 on the prior path (dense-trained R "
+                 "did better with its maps zeroed at test time than with them)",
 }
 
 

@@ -146,15 +146,23 @@ def test_regularisers_of_g():
     r = PTGRefiner(restorer=gamma, prior=lambda x: x.mean(dim=(2, 3)) + torch.arange(3.0), prior_dim=3, **SMALL)
     tr = Trainer(r, data, TrainConfig(iterations=2, batch_size=8, crop_size=16, prior_other_variant=True,
                                       flips=False, position_jitter=8), progress=False)
-    own = [tr.cache.prior_features(p.low)[0] for p in data]
-    for i, p in enumerate(data):  # the g of a crop is always the other variant's
-        crop = type("C", (), {"flip_index": 0})()
-        assert torch.equal(tr._train_prior(p, tr.keys[i], crop, i), own[i ^ 1])
+    assert [tr._prior_source(i) for i in range(4)] == [1, 0, 3, 2]  # always the other variant of the photo
+    own = {tuple(tr.cache.prior_features(p.low)[0].tolist()) for p in data}
+    assert all(tuple(g.tolist()) in own for g in tr.sample_batch()["prior"])
     for pos in tr.sample_batch()["positions"]:
         top, left, h, w = pos
         assert top % 4 == 0 and left % 4 == 0 and 0 <= top <= h - 16 and 0 <= left <= w - 16
     drop = Trainer(r, data, TrainConfig(iterations=2, batch_size=4, crop_size=16, prior_drop=1.0), progress=False)
     assert torch.equal(drop.sample_batch()["prior"], torch.zeros(4, 3))
+
+
+def test_prior_drop_zeroes_dense_maps_too(lite0):
+    tr = Trainer(dense_refiner(lite0, "global+dense"), _pairs(),
+                 TrainConfig(iterations=2, batch_size=6, crop_size=32, prior_drop=0.5, seed=3), progress=False)
+    b = tr.sample_batch()
+    dropped = [bool((g == 0).all()) for g in b["prior"]]
+    assert 0 < sum(dropped) < 6  # some crops dropped, some not (seed 3)
+    assert dropped == [bool((d == 0).all()) for d in b["dense"]]
     with pytest.raises(ValueError, match="position_jitter"):
         TrainConfig(position_jitter=6)
 

@@ -58,7 +58,7 @@ class TrainConfig:
     prior_views: int = 0         # > 0: g of a crop = G of one of this many cached augmented views of its image
     prior_crop_mix: float = 0.0  # > 0: g = normalise((1 - m) g + m G(low crop)), G run on the crop each step
     # regularisers aimed at per-image memorisation through g (training only):
-    prior_drop: float = 0.0      # probability of g = 0 for a whole crop
+    prior_drop: float = 0.0      # probability that a crop's whole prior (g and dense maps) is zeroed
     prior_other_variant: bool = False  # g of another synthetic variant of the same photo (same name stem)
     position_jitter: int = 0     # shift R's coordinate positions by a random multiple of 4 in [-J, J] px
     # the prior as a training signal (CLIP-LIT-style use of a frozen encoder, here a perceptual loss):
@@ -294,12 +294,16 @@ class Trainer:
             targets.append(apply_crop(pair.high, crop).float().div(255))
             if not c.joint:
                 restored.append(apply_crop(self.cache.restored(pair.low, key), crop))
-            priors.append(self._train_prior(pair, key, crop, i))
+            src = self._prior_source(i)  # whose prior this crop gets (itself, or another variant of its photo)
+            g = self._train_prior(self.train_pairs[src], self.keys[src], crop)
+            drop = bool(c.prior_drop) and float(torch.rand((), generator=self.generator)) < c.prior_drop
+            priors.append(torch.zeros_like(g) if drop else g)
             positions.append(self._jitter(crop.position))
             if self.dense:  # the map of the full image in the crop's flip state (R samples the crop's cells)
-                full = self.cache.dense_features(pair.low, key)
+                full = self.cache.dense_features(self.train_pairs[src].low, self.keys[src])
                 dims = [d for d, f in ((-1, crop.hflip), (-2, crop.vflip)) if f]
-                dense.append((full.flip(dims) if dims else full)[None].to(self.device))
+                full = torch.zeros_like(full) if drop else (full.flip(dims) if dims else full)
+                dense.append(full[None].to(self.device))
         d = self.device
         return {"low": torch.stack(lows).to(d), "target": torch.stack(targets).to(d),
                 "restored": torch.stack(restored).to(d) if restored else None,
@@ -317,8 +321,17 @@ class Trainer:
         left = min(max(0, left + 4 * steps[1]), (w - size) // 4 * 4)
         return (top, left, h, w)
 
+    def _prior_source(self, index: int) -> int:
+        """``prior_other_variant``: a random *other* synthetic variant of the same photo (its prior describes the
+        same content under another degradation, so it cannot serve as a key of this exact input); else ``index``.
+        ``prior_drop`` (in :meth:`sample_batch`): the crop's whole prior (g and dense maps) is zeroed."""
+        if self.variants is None:
+            return index
+        group = [k for k in self.variants[index] if k != index] or [index]
+        return group[int(torch.randint(len(group), (1,), generator=self.generator))]
+
     @torch.no_grad()
-    def _train_prior(self, pair, key, crop, index=None) -> torch.Tensor:
+    def _train_prior(self, pair, key, crop) -> torch.Tensor:
         """g of one training crop. Default: G of the full image in the crop's flip state (as at inference).
         ``prior_views``: G of a random one of the image's cached augmented views
         (:meth:`~ptg_refine.data.FeatureCache.prior_views`; random resized crop 50-100 % of the area, flip,
@@ -329,14 +342,8 @@ class Trainer:
         if c.prior_views:
             j = int(torch.randint(c.prior_views, (1,), generator=self.generator))
             g = self.cache.prior_views(pair.low, c.prior_views, key)[j]
-        elif self.variants is not None and index is not None:
-            group = [k for k in self.variants[index] if k != index] or [index]
-            j = group[int(torch.randint(len(group), (1,), generator=self.generator))]
-            g = self.cache.prior_features(self.train_pairs[j].low, self.keys[j])[crop.flip_index]
         else:
             g = self.cache.prior_features(pair.low, key)[crop.flip_index]
-        if c.prior_drop and float(torch.rand((), generator=self.generator)) < c.prior_drop:
-            g = torch.zeros_like(g)
         if c.prior_crop_mix:
             low = apply_crop(pair.low, crop).float().div(255)[None].to(self.cache.device)
             g_crop = self.cache.prior(low)[0].float().cpu()
