@@ -149,7 +149,10 @@ def worker_rss4k(job):
 
     torch.set_num_threads(THREADS)
     prior = job["prior"]
-    refiner = PTGRefiner(restorer="sci", prior=prior, prior_pretrained=None if prior == "clip" else "default").eval()
+    # CLIP: weights from a local open_clip checkpoint file when given (the path real weights take: image tower
+    # built on the meta device and filled from the file), else random init
+    weights = job.get("prior_weights") or (None if prior == "clip" else "default")
+    refiner = PTGRefiner(restorer="sci", prior=prior, prior_pretrained=weights).eval()
     for head in (refiner.net.decoder.mask_head, refiner.net.decoder.residual_head):
         head.reset_parameters()
     rss_model = rss_mib()
@@ -161,6 +164,19 @@ def worker_rss4k(job):
     assert out.shape == x.shape and torch.isfinite(out).all()
     return {"seconds": seconds, "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
             "shape": list(x.shape), "rss_torch": rss_torch, "rss_model": rss_model, "rss_image": rss_image}
+
+
+def worker_clip_checkpoint(job):
+    """Write a full open_clip ViT-B-32 checkpoint (both towers, random weights, safetensors) to job["path"]: a
+    stand-in for the real `openai` weights file, which cannot be downloaded here."""
+    import open_clip
+    from safetensors.torch import save_file
+
+    torch.manual_seed(0)
+    model = open_clip.create_model("ViT-B-32", pretrained=None, force_quick_gelu=True)
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, job["path"])
+    return {"params": sum(p.numel() for p in model.parameters()),
+            "visual_params": sum(p.numel() for p in model.visual.parameters())}
 
 
 def psnr(a, b):
@@ -285,7 +301,7 @@ def worker_onnx(job):
 
 
 WORKERS = {"latency": worker_latency, "rss4k": worker_rss4k, "tiling": worker_tiling, "precision": worker_precision,
-           "compile": worker_compile, "onnx": worker_onnx}
+           "compile": worker_compile, "onnx": worker_onnx, "clip_checkpoint": worker_clip_checkpoint}
 
 
 if __name__ == "__main__":

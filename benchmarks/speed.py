@@ -169,15 +169,23 @@ def main():
                      "zerodcepp_real/512_0_.png, in a fresh process: RSS after `import torch`, after building "
                      "the refiner (F, G, R), after loading the image (float32, 95 MiB; F's output and the "
                      "result add 95 MiB each), and the peak (ru_maxrss). Target: peak <= 2048 MiB.\n")
+        lines.append("CLIP: only the image tower is built. 'from file' loads it from a full open_clip ViT-B-32 "
+                     "checkpoint (both towers, random values, safetensors) the way real weights load; 'random "
+                     "init' builds it without weights.\n")
         lines.append("| prior | F | torch (MiB) | + model | + image | peak RSS (MiB) | time (s) |")
         lines.append("|---|---|---|---|---|---|---|")
-        for prior in ("efficientnet_lite0", "clip"):
-            for tile_restorer in (False, True):
-                r = run_worker({"kind": "rss4k", "prior": prior, "tile_restorer": tile_restorer})
-                lines.append(f"| {prior}{' (random weights)' if prior == 'clip' else ''} | "
-                             f"{'tiled' if tile_restorer else 'whole image'} | {r['rss_torch']:.0f} | "
-                             f"{r['rss_model']:.0f} | {r['rss_image']:.0f} | {r['peak_rss_mib']:.0f} | "
-                             f"{r['seconds']:.0f} |")
+        with tempfile.TemporaryDirectory() as tmp:
+            clip_file = str(Path(tmp) / "open_clip_model.safetensors")
+            run_worker({"kind": "clip_checkpoint", "path": clip_file})
+            for prior, weights, label in (("efficientnet_lite0", None, "efficientnet_lite0"),
+                                          ("clip", clip_file, "clip (from file)"),
+                                          ("clip", None, "clip (random init)")):
+                for tile_restorer in (False, True):
+                    r = run_worker({"kind": "rss4k", "prior": prior, "prior_weights": weights,
+                                    "tile_restorer": tile_restorer})
+                    lines.append(f"| {label} | {'tiled' if tile_restorer else 'whole image'} | "
+                                 f"{r['rss_torch']:.0f} | {r['rss_model']:.0f} | {r['rss_image']:.0f} | "
+                                 f"{r['peak_rss_mib']:.0f} | {r['seconds']:.0f} |")
         lines.append("")
 
     print("precision")
