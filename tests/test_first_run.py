@@ -102,3 +102,22 @@ def test_readme_return_details_keys_are_the_real_ones():
     para = para[:para.index("\n- ")]
     named = set(re.findall(r"`([a-z_]+)`", para))
     assert named == set(details), (named, set(details))
+
+
+@pytest.mark.parametrize("readme_text,results_file,results_text", [
+    ("86 ms median with\nOpenMP's default spinning wait and 114 ms passive", "speed.md", "took 86 ms median"),
+    ("86 ms median with\nOpenMP's default spinning wait and 114 ms passive", "speed.md", "| 114 (99) /"),
+    ("cold inductor compile took 54 s in that run", "speed.md", "took 54 s here"),
+    ("torch 2.15.0 as recorded", "speed.md", "torch 2.15.0"),
+    ("torch 2.15.0 as recorded", "restorer_speed.md", "torch 2.15.0"),
+    ("outputs unchanged within 1e-6", "restorer_speed.md", "outputs unchanged within 1e-6"),
+    ("1643 MiB (F tiled) / 1773 MiB (F whole) against 1904 / 1909 MiB", "clip_memory.md", "| 1909 | 1773 |"),
+    ("1643 MiB (F tiled) / 1773 MiB (F whole) against 1904 / 1909 MiB", "clip_memory.md", "| 1904 | 1643 |"),
+])
+def test_readme_figures_come_from_committed_results(readme_text, results_file, results_text):
+    """Figures quoted in README's prose are in the committed results file they cite (issue 9: "within 4e-7",
+    "10–40×", "54–110 s" and "3–15× worse" were not)."""
+    assert readme_text in README
+    assert results_text in (REPO_ROOT / "benchmarks" / "results" / results_file).read_text()
+    for unsupported in ("within 4e-7", "10–40×", "54–110 s", "3–15×"):
+        assert unsupported not in README
