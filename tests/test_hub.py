@@ -85,7 +85,7 @@ def test_torch_hub_keeps_an_explicit_prior_with_pretrained(tmp_path, monkeypatch
     # an explicit prior="clip" reaches from_pretrained: here a random ViT-B-32 (512-d) cannot drive the
     # checkpoint's 8-d R, so loading fails; before the fix it silently loaded with the checkpoint's prior
     with pytest.raises(ValueError, match="512-d features but this refiner expects prior_dim=8"):
-        hubconf.ptg_refiner(pretrained=str(tmp_path), prior="clip", prior_pretrained=None)
+        hubconf.ptg_refiner(pretrained=str(tmp_path), prior="clip", prior_pretrained=None, prior_seed=0)
     assert seen[-1]["prior"] == "clip"
     hubconf.ptg_refiner(pretrained=str(tmp_path), prior="none:8")
     assert seen[-1]["prior"] == "none:8"

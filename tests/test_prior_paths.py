@@ -183,3 +183,17 @@ def test_save_pretrained_card_checksums_and_permissions(tmp_path):
     weights.write_bytes(bytes(data))
     with pytest.raises(Exception, match="corrupt"):
         PTGRefiner.from_pretrained(tmp_path / "r", restorer=gamma)
+
+
+def test_random_prior_checkpoint_rebuilds_the_same_G(tmp_path):
+    r = PTGRefiner(restorer=gamma, prior="efficientnet_lite0", prior_pretrained=None, prior_seed=5, **SMALL)
+    perturb_(r.net)
+    r.save_pretrained(tmp_path / "seeded")
+    torch.manual_seed(123)  # the global RNG state must not matter
+    back = PTGRefiner.from_pretrained(tmp_path / "seeded", restorer=gamma)
+    x = torch.rand(1, 3, 48, 48)
+    assert torch.equal(back.prior_features(x), r.prior_features(x))
+    unseeded = PTGRefiner(restorer=gamma, prior="efficientnet_lite0", prior_pretrained=None, **SMALL)
+    unseeded.save_pretrained(tmp_path / "unseeded")
+    with pytest.raises(ValueError, match="seed was not recorded"):
+        PTGRefiner.from_pretrained(tmp_path / "unseeded", restorer=gamma)

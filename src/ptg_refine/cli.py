@@ -331,7 +331,7 @@ def run_train(args):
     refiner = PTGRefiner(restorer=restorer, prior=args.prior, prior_pretrained=prior_pretrained,
                          prior_proj_dim=args.prior_proj_dim or None, prior_dropout=args.prior_dropout,
                          prior_mode=args.prior_mode, prior_input=args.prior_input, width=args.width,
-                         num_blocks=args.num_blocks)
+                         num_blocks=args.num_blocks, prior_seed=config.seed if args.prior_random else None)
     refiner._hub_mixin_config["restorer"] = args.restorer  # so from_pretrained can rebuild F by name
     train = PairedFolder(args.pairs, limit=args.limit)
     val = PairedFolder(args.val_pairs) if args.val_pairs else None

@@ -67,8 +67,12 @@ def _resolve_restorer(restorer):
                     f"name, or None; got {type(restorer).__name__}")
 
 
-def _resolve_prior(prior, pretrained, prior_dim):
+def _resolve_prior(prior, pretrained, prior_dim, seed=None):
     if isinstance(prior, str):
+        if pretrained is None and seed is not None:  # a reproducible random prior (ablations)
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(seed)
+                return create_prior(prior, pretrained=None)
         return create_prior(prior, pretrained=pretrained)
     if isinstance(prior, nn.Module) and isinstance(getattr(prior, "feature_dim", None), int):
         return freeze(prior)
@@ -105,6 +109,8 @@ class PTGRefiner(
         prior_mode: how G enters R. ``"global"`` (the paper): the pooled vector g drives PTG-SVE / PTG-CSA.
             ``"dense"``: G's multi-scale feature maps (:mod:`ptg_refine.priors.dense`, SKF-style) modulate R's
             latent features by SFT (:mod:`ptg_refine.modules.sft`) and g = 0. ``"global+dense"``: both.
+        prior_seed: with ``prior_pretrained=None``, the seed of the random prior's initialisation, so that a
+            checkpoint of a random-prior ablation rebuilds the same G (recorded in config.json).
         prior_input: ``"low"`` (the paper: G(I_d)) or ``"restored"`` (G(Î_c): the encoders were trained on
             well-exposed photos).
         width, num_blocks, ...: the refinement network, see :class:`ptg_refine.modules.RefinementNetwork`.
@@ -119,7 +125,8 @@ class PTGRefiner(
                  prior_dim: int | None = None, width: int = 16, num_blocks: int = 4, heads: int = 1,
                  ffn_expansion: float = 2.66, kernel_size: int = 3, prior_hidden: int = 256,
                  embed_dim: int = 64, prior_proj_dim: int | None = None, prior_dropout: float = 0.0,
-                 prior_mode: str = "global", prior_input: str = "low", dense_hidden: int = 32):
+                 prior_mode: str = "global", prior_input: str = "low", dense_hidden: int = 32,
+                 prior_seed: int | None = None):
         super().__init__()
         if prior_mode not in PRIOR_MODES:
             raise ValueError(f"prior_mode must be one of {PRIOR_MODES}, got {prior_mode!r}")
@@ -127,7 +134,7 @@ class PTGRefiner(
             raise ValueError(f"prior_input must be 'low' or 'restored', got {prior_input!r}")
         self.prior_mode, self.prior_input = prior_mode, prior_input
         # F and G live outside nn.Module's registry so they never enter parameters()/state_dict()/train().
-        self._frozen = {"restorer": _resolve_restorer(restorer), "prior": _resolve_prior(prior, prior_pretrained, prior_dim)}
+        self._frozen = {"restorer": _resolve_restorer(restorer), "prior": _resolve_prior(prior, prior_pretrained, prior_dim, prior_seed)}
         found = int(self.prior.feature_dim)
         if prior_dim is not None and prior_dim != found:
             raise ValueError(f"prior {getattr(self.prior, 'name', prior)!r} gives {found}-d features but this "
@@ -314,6 +321,12 @@ class PTGRefiner(
         else:
             weights = hf_hub_download(model_id, WEIGHTS_NAME, revision=revision, cache_dir=cache_dir,
                                       force_download=force_download, token=token, local_files_only=local_files_only)
+        prior = model_kwargs.get("prior")
+        if (model_kwargs.get("prior_pretrained", DEFAULT) is None and model_kwargs.get("prior_seed") is None
+                and isinstance(prior, str) and not prior.startswith("none")):
+            raise ValueError(f"{model_id} was trained with a randomly initialised {prior!r} prior whose seed was not "
+                             "recorded, so its G cannot be rebuilt; pass the same prior module as prior=..., or "
+                             "retrain with a seed (ptg-refine train --prior-random records it)")
         model = cls(**model_kwargs)
         try:
             state = load_file(weights, device=str(map_location))
