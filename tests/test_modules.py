@@ -3,6 +3,9 @@ import torch
 from ptg_refine.modules import (PTGCSA, PTGSVE, Decoder, Encoder, RefinementNetwork, compose_output,
                                 coordinate_grid, per_position_filter)
 from ptg_refine.modules.coordinates import CoordinateEmbedding
+from ptg_refine.modules.prior_embedding import broadcast_to_map, conv_with_broadcast
+
+from helpers import perturb_
 
 
 def test_encoder_downsamples_by_four():
@@ -49,12 +52,73 @@ def test_sve_score_map_range_and_shapes():
     assert 0 <= m.min() and m.max() <= 1
 
 
+class _Times(torch.nn.Module):
+    def __init__(self, k):
+        super().__init__()
+        self.k = k
+
+    def forward(self, x):
+        return self.k * x
+
+
 def test_sve_mixes_branches_with_m():
-    sve = PTGSVE(width=8, prior_dim=4, num_blocks=1)
-    f, g = torch.randn(1, 8, 4, 4), torch.randn(1, 4)
+    """Eq. 3 with branches of known output: R_s(f) = 2f and R_l(f) = -f, so f̂ = M·2f + (1-M)·(-f) = (3M-1)·f.
+    (Not a restatement with the module's own submodules.)"""
+    sve = perturb_(PTGSVE(width=8, prior_dim=4, num_blocks=1), 0.5)
+    sve.short_range, sve.long_range = _Times(2.0), torch.nn.Sequential(_Times(-1.0))
+    f, g = torch.randn(1, 8, 6, 7), torch.randn(1, 4)
     f_hat, m = sve(f, g)
-    expected = m * sve.short_range(f) + (1 - m) * sve.long_range(f)
-    torch.testing.assert_close(f_hat, expected)
+    assert m.std() > 1e-3  # M really varies over positions
+    torch.testing.assert_close(f_hat, (3 * m - 1) * f)
+
+
+def test_conv_with_broadcast_equals_conv_of_concatenation():
+    """The folded prior channels give conv(cat([x, v broadcast, s])) at every position, borders included."""
+    torch.manual_seed(0)
+    for k, (h, w) in ((3, (5, 7)), (3, (1, 1)), (5, (6, 4))):
+        conv = torch.nn.Conv2d(4 + 6 + 2, 5, k, padding=k // 2)
+        x, v, s = torch.randn(3, 4, h, w), torch.randn(3, 6), torch.randn(1, 2, h, w).expand(3, -1, -1, -1)
+        expected = conv(torch.cat([x, broadcast_to_map(v, h, w), s], dim=1))
+        torch.testing.assert_close(conv_with_broadcast(conv, x, v, s), expected, rtol=1e-5, atol=1e-5)
+
+
+def _perturbed_r(**kwargs):
+    """R moved away from its init (at init the heads are zero and the output is F's, whatever g and position)."""
+    torch.manual_seed(0)
+    return perturb_(RefinementNetwork(prior_dim=16, width=8, num_blocks=2, prior_hidden=16, embed_dim=8, **kwargs),
+                    0.1).eval()
+
+
+def test_r_output_depends_on_the_prior_features():
+    net = _perturbed_r()
+    low = torch.rand(2, 3, 32, 40)
+    restored = low.sqrt()
+    g1, g2 = torch.nn.functional.normalize(torch.randn(2, 2, 16), dim=-1)
+    with torch.no_grad():
+        d1, d2 = net(low, restored, g1, return_details=True), net(low, restored, g2, return_details=True)
+    assert (d1["output"] - d2["output"]).abs().mean() > 1e-4
+    # through both prior-driven maps: M (PTG-SVE, Eq. 2) and M_c (PTG-CSA, Eq. 4)
+    assert (d1["range_score"] - d2["range_score"]).abs().max() > 1e-4
+    assert (d1["channel_attention"] - d2["channel_attention"]).abs().max() > 1e-4
+    # and per image: the first image's output does not depend on the second image's g
+    g3 = torch.stack([g1[0], g2[1]])
+    with torch.no_grad():
+        torch.testing.assert_close(net(low, restored, g3)[0], d1["output"][0])
+
+
+def test_r_output_depends_on_position():
+    """The coordinate embeddings S_m, S_c (Eq. 2, 5): the same crop placed elsewhere in a larger image gives
+    another output."""
+    net = _perturbed_r()
+    low = torch.rand(1, 3, 32, 40)
+    g = torch.nn.functional.normalize(torch.randn(1, 16), dim=1)
+    with torch.no_grad():
+        whole = net(low, low.sqrt(), g, return_details=True)
+        top_left = net(low, low.sqrt(), g, position=(0, 0, 128, 160), return_details=True)
+        bottom_right = net(low, low.sqrt(), g, position=(96, 120, 128, 160), return_details=True)
+    for a, b in ((whole, top_left), (top_left, bottom_right)):
+        assert (a["output"] - b["output"]).abs().mean() > 1e-5
+        assert (a["range_score"] - b["range_score"]).abs().max() > 1e-4
 
 
 def test_csa_maps_range_and_shapes():
