@@ -200,3 +200,16 @@ def test_default_clip_prior_is_the_image_tower_with_quickgelu():
     assert _activations(prior) == {open_clip.transformer.QuickGELU}
     assert sum(p.numel() for p in prior.parameters()) == 87_849_216
     assert prior.feature_dim == 512 and prior.input_size == (224, 224)
+
+
+def test_hub_file_for_any_repo(tmp_path, monkeypatch):
+    """The helper a hub checkpoint download can use (e.g. PTGRefiner.from_pretrained("user/repo")): the cached
+    file offline, else a fast HubUnavailableError."""
+    from huggingface_hub import constants
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    seconds, msg = _timed_error(lambda: _hub.hub_file("me/my-refiner", ["config.json"], "refiner 'me/my-refiner'"))
+    assert seconds < 1.0 and "hub repo 'me/my-refiner'" in msg
+    _put_in_hub_cache(tmp_path / "hub", "me/my-refiner", "config.json", lambda p: p.write_text("{}"))
+    assert _hub.hub_file("me/my-refiner", ["config.json"], "refiner").endswith("config.json")

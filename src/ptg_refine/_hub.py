@@ -116,16 +116,17 @@ def _unavailable(what: str, where: str, reason: str) -> HubUnavailableError:
                                f"in the local cache. {OFFLINE_ALTERNATIVES}")
 
 
-def hub_file(repo_id: str, filenames: list[str], what: str, revision: str | None = None) -> str:
+def hub_file(repo_id: str, filenames: list[str], what: str, revision: str | None = None,
+             cache_dir: str | None = None, token=None, force_download: bool = False) -> str:
     """Local path of the first of ``filenames`` in hub repo ``repo_id``: from the cache, else downloaded.
 
     Raises :class:`HubUnavailableError` (fast) when not cached and the hub cannot be reached; a missing repo or
-    file raises huggingface_hub's own error."""
+    file raises huggingface_hub's own error. (Also for ``PTGRefiner.from_pretrained("user/repo")``.)"""
     from huggingface_hub import hf_hub_download, try_to_load_from_cache
     from huggingface_hub.errors import EntryNotFoundError, LocalEntryNotFoundError
 
-    for name in filenames:
-        cached = try_to_load_from_cache(repo_id, name, revision=revision)
+    for name in filenames if not force_download else []:
+        cached = try_to_load_from_cache(repo_id, name, cache_dir=cache_dir, revision=revision)
         if isinstance(cached, str) and os.path.isfile(cached):
             return cached
     where = f"hub repo {repo_id!r}"
@@ -135,7 +136,8 @@ def hub_file(repo_id: str, filenames: list[str], what: str, revision: str | None
     missing = None
     for name in filenames:
         try:
-            return hf_hub_download(repo_id, name, revision=revision)
+            return hf_hub_download(repo_id, name, revision=revision, cache_dir=cache_dir, token=token,
+                                   force_download=force_download)
         except LocalEntryNotFoundError as e:  # a subclass of EntryNotFoundError: the network failed
             raise _unavailable(what, where, f"{type(e).__name__}") from e
         except EntryNotFoundError as e:  # this file is not in the repo: try the next name
