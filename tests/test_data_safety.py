@@ -265,9 +265,10 @@ def test_checksums_detect_silent_corruption(saved):
     listed = json.loads((saved / "checksums.json").read_text())["files"]
     assert set(listed) == {"model.safetensors"}
     zero_bytes_inside(saved / "model.safetensors")
-    PTGRefiner.from_pretrained(saved)  # loads without a word ...
     with pytest.raises(CorruptCheckpointError, match=r"model\.safetensors is corrupt"):
-        verify_checksums(saved)  # ... which the checksum catches
+        verify_checksums(saved)
+    with pytest.raises(CorruptCheckpointError, match=r"model\.safetensors is corrupt"):
+        PTGRefiner.from_pretrained(saved)  # from_pretrained verifies before loading
     (saved / "checksums.json").unlink()
     assert verify_checksums(saved) is False  # nothing recorded: nothing to check
 

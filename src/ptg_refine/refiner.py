@@ -21,6 +21,7 @@ from .priors import DEFAULT, CallablePrior, create_prior, freeze
 from .priors.dense import dense_dim, dense_feature_maps
 
 PRIOR_MODES = ("global", "dense", "global+dense")
+AUTO_PROJ_ABOVE, AUTO_PROJ_DIM = 512, 128  # prior_proj_dim="auto": project priors wider than 512-d to 128-d
 WEIGHTS_NAME = "model.safetensors"
 CONFIG_NAME = "config.json"
 PRETRAINED_DIR = Path(__file__).parent / "pretrained"
@@ -113,6 +114,8 @@ class PTGRefiner(
             checkpoint of a random-prior ablation rebuilds the same G (recorded in config.json).
         prior_input: ``"low"`` (the paper: G(I_d)) or ``"restored"`` (G(Î_c): the encoders were trained on
             well-exposed photos).
+        prior_proj_dim: project g to this size first; ``"auto"`` (default): 128 for priors wider than 512-d
+            (EfficientNet-Lite0's 1280-d would otherwise give a 1.07M-parameter R), none otherwise.
         width, num_blocks, ...: the refinement network, see :class:`ptg_refine.modules.RefinementNetwork`.
 
     >>> refiner = PTGRefiner(restorer=lambda x: x.sqrt(), prior="none")
@@ -124,7 +127,7 @@ class PTGRefiner(
     def __init__(self, restorer: Any = None, prior: Any = "clip", prior_pretrained: Any = DEFAULT,
                  prior_dim: int | None = None, width: int = 16, num_blocks: int = 4, heads: int = 1,
                  ffn_expansion: float = 2.66, kernel_size: int = 3, prior_hidden: int = 256,
-                 embed_dim: int = 64, prior_proj_dim: int | None = None, prior_dropout: float = 0.0,
+                 embed_dim: int = 64, prior_proj_dim: int | str | None = "auto", prior_dropout: float = 0.0,
                  prior_mode: str = "global", prior_input: str = "low", dense_hidden: int = 32,
                  prior_seed: int | None = None):
         super().__init__()
@@ -140,6 +143,10 @@ class PTGRefiner(
             raise ValueError(f"prior {getattr(self.prior, 'name', prior)!r} gives {found}-d features but this "
                              f"refiner expects prior_dim={prior_dim} (e.g. from its checkpoint's config.json); "
                              "use the prior the checkpoint was trained with")
+        if prior_proj_dim == "auto":  # keep R within its ~0.7M-parameter budget for wide priors (Lite0: 1280-d)
+            prior_proj_dim = AUTO_PROJ_DIM if found > AUTO_PROJ_ABOVE else None
+        elif prior_proj_dim is not None and not isinstance(prior_proj_dim, int):
+            raise ValueError(f"prior_proj_dim must be an int, None or 'auto', got {prior_proj_dim!r}")
         self.net = RefinementNetwork(width=width, prior_dim=found, prior_proj_dim=prior_proj_dim,
                                      prior_hidden=prior_hidden, embed_dim=embed_dim, num_blocks=num_blocks,
                                      heads=heads, ffn_expansion=ffn_expansion, kernel_size=kernel_size,
@@ -305,6 +312,8 @@ class PTGRefiner(
                               "(save_pretrained layout: config.json + model.safetensors).") from e
         elif not os.path.isfile(os.path.join(name, CONFIG_NAME)):
             raise FileNotFoundError(f"{name!r} has no {CONFIG_NAME}: not a save_pretrained folder")
+        elif not os.path.isfile(os.path.join(name, WEIGHTS_NAME)):
+            raise FileNotFoundError(f"{name!r} has no {WEIGHTS_NAME}")
         else:
             from .checkpoints import check_pretrained_folder
 
