@@ -1,6 +1,6 @@
 """Train, evaluate and ship one of the refiners bundled in the package (one committed command per refiner).
 
-    python benchmarks/train_ship.py sci-lite0-dense          # or iat_lol_v1-lite0-dense, see RECIPES
+    python benchmarks/train_ship.py sci-none            # see RECIPES; --no-ship: train and report only
 
 Data: SYNTHETIC pairs made by ``ptg-refine synth`` from the clean photos under PTG_DATA_DIR (default
 ../shared/data): 181 training photos x 2 variants (seed 0, long side <= 512), validation 18 McMaster pairs
@@ -33,12 +33,15 @@ RESULTS = Path(__file__).parent / "results"
 PRETRAINED = REPO / "src" / "ptg_refine" / "pretrained"
 # name: (F, refiner kwargs, TrainConfig kwargs)
 RECIPES = {
-    "sci-lite0-dense": ("sci", {"prior": "efficientnet_lite0", "prior_mode": "dense", "prior_proj_dim": 128},
-                        {"iterations": 6000, "lr": 1e-3}),
-    "iat_lol_v1-lite0-dense": ("iat", {"prior": "efficientnet_lite0", "prior_mode": "dense",
-                                              "prior_proj_dim": 128}, {"iterations": 6000, "lr": 1e-3}),
+    # no prior (g = 0): the ablation every prior configuration has to beat at the shipping budget
+    "sci-none": ("sci", {"prior": "none:1280", "prior_proj_dim": 128}, {}),
+    "iat_lol_v1-none": ("iat", {"prior": "none:1280", "prior_proj_dim": 128}, {}),
+    # the pretrained EfficientNet-Lite0 prior: paper's global path (best prior form for IAT in quality.md)
+    "iat_lol_v1-lite0": ("iat", {"prior": "efficientnet_lite0", "prior_proj_dim": 128}, {}),
+    # the pretrained Lite0 as a training signal (feature-space loss; R itself has no input prior)
+    "sci-lite0loss": ("sci", {"prior": "none:1280", "prior_proj_dim": 128}, {"feature_loss": 0.05}),
 }
-BASE = {"batch_size": 4, "crop_size": 128, "seed": 0, "log_every": 50}
+BASE = {"iterations": 5000, "lr": 1e-3, "batch_size": 4, "crop_size": 128, "seed": 0, "log_every": 50}
 
 
 def history_table(history) -> list[str]:
