@@ -92,6 +92,12 @@ def main():
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / f"ship_{tag}.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
+    ev = evaluate_pairs(val, refiner=trainer.refiner, cache=trainer.cache, progress=False)
+    (RESULTS / f"ship_{tag}.json").write_text(json.dumps({
+        "name": args.name, "restorer": f_name, "refiner": kwargs, "train": train_kw, "threads": args.threads,
+        "train_seconds": summary["train_seconds"], "params_R": sum(p.numel() for p in refiner.parameters()),
+        "code": code_version(), "versions": versions(),
+        "val": {k: [r[k] for r in ev["images"]] for k in ev["images"][0]}}, indent=1))
     if args.no_ship:
         return
     dest = PRETRAINED / args.name
