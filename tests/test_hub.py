@@ -50,6 +50,37 @@ def test_load_errors(tmp_path):
         PTGRefiner.from_pretrained(tmp_path / "a")
 
 
+def test_hub_repo_offline_fails_fast(monkeypatch, tmp_path):
+    """Offline, a hub repo id fails within seconds with one message that proposes a local folder; only an
+    unreachable hub is reported as "Offline?" (see _hub.hub_file)."""
+    import time
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    start = time.perf_counter()
+    with pytest.raises(OSError, match="Offline\\?.*local folder") as info:
+        PTGRefiner.from_pretrained("user/repo", cache_dir=str(tmp_path))
+    assert time.perf_counter() - start < 3
+    assert "HF_HUB_OFFLINE is set" in str(info.value)
+    with pytest.raises(OSError, match="Offline\\?.*local folder"):  # and when the files are asked for locally only
+        PTGRefiner._from_pretrained(model_id="user/repo", revision=None, cache_dir=str(tmp_path),
+                                    force_download=False, local_files_only=True, token=None)
+
+
+def test_hub_repo_other_failures_keep_their_own_error(monkeypatch, tmp_path):
+    import huggingface_hub
+
+    from ptg_refine import _hub
+
+    monkeypatch.setattr(_hub, "unreachable", lambda url=None: None)
+
+    def denied(*args, **kwargs):
+        raise PermissionError("cache folder is read-only")
+
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download", denied)
+    with pytest.raises(PermissionError, match="read-only"):
+        PTGRefiner.from_pretrained("user/repo", cache_dir=str(tmp_path))
+
+
 def test_torch_hub_local(tmp_path):
     refiner = torch.hub.load(str(REPO_ROOT), "ptg_refiner", source="local", restorer="identity", prior="none",
                              trust_repo=True)

@@ -112,12 +112,15 @@ def unreachable(url: str | None = None) -> str | None:
 
 
 def _unavailable(what: str, where: str, reason: str) -> HubUnavailableError:
-    return HubUnavailableError(f"cannot download the weights of {what} from {where}: {reason}, and they are not "
-                               f"in the local cache. {OFFLINE_ALTERNATIVES}")
+    error = HubUnavailableError(f"cannot download the weights of {what} from {where}: {reason}, and they are not "
+                                f"in the local cache. {OFFLINE_ALTERNATIVES}")
+    error.reason = reason  # why, without the advice (for callers that give their own)
+    return error
 
 
 def hub_file(repo_id: str, filenames: list[str], what: str, revision: str | None = None,
-             cache_dir: str | None = None, token=None, force_download: bool = False) -> str:
+             cache_dir: str | None = None, token=None, force_download: bool = False,
+             local_files_only: bool = False) -> str:
     """Local path of the first of ``filenames`` in hub repo ``repo_id``: from the cache, else downloaded.
 
     Raises :class:`HubUnavailableError` (fast) when not cached and the hub cannot be reached; a missing repo or
@@ -130,7 +133,7 @@ def hub_file(repo_id: str, filenames: list[str], what: str, revision: str | None
         if isinstance(cached, str) and os.path.isfile(cached):
             return cached
     where = f"hub repo {repo_id!r}"
-    reason = unreachable()
+    reason = "local_files_only=True" if local_files_only else unreachable()
     if reason:
         raise _unavailable(what, where, reason)
     missing = None

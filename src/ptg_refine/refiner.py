@@ -10,11 +10,12 @@ from pathlib import Path
 from typing import Any, Callable
 
 import torch
-from huggingface_hub import PyTorchModelHubMixin, hf_hub_download
+from huggingface_hub import PyTorchModelHubMixin
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from ._hub import HubUnavailableError, hub_file
 from ._validation import check_features, check_image, check_restored
 from .modules import RefinementNetwork
 from .priors import DEFAULT, CallablePrior, create_prior, freeze
@@ -53,6 +54,17 @@ def local_checkpoint_dir(name) -> str:
     if not os.path.isdir(name) and name in list_pretrained():
         return str(PRETRAINED_DIR / name)
     return name
+
+
+def _hub_checkpoint_file(repo_id: str, filename: str, **kwargs) -> str:
+    """Local path of ``filename`` of hub checkpoint ``repo_id`` (cached or downloaded). Only an unreachable hub
+    becomes the "Offline?" OSError; a wrong repo id or a missing file keeps huggingface_hub's own error."""
+    try:
+        return hub_file(repo_id, [filename], f"refiner {repo_id!r}", **kwargs)
+    except HubUnavailableError as e:
+        raise OSError(f"could not fetch {filename} of hub repo {repo_id!r} ({getattr(e, 'reason', e)}). "
+                      "Offline? Download the repo elsewhere and pass its local folder "
+                      "(save_pretrained layout: config.json + model.safetensors).") from e
 
 
 def _resolve_restorer(restorer):
@@ -303,13 +315,9 @@ class PTGRefiner(
             if name.count("/") != 1:
                 raise FileNotFoundError(f"{name!r} is neither a local folder nor a shipped checkpoint "
                                         f"({list_pretrained()}) nor a hub repo id 'user/name'")
-            try:  # fetch config.json here so an offline failure gives one clear message
-                hf_hub_download(name, CONFIG_NAME, revision=kwargs.get("revision"), token=kwargs.get("token"),
-                                cache_dir=kwargs.get("cache_dir"), local_files_only=kwargs.get("local_files_only", False))
-            except Exception as e:
-                raise OSError(f"could not fetch {CONFIG_NAME} of hub repo {name!r} ({type(e).__name__}: {e}). "
-                              "Offline? Download the repo elsewhere and pass its local folder "
-                              "(save_pretrained layout: config.json + model.safetensors).") from e
+            _hub_checkpoint_file(name, CONFIG_NAME, revision=kwargs.get("revision"), token=kwargs.get("token"),
+                                 cache_dir=kwargs.get("cache_dir"),
+                                 local_files_only=kwargs.get("local_files_only", False))  # offline: fails fast
         elif not os.path.isfile(os.path.join(name, CONFIG_NAME)):
             raise FileNotFoundError(f"{name!r} has no {CONFIG_NAME}: not a save_pretrained folder")
         elif not os.path.isfile(os.path.join(name, WEIGHTS_NAME)):
@@ -328,8 +336,9 @@ class PTGRefiner(
             if not os.path.isfile(weights):
                 raise FileNotFoundError(f"{model_id!r} has no {WEIGHTS_NAME}")
         else:
-            weights = hf_hub_download(model_id, WEIGHTS_NAME, revision=revision, cache_dir=cache_dir,
-                                      force_download=force_download, token=token, local_files_only=local_files_only)
+            weights = _hub_checkpoint_file(model_id, WEIGHTS_NAME, revision=revision, cache_dir=cache_dir,
+                                           token=token, force_download=force_download,
+                                           local_files_only=local_files_only)
         prior = model_kwargs.get("prior")
         if (model_kwargs.get("prior_pretrained", DEFAULT) is None and model_kwargs.get("prior_seed") is None
                 and isinstance(prior, str) and not prior.startswith("none")):
