@@ -7,7 +7,7 @@ import threading
 import torch
 from _nets import trained_looking
 
-from ptg_refine.modules.global_stats import StatsContext, StatsContextSlot
+from ptg_refine.modules.global_stats import GlobalStatistics, StatsContext, StatsContextSlot
 from ptg_refine.tiling import refine_tiled
 
 DIM = 8
@@ -55,7 +55,7 @@ def test_tiled_and_untiled_in_two_threads_equal_sequential():
 
 def test_stats_context_is_per_thread_and_not_assignable():
     net = trained_looking(prior_dim=DIM, width=8, num_blocks=1, prior_hidden=16, embed_dim=8)
-    parts = [m for m in net.modules() if hasattr(m, "stats_context")]
+    parts = [m for m in net.modules() if isinstance(m, GlobalStatistics)]
     assert len(parts) == 5  # 2 InstanceNorms, PTG-SVE, its 1 attention block, PTG-CSA
     ctx = StatsContext()
     seen_elsewhere = []
@@ -74,6 +74,21 @@ def test_stats_context_is_per_thread_and_not_assignable():
         pass
     else:
         raise AssertionError("stats_context must not be assignable on a shared module")
+
+
+def test_only_global_statistics_modules_take_part():
+    """Participants are found by the GlobalStatistics mixin, not by an attribute name: a user module that
+    happens to have a ``stats_context`` attribute is left alone, and attaching patches no class."""
+
+    class UserModule(torch.nn.Module):
+        stats_context = "mine"
+
+    net = trained_looking(prior_dim=DIM, width=8, num_blocks=1, prior_hidden=16, embed_dim=8)
+    net.extra = UserModule()
+    before = {type(m): dict(vars(type(m))) for m in net.modules()}
+    with StatsContext().attached(net):
+        assert net.extra.stats_context == "mine"
+    assert {type(m): dict(vars(type(m))) for m in net.modules()} == before
 
 
 def test_slot_keeps_torch_compile_one_graph_after_tiling():

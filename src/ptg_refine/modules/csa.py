@@ -9,17 +9,17 @@ import torch
 from torch import nn
 
 from .coordinates import CoordinateEmbedding
+from .global_stats import GlobalStatistics
 from .per_position_filter import PerPositionFilter
 from .prior_embedding import PriorMLP, conv_with_broadcast
 
 
-class PriorChannelAttention(nn.Module):
+class PriorChannelAttention(GlobalStatistics, nn.Module):
     """R_c of Eq. 4: [pooled f̂, T_c(g)] → Linear → c, LeakyReLU, Linear c→c, sigmoid; M_c is (B,c,1,1).
 
-    The pool spans the whole image; tiles get the whole image's value through ``stats_context``.
+    The pool spans the whole image; tiles get the whole image's value
+    through ``stats_context`` (:class:`~.global_stats.GlobalStatistics`).
     """
-
-    stats_context = None  # a global_stats.StatsContext while R runs tile by tile
 
     def __init__(self, width: int, embed_dim: int):
         super().__init__()

@@ -14,13 +14,15 @@ fixed), then every tile runs the whole network with all statistics taken from th
 accumulated in float64; with tiles that carry enough context (the receptive field of the local layers)
 the tiled result equals the untiled one up to float rounding.
 
-A module takes part by having a ``stats_context`` class attribute and calling :meth:`StatsContext.resolve`
-when it is not None. The attribute is a :class:`StatsContextSlot`: it reads a :class:`contextvars.ContextVar`,
-so it is the tiling's context only inside :meth:`StatsContext.attached` *in the thread (or asyncio task)
-that attached it*, and None everywhere else. Nothing is written onto the shared modules, so a tiled and an
-untiled call of the same refiner can run concurrently in two threads. So that the passes cost little, results that no longer change are kept per
-tile between passes (:meth:`StatsContext.memo`, :meth:`StatsContext.run_sequential`): R_l resumes at the
-block whose statistics are being collected, and PTG-SVE runs once per tile.
+The protocol: a module takes part by inheriting :class:`GlobalStatistics` (found with ``isinstance``) and,
+when its ``stats_context`` is not None, calling :meth:`StatsContext.resolve` for its statistics. The
+attribute is a :class:`StatsContextSlot` that reads a :class:`contextvars.ContextVar`, so it is the
+tiling's context only inside :meth:`StatsContext.attached` *in the thread (or asyncio task) that attached
+it*, and None everywhere else. Nothing is written onto the shared modules, so a tiled and an untiled call
+of the same refiner can run concurrently in two threads. So that the passes cost little, results that no
+longer change are kept per tile between passes (:meth:`StatsContext.memo`,
+:meth:`StatsContext.run_sequential`): R_l resumes at the block whose statistics are being collected, and
+PTG-SVE runs once per tile.
 """
 from __future__ import annotations
 
@@ -54,12 +56,11 @@ class StatsContext:
     # -- driver side ----------------------------------------------------------------------------
     @contextmanager
     def attached(self, net: nn.Module):
-        """Make this the ``stats_context`` of every participating module of ``net``, for the duration and
-        in the current thread / asyncio task only (a context variable; the modules are not modified)."""
-        parts = [m for m in net.modules() if hasattr(m, "stats_context")]
-        for m in parts:
-            _use_slot(type(m))
-        token = _ACTIVE.set((self, frozenset(id(m) for m in parts)))
+        """Make this the ``stats_context`` of every :class:`GlobalStatistics` module of ``net``, for the
+        duration and in the current thread / asyncio task only (a context variable; the modules are not
+        modified)."""
+        parts = frozenset(id(m) for m in net.modules() if isinstance(m, GlobalStatistics))
+        token = _ACTIVE.set((self, parts))
         try:
             yield self
         finally:
@@ -139,9 +140,8 @@ _ACTIVE: ContextVar[tuple[StatsContext, frozenset[int]] | None] = ContextVar("pt
 
 
 class StatsContextSlot:
-    """Class attribute ``stats_context = StatsContextSlot()`` of a module that takes part in tiling: reads as
-    the :class:`StatsContext` attached to this module in the current thread / asyncio task, else None.
-    Read-only: attach with :meth:`StatsContext.attached`."""
+    """``GlobalStatistics.stats_context``: reads as the :class:`StatsContext` attached to this module in the
+    current thread / asyncio task, else None. Read-only: attach with :meth:`StatsContext.attached`."""
 
     def __get__(self, obj, objtype=None):
         if obj is None:
@@ -155,21 +155,18 @@ class StatsContextSlot:
         raise AttributeError("stats_context is per thread: use StatsContext.attached(net), not assignment")
 
 
-def _use_slot(cls: type) -> None:
-    """Give a participating class whose ``stats_context`` is a plain class attribute (``= None``) the
-    per-thread slot. Idempotent; the slot reads None outside ``attached``, as the plain attribute did."""
-    if not isinstance(getattr(cls, "stats_context", None), StatsContextSlot) \
-            and not isinstance(cls.__dict__.get("stats_context"), StatsContextSlot):
-        cls.stats_context = _SLOT
+class GlobalStatistics:
+    """Mixin of the modules whose forward reads statistics of the whole feature map (see the module docstring).
 
-
-_SLOT = StatsContextSlot()
-
-
-class GlobalInstanceNorm2d(nn.InstanceNorm2d):
-    """``nn.InstanceNorm2d`` (same parameters and state_dict keys) that can take whole-image statistics."""
+    ``self.stats_context`` is None outside tiled inference (compute the statistics from the input as usual);
+    inside :meth:`StatsContext.attached` it is the context, and the module gets its statistics from
+    ``stats_context.resolve(self, x, sums, finalise)``."""
 
     stats_context = StatsContextSlot()
+
+
+class GlobalInstanceNorm2d(GlobalStatistics, nn.InstanceNorm2d):
+    """``nn.InstanceNorm2d`` (same parameters and state_dict keys) that can take whole-image statistics."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         ctx = self.stats_context

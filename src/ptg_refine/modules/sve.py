@@ -6,6 +6,7 @@ Eq. 3:  f̂ = M · R_s(f) + (1 − M) · R_l(f)   short-range CNN vs long-range 
 from torch import nn
 
 from .coordinates import CoordinateEmbedding
+from .global_stats import GlobalStatistics
 from .prior_embedding import PriorMLP, conv_with_broadcast
 from .transformer import TransformerBlock
 
@@ -38,13 +39,11 @@ class ResidualBlock(nn.Module):
         return x + self.body(x)
 
 
-class PTGSVE(nn.Module):
+class PTGSVE(GlobalStatistics, nn.Module):
     """Mix R_s and R_l per position with the prior- and position-driven score M (Eq. 2-3).
 
     Returns (f̂, M) with M of shape (B,1,h,w) in [0,1].
     """
-
-    stats_context = None  # a global_stats.StatsContext while R runs tile by tile
 
     def __init__(self, width: int = 16, prior_dim: int = 512, prior_hidden: int = 256, embed_dim: int = 64,
                  num_blocks: int = 4, heads: int = 1, ffn_expansion: float = 2.66):

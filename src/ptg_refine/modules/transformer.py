@@ -8,6 +8,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .global_stats import GlobalStatistics
+
 
 class ChannelLayerNorm(nn.Module):
     """LayerNorm over the channel dimension of a (B,C,H,W) map."""
@@ -24,13 +26,12 @@ class ChannelLayerNorm(nn.Module):
         return (x - mu) / torch.sqrt(var + self.eps) * self.weight[:, None, None] + self.bias[:, None, None]
 
 
-class ChannelAttention(nn.Module):
+class ChannelAttention(GlobalStatistics, nn.Module):
     """Multi-head transposed self-attention (MDTA): softmax(q̂ k̂ᵀ · τ) v over channels.
 
-    q̂k̂ᵀ spans the whole image; tiles get the whole image's value through ``stats_context``.
+    q̂k̂ᵀ spans the whole image; tiles get the whole image's value
+    through ``stats_context`` (:class:`~.global_stats.GlobalStatistics`).
     """
-
-    stats_context = None  # a global_stats.StatsContext while R runs tile by tile
 
     def __init__(self, channels: int, heads: int = 1):
         super().__init__()
