@@ -355,6 +355,28 @@ def test_prior_weights_flag(tmp_path, refiner_dir, train_pairs, capsys, monkeypa
     assert train(tmp_path / "run2", train_pairs, "--prior-weights", weights, "--prior-random") == 2
 
 
+def test_prior_offline_is_one_line_with_the_cli_advice(tmp_path, train_pairs, capsys, monkeypatch):
+    """A prior whose weights cannot be downloaded (HubUnavailableError): one ``error:`` line whose advice names
+    the CLI's options, not Python arguments; --debug adds the traceback."""
+    import ptg_refine.refiner as refiner_module
+    from ptg_refine import _hub
+
+    def offline(spec, pretrained=None):
+        raise _hub._unavailable(f"prior {spec!r}", "hub repo 'someone/clip'", "HF_HUB_OFFLINE is set")
+
+    monkeypatch.setattr(refiner_module, "create_prior", offline)
+    assert train(tmp_path / "run", train_pairs, "--prior", "clip") == 2
+    err = capsys.readouterr().err
+    assert len(error_lines(err)) == 1 and err.count("\n") == 1 and "Traceback" not in err
+    line = error_lines(err)[0]
+    assert "HF_HUB_OFFLINE is set" in line and "--prior-weights FILE" in line and "prior='" not in line
+    assert "(--debug for the full message)" not in line
+    assert main(["--debug", "train", "--pairs", str(train_pairs), "--out", str(tmp_path / "run2"), "--restorer",
+                 "gamma", "--prior", "clip", "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" in err and "HubUnavailableError" in err and len(error_lines(err)) == 1
+
+
 # -- issue 9: help, version, fast start ---------------------------------------------------------------
 def _all_actions():
     parser = build_parser()

@@ -79,8 +79,18 @@ def _flat(text: str, limit: int = 600) -> str:
     return text if len(text) <= limit else text[:limit] + " ... (--debug for the full message)"
 
 
+# the CLI's version of _hub.OFFLINE_ALTERNATIVES (which names Python arguments)
+OFFLINE_ADVICE = ("Offline: pass the prior's weights as a local file with --prior-weights FILE (downloaded on a "
+                  "machine with network access), or train with --prior efficientnet_lite0 (its weights ship with a "
+                  "dependency) or --prior none.")
+
+
 def error_message(e: BaseException) -> str:
     """One line for an exception, naming the file when the exception carries one."""
+    from ._hub import OFFLINE_ALTERNATIVES, HubUnavailableError
+
+    if isinstance(e, HubUnavailableError):  # prior weights offline: advise the CLI's options, in full
+        return _flat(str(e).replace(OFFLINE_ALTERNATIVES, OFFLINE_ADVICE), limit=1000)
     if isinstance(e, OSError) and e.filename and e.strerror:
         files = f"{e.filename}" + (f" -> {e.filename2}" if e.filename2 else "")
         return _flat(f"{files}: {e.strerror}")
