@@ -1,18 +1,14 @@
 """Small shared builders for the tiling / precision / export tests."""
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
 from PIL import Image
+from conftest import DATA
 
 from ptg_refine import RefinementNetwork
 
-# the data root: PTG_DATA_DIR, default ../shared/data relative to the checkout
-DATA = Path(os.environ.get("PTG_DATA_DIR", Path(__file__).resolve().parents[1].parent / "shared" / "data"))
 REAL_LOWLIGHT = DATA / "real_lowlight"
 
 

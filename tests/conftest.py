@@ -13,7 +13,10 @@ import torch  # noqa: E402
 torch.set_num_threads(1)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-SHARED = Path(os.environ.get("PTG_SHARED_DIR", REPO_ROOT.parent / "shared"))
+# the data root: PTG_DATA_DIR, default ../shared/data relative to the checkout; the authors' weights and the
+# reference outputs lie beside it (its parent's weights/ and specs/)
+DATA = Path(os.environ.get("PTG_DATA_DIR", REPO_ROOT.parent / "shared" / "data"))
+WEIGHTS, SPECS = DATA.parent / "weights", DATA.parent / "specs"
 
 
 @pytest.fixture(autouse=True)
@@ -22,9 +25,9 @@ def _seed():
 
 
 @pytest.fixture
-def shared_dir():
-    """The ../shared folder (data, weights, specs); tests needing it skip only where it is absent
-    (e.g. when testing an installed package outside the repository)."""
-    if not SHARED.is_dir():
-        pytest.skip(f"shared data folder {SHARED} not present")
-    return SHARED
+def data_dir():
+    """The data root (PTG_DATA_DIR); tests needing it skip only where it is absent (e.g. when testing an
+    installed package outside the repository)."""
+    if not DATA.is_dir():
+        pytest.skip(f"data root {DATA} not present (set PTG_DATA_DIR)")
+    return DATA

@@ -117,7 +117,7 @@ def test_callable_prior_probes_dimension_and_normalises():
         CallablePrior(lambda x: x)
 
 
-def test_lite0_prior_real_weights_imagenet_sensible(shared_dir):
+def test_lite0_prior_real_weights_imagenet_sensible(data_dir):
     """The package's weights, mapped onto timm, recognise ImageNet classes in real photos."""
     import numpy as np
     from PIL import Image
@@ -127,7 +127,7 @@ def test_lite0_prior_real_weights_imagenet_sensible(shared_dir):
     model = load_lite0(with_classifier=True).eval()
     expected = {"Set5/bird_GT.bmp": 96, "Set5/butterfly_GT.bmp": 323, "Set14/baboon.bmp": 372}  # toucan, monarch, baboon
     for rel, cls in expected.items():
-        img = np.asarray(Image.open(shared_dir / "data/clean/train" / rel).convert("RGB"), dtype=np.float32) / 255
+        img = np.asarray(Image.open(data_dir / "clean/train" / rel).convert("RGB"), dtype=np.float32) / 255
         x = torch.from_numpy(img).permute(2, 0, 1)[None]
         x = torch.nn.functional.interpolate(x, (224, 224), mode="bilinear", antialias=True)
         x = (x - torch.tensor(MEAN).view(1, 3, 1, 1)) / torch.tensor(STD).view(1, 3, 1, 1)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import pickle
 from pathlib import Path
 
@@ -21,9 +20,11 @@ from ptg_refine.restorers import (
 )
 from ptg_refine.restorers._common import read_state_dict
 from ptg_refine.restorers.registry import _REGISTRY, WEIGHTS_DIR
+from conftest import SPECS, WEIGHTS
 
-SHARED = Path(os.environ.get("PTG_SHARED_DIR", Path(__file__).resolve().parents[1].parent / "shared"))
-needs_shared = pytest.mark.skipif(not SHARED.is_dir(), reason=f"shared data folder {SHARED} is absent")
+needs_originals = pytest.mark.skipif(not (WEIGHTS.is_dir() and SPECS.is_dir()),
+                                     reason=f"the authors' weights {WEIGHTS} / reference outputs {SPECS} are absent "
+                                            "(they lie beside the data root, PTG_DATA_DIR)")
 
 NETWORKS = ["zero_dce", "zero_dce_pp", "sgz", "sci_easy", "sci_medium", "sci_difficult", "iat_lol_v1"]
 BUNDLED = sorted(n for n in list_restorers() if get_restorer_config(n).bundled)
@@ -33,15 +34,15 @@ NOT_BUNDLED = ["zero_dce", "zero_dce_pp"]
 def make(name: str) -> nn.Module:
     """Default weights for bundled/weight-free names; the shared original for CC BY-NC ones."""
     if name in NOT_BUNDLED:
-        if not SHARED.is_dir():
-            pytest.skip(f"{name} weights are not bundled and {SHARED} is absent")
-        return create_restorer(name, weights=SHARED / "weights" / get_restorer_config(name).original)
+        if not WEIGHTS.is_dir():
+            pytest.skip(f"{name} weights are not bundled and {WEIGHTS} is absent (beside PTG_DATA_DIR)")
+        return create_restorer(name, weights=WEIGHTS / get_restorer_config(name).original)
     return create_restorer(name)
 
 
 @pytest.fixture(scope="module")
 def references() -> list[dict[str, torch.Tensor]]:
-    return [load_file(p) for p in sorted((SHARED / "specs" / "reference").glob("*.safetensors"))]
+    return [load_file(p) for p in sorted((SPECS / "reference").glob("*.safetensors"))]
 
 
 def test_list_restorers():
@@ -82,7 +83,7 @@ def test_register_restorer():
         _REGISTRY.pop("test_half", None)
 
 
-@needs_shared
+@needs_originals
 @pytest.mark.parametrize("name", NETWORKS)
 def test_reproduces_original_outputs(name, references):
     """Our implementation (original weights, subnormals zeroed) matches the authors' code within 1e-4."""
@@ -96,12 +97,12 @@ def test_reproduces_original_outputs(name, references):
                 assert (m(ref["input"]) - ref[name]).abs().max().item() < 1e-4
 
 
-@needs_shared
+@needs_originals
 @pytest.mark.parametrize("name", BUNDLED)
 def test_bundled_weights_equal_originals(name):
     cfg = get_restorer_config(name)
     model = cfg.builder()
-    original = model.convert_state_dict(read_state_dict(SHARED / "weights" / cfg.original))
+    original = model.convert_state_dict(read_state_dict(WEIGHTS / cfg.original))
     flush_subnormals_(original)
     bundled = read_state_dict(WEIGHTS_DIR / cfg.weights)
     assert bundled.keys() == original.keys()
