@@ -533,7 +533,7 @@ def run_enhance(args):
     from tqdm import tqdm
 
     from .data import ImageFolder, save_image
-    from .evaluate import comparison_strip
+    from .data.io import comparison_strip
 
     images = ImageFolder(inputs, recursive=args.recursive, exclude=[out])
     _report_skipped([(p, why) for p, why in images.skipped if p.parent != EXAMPLES_DIR])

@@ -1,5 +1,7 @@
 """Full-reference evaluation of F and F+R on paired images: per-image and mean PSNR / SSIM, JSON / CSV,
-and comparison strips (input | F | F+R | target).
+and comparison strips (input | F | F+R | target; :func:`ptg_refine.data.io.comparison_strip`). The metric
+libraries (piq, pytorch_msssim, and torchvision through piq) are imported here only, so ``enhance`` does
+not load them.
 
 Protocol: RGB, float in [0,1]; predictions are clamped to [0,1] (Eq. 1 is unbounded) but not quantised to
 8 bit; targets are the 8-bit ground truth / 255. PSNR: ``piq.psnr(data_range=1)`` over all three channels.
@@ -18,10 +20,10 @@ from pathlib import Path
 import numpy as np
 import piq
 import torch
-from PIL import Image, ImageDraw
+from PIL import Image
 from pytorch_msssim import ssim as _ssim
 
-from .data.io import to_uint8
+from .data.io import comparison_strip
 
 
 def psnr(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -43,22 +45,6 @@ def mean_se(values) -> tuple[float, float]:
         raise ValueError("mean_se of an empty list")
     se = float(v.std(ddof=1) / math.sqrt(v.size)) if v.size > 1 else 0.0
     return float(v.mean()), se
-
-
-def _label(image: np.ndarray, text: str) -> np.ndarray:
-    bar = Image.new("RGB", (image.shape[1], 18), (255, 255, 255))
-    ImageDraw.Draw(bar).text((4, 3), text, fill=(0, 0, 0))
-    return np.concatenate([np.asarray(bar), image], axis=0)
-
-
-def comparison_strip(images: list[torch.Tensor], labels: list[str], gap: int = 4) -> np.ndarray:
-    """Side-by-side (H+18, sum W + gaps, 3) uint8 array of (3,H,W) images with a text label above each."""
-    tiles = [_label(to_uint8(im), lab) for im, lab in zip(images, labels)]
-    spacer = np.full((tiles[0].shape[0], gap, 3), 255, np.uint8)
-    parts = []
-    for t in tiles:
-        parts += [t, spacer]
-    return np.concatenate(parts[:-1], axis=1)
 
 
 @torch.no_grad()

@@ -20,7 +20,7 @@ from struct import error as struct_error  # raised by Pillow on some malformed h
 
 import numpy as np
 import torch
-from PIL import Image, ImageOps
+from PIL import Image, ImageDraw, ImageOps
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 ALPHA_BACKGROUND = 0  # transparent pixels are composited on black (0, 0, 0)
@@ -186,3 +186,19 @@ def save_image(image: torch.Tensor | np.ndarray, path: str | Path, alpha: np.nda
         tmp.unlink(missing_ok=True)
         raise
     return path
+
+
+def _label(image: np.ndarray, text: str) -> np.ndarray:
+    bar = Image.new("RGB", (image.shape[1], 18), (255, 255, 255))
+    ImageDraw.Draw(bar).text((4, 3), text, fill=(0, 0, 0))
+    return np.concatenate([np.asarray(bar), image], axis=0)
+
+
+def comparison_strip(images: list[torch.Tensor], labels: list[str], gap: int = 4) -> np.ndarray:
+    """Side-by-side (H+18, sum W + gaps, 3) uint8 array of (3,H,W) images with a text label above each."""
+    tiles = [_label(to_uint8(im), lab) for im, lab in zip(images, labels)]
+    spacer = np.full((tiles[0].shape[0], gap, 3), 255, np.uint8)
+    parts = []
+    for t in tiles:
+        parts += [t, spacer]
+    return np.concatenate(parts[:-1], axis=1)
