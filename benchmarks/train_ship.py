@@ -35,9 +35,9 @@ PRETRAINED = REPO / "src" / "ptg_refine" / "pretrained"
 RECIPES = {
     # no prior (g = 0): the ablation every prior configuration has to beat at the shipping budget
     "sci-none": ("sci", {"prior": "none:1280", "prior_proj_dim": 128}, {}),
-    "iat_lol_v1-none": ("iat", {"prior": "none:1280", "prior_proj_dim": 128}, {}),
+    "iat_lol_v1-none": ("iat", {"prior": "none:1280", "prior_proj_dim": 128}, {"iterations": 3000}),
     # the pretrained EfficientNet-Lite0 prior: paper's global path (best prior form for IAT in quality.md)
-    "iat_lol_v1-lite0": ("iat", {"prior": "efficientnet_lite0", "prior_proj_dim": 128}, {}),
+    "iat_lol_v1-lite0": ("iat", {"prior": "efficientnet_lite0", "prior_proj_dim": 128}, {"iterations": 3000}),
     # the pretrained Lite0 as a training signal (feature-space loss; R itself has no input prior)
     "sci-lite0loss": ("sci", {"prior": "none:1280", "prior_proj_dim": 128}, {"feature_loss": 0.05}),
 }
