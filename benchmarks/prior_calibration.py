@@ -122,7 +122,7 @@ def report(rows: dict) -> str:
     for r in rows.values():
         by.setdefault((r["iterations"], r.get("restorer", "sci"), r["condition"]), {})[r["seed"]] = r
     lines = ["# Prior calibration: which way into R does a pre-trained prior help? (SYNTHETIC data)", "",
-             f"F = SCI-medium (frozen); R trained on 181 photos x 2 synthetic variants, {BATCH} crops of {CROP}² per "
+             f"F frozen (SCI-medium unless a section says otherwise); R trained on 181 photos x 2 synthetic variants, {BATCH} crops of {CROP}² per "
              f"step, AdamW lr {LR:g} cosine, 1 CPU thread; validation: 18 synthetic McMaster pairs, mean PSNR in dB. "
              "Δ: the condition minus `none` of the same seed, then mean ± s.e. over seeds (paired); `> 0` counts the "
              "seeds where the condition beats `none`. Diagnostics at test time: the prior zeroed (g = 0, dense maps "
@@ -132,7 +132,7 @@ def report(rows: dict) -> str:
     for its, f_name in sorted({k[:2] for k in by}, key=lambda k: (k[1] != "sci", k)):
         base = by.get((its, f_name, "none"), {})
         f_psnr = mean_se(next(iter(base.values()))["psnr_F"])[0] if base else float("nan")
-        lines += [f"## F = {f_name}, {its} iterations (F alone: {f_psnr:.2f} dB)", "",
+        lines += [f"## F = {f_name}, {its} iterations", "", f"F alone: {f_psnr:.2f} dB.", "",
                   "| condition | F+R per seed | F+R mean | Δ vs none (paired) | > 0 | prior zeroed | other image's prior "
                   "| wall s/run | code |", "|---|---|---|---|---|---|---|---|---|"]
         for cond in CONDITIONS:
