@@ -3,7 +3,7 @@ import torch
 from ptg_refine.modules import (PTGCSA, PTGSVE, Decoder, Encoder, RefinementNetwork, compose_output,
                                 coordinate_grid, per_position_filter)
 from ptg_refine.modules.coordinates import CoordinateEmbedding
-from ptg_refine.modules.prior_embedding import broadcast_to_map, conv_with_broadcast
+from ptg_refine.modules.prior_embedding import conv_with_broadcast
 
 from helpers import perturb_
 
@@ -78,7 +78,7 @@ def test_conv_with_broadcast_equals_conv_of_concatenation():
     for k, (h, w) in ((3, (5, 7)), (3, (1, 1)), (5, (6, 4))):
         conv = torch.nn.Conv2d(4 + 6 + 2, 5, k, padding=k // 2)
         x, v, s = torch.randn(3, 4, h, w), torch.randn(3, 6), torch.randn(1, 2, h, w).expand(3, -1, -1, -1)
-        expected = conv(torch.cat([x, broadcast_to_map(v, h, w), s], dim=1))
+        expected = conv(torch.cat([x, v[:, :, None, None].expand(-1, -1, h, w), s], dim=1))
         torch.testing.assert_close(conv_with_broadcast(conv, x, v, s), expected, rtol=1e-5, atol=1e-5)
 
 

@@ -1,6 +1,8 @@
 """Convert the authors' redistributable checkpoints (MIT / Apache-2.0) into the bundled safetensors.
 
-    python -m ptg_refine.restorers.convert_weights --shared ../shared
+    python tools/convert_weights.py --shared ../shared
+
+A maintainer's tool (run from the repository root with ptg-refine installed); it is not part of the wheel.
 
 For every bundled registry entry: check the original file's SHA-256 against ``shared/weights/SHA256SUMS``,
 load it into our module with ``strict=True`` (SCI: test-time keys only, alias keys dropped), zero the
@@ -16,8 +18,8 @@ from pathlib import Path
 
 from safetensors.torch import save_file
 
-from ._common import flush_subnormals_, read_state_dict
-from .registry import WEIGHTS_DIR, _REGISTRY
+from ptg_refine.restorers._common import flush_subnormals_, read_state_dict
+from ptg_refine.restorers.registry import _REGISTRY, WEIGHTS_DIR
 
 
 def _checksums(weights_dir: Path) -> dict[str, str]:

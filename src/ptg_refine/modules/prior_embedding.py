@@ -15,13 +15,8 @@ class PriorMLP(nn.Sequential):
         )
 
 
-def broadcast_to_map(v: torch.Tensor, h: int, w: int) -> torch.Tensor:
-    """(B,C) -> (B,C,h,w): a per-image vector repeated over every position."""
-    return v[:, :, None, None].expand(-1, -1, h, w)
-
-
 def conv_with_broadcast(conv: nn.Conv2d, x: torch.Tensor, v: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
-    """``conv(cat([x, broadcast_to_map(v), s], 1))`` without building the broadcast channels.
+    """``conv(cat([x, v repeated over every position, s], 1))`` without building the broadcast channels.
 
     v is one vector per image, so its channels are constant maps: through a zero-padded convolution
     they give Σ_t K[b,:,t] V_t, where K[b,:,t] = W_v[:,:,t] v_b is the weight of kernel tap t applied to
