@@ -198,7 +198,7 @@ def test_zoo_restorers_validate_their_input(name):
     x = torch.rand(1, 3, 16, 16)
     with pytest.raises(ValueError, match="NaN or Inf"):
         f(x.index_fill(2, torch.tensor([3]), float("nan")))
-    with pytest.raises(ValueError, match=r"\[0, 1\].*divided by 255"):
+    with pytest.raises(ValueError, match=r"\[0,1\].*divided by 255"):
         f(x * 255)
 
 

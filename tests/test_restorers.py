@@ -180,7 +180,7 @@ def test_explicit_safetensors_weights():
 @pytest.mark.parametrize("bad", [torch.rand(3, 8, 8), torch.rand(1, 4, 8, 8), torch.rand(1, 1, 8, 8)])
 def test_bad_input_shape(bad):
     for name in ["identity", "gamma", "sci", "sgz", "iat"]:
-        with pytest.raises(ValueError, match=r"\(B, 3, H, W\)"):
+        with pytest.raises(ValueError, match=r"\(B,3,H,W\)"):
             create_restorer(name)(bad)
 
 

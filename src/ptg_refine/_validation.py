@@ -1,16 +1,35 @@
 """Input checks shared by every public entry point (explicit errors instead of silent fixes)."""
 from __future__ import annotations
 
+import math
+
 import torch
 
 MIN_SIZE = 16
+RANGE_TOLERANCE = 1e-3  # images may leave [0,1] by this much (float rounding of a resize or colour transform)
 
 
-def check_image(x, name: str = "input", min_size: int = MIN_SIZE, check_range: bool = True) -> torch.Tensor:
-    """Check that ``x`` is a float (B,3,H,W) image batch in [0,1] without NaN/Inf.
+def _tracing() -> bool:
+    """True while torch.jit / torch.compile / ONNX export trace a forward (no data-dependent checks then)."""
+    return bool(torch.compiler.is_compiling() or torch.jit.is_tracing() or torch.onnx.is_in_onnx_export())
 
-    Raises TypeError for non-tensors / non-float dtypes and ValueError for everything else,
-    each message saying what was expected.
+
+def _weights_dtype(module) -> torch.dtype | None:
+    for t in (*module.parameters(), *module.buffers()) if isinstance(module, torch.nn.Module) else ():
+        if t.is_floating_point():
+            return t.dtype
+    return None
+
+
+def check_image(x, name: str = "input", min_size: int = MIN_SIZE, check_range: bool = True,
+                model: torch.nn.Module | None = None, empty_ok: bool = False,
+                tolerance: float = RANGE_TOLERANCE) -> torch.Tensor:
+    """Check that ``x`` is a float (B,3,H,W) image batch in [0,1] (within ``tolerance``) without NaN/Inf.
+
+    The one image check of the package (refiner, tiling, priors and restorers). ``model``: also require the
+    dtype of its weights (named in the message as ``model.name``); ``empty_ok``: accept B=0. Raises TypeError
+    for non-tensors / wrong dtypes and ValueError for everything else, each message saying what was expected.
+    The value check is one pass (min / max), skipped while tracing (torch.jit, torch.compile, ONNX export).
     """
     if not isinstance(x, torch.Tensor):
         raise TypeError(f"{name} must be a torch.Tensor of shape (B,3,H,W), got {type(x).__name__}")
@@ -22,18 +41,27 @@ def check_image(x, name: str = "input", min_size: int = MIN_SIZE, check_range: b
     if x.ndim != 4:
         raise ValueError(f"{name} must have shape (B,3,H,W) (rank 4), got rank {x.ndim} shape {tuple(x.shape)}")
     if x.shape[1] != 3:
-        raise ValueError(f"{name} must have 3 (RGB) channels in dim 1, got {x.shape[1]} (shape {tuple(x.shape)})")
+        raise ValueError(f"{name} must have shape (B,3,H,W) with 3 (RGB) channels in dim 1, got {x.shape[1]} "
+                         f"(shape {tuple(x.shape)})")
+    expected = _weights_dtype(model)
+    if expected is not None:
+        check_dtype(x, expected, name, f"restorer {getattr(model, 'name', type(model).__name__)}")
     h, w = x.shape[-2:]
     if h < min_size or w < min_size:
         raise ValueError(f"{name} must be at least {min_size}x{min_size} pixels, got {h}x{w}")
     if x.shape[0] == 0:
+        if empty_ok:
+            return x
         raise ValueError(f"{name} has an empty batch (B=0)")
-    if not torch.isfinite(x).all():
-        raise ValueError(f"{name} contains NaN or Inf values")
-    if check_range:
-        lo, hi = float(x.min()), float(x.max())
-        if lo < -1e-3 or hi > 1 + 1e-3:
-            raise ValueError(f"{name} values must lie in [0,1], got range [{lo:.4g}, {hi:.4g}]")
+    if _tracing():
+        return x
+    lo, hi = (float(v) for v in torch.aminmax(x.detach()))
+    ok = (lo >= -tolerance and hi <= 1 + tolerance) if check_range else (math.isfinite(lo) and math.isfinite(hi))
+    if not ok:  # (also when NaN: every comparison with NaN is False)
+        if not bool(torch.isfinite(x).all()):
+            raise ValueError(f"{name} contains NaN or Inf values")
+        hint = "; 8-bit images must be divided by 255" if hi > 2 else ""
+        raise ValueError(f"{name} values must lie in [0,1], got range [{lo:.4g}, {hi:.4g}]{hint}")
     return x
 
 
@@ -121,7 +149,7 @@ def check_dtype(x: torch.Tensor, expected: torch.dtype, name: str = "input", mod
     if isinstance(x, torch.Tensor) and torch.is_floating_point(x) and x.dtype != expected:
         short = str(expected).replace("torch.", "")
         raise TypeError(f"{name} has dtype {x.dtype} but {model}'s weights are {expected}; cast the input "
-                        f"({name}.to(torch.{short})) or the model (.to({x.dtype}))")
+                        f"(x.to(torch.{short})) or the model (.to({x.dtype}))")
     return x
 
 

@@ -12,65 +12,19 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file
 from torch import nn
 
+from .._validation import check_image
+
 # SHA-256 of the authors' Zero-DCE ``Epoch99.pth`` (Li-Chongyi/Zero-DCE @ e0f4adc5). It is a legacy
 # (pre-1.6, non-zip) pickle; recent torch reads it with ``weights_only=True``, but if an older torch
 # cannot, we allow the unsafe full unpickler for exactly this file and for nothing else.
 _LEGACY_PICKLES = {"a4395acb874f320375d9704997cef874eaaaaa26a1777ceb29a92b70f74c3612"}
 
 
-def _tracing() -> bool:
-    """True while torch.jit / torch.compile / ONNX export trace a forward (no data-dependent checks then)."""
-    compiler = getattr(torch, "compiler", None)
-    if compiler is not None and getattr(compiler, "is_compiling", lambda: False)():
-        return True
-    onnx = getattr(torch, "onnx", None)
-    return torch.jit.is_tracing() or bool(onnx is not None and getattr(onnx, "is_in_onnx_export", lambda: False)())
-
-
-def _weights_dtype(module: nn.Module | None) -> torch.dtype | None:
-    if module is None:
-        return None
-    for t in module.parameters():
-        if t.is_floating_point():
-            return t.dtype
-    for t in module.buffers():
-        if t.is_floating_point():
-            return t.dtype
-    return None
-
-
-RANGE_TOLERANCE = 1e-3
-
-
-def check_image(x: torch.Tensor, module: nn.Module | None = None) -> None:
-    """Check the contract of every restorer: a float batch (B, 3, H, W) with finite values in [0, 1].
-
-    TypeError for non-tensors, non-float dtypes and (with ``module``) a float dtype other than the module's
-    weights (e.g. float64 input to float32 weights), ValueError for wrong rank or channels, NaN / Inf and values
-    outside [0, 1] (tolerance 1e-3; 8-bit values 0-255 must be divided by 255). The value check is one pass
-    over the input (min / max) and is skipped while tracing (torch.jit, torch.compile, ONNX export).
-    """
-    if not isinstance(x, torch.Tensor):
-        raise TypeError(f"expected a torch.Tensor of shape (B, 3, H, W), got {type(x).__name__}")
-    if not x.is_floating_point():
-        raise TypeError(f"expected a floating-point tensor in [0, 1] (use x.float() / 255), got {x.dtype}")
-    if x.dim() != 4 or x.shape[1] != 3:
-        raise ValueError(
-            f"expected an RGB image batch of shape (B, 3, H, W) with values in [0, 1], got shape {tuple(x.shape)}"
-        )
-    expected = _weights_dtype(module)
-    if expected is not None and x.dtype != expected:
-        name = getattr(module, "name", type(module).__name__)
-        raise TypeError(f"input has dtype {x.dtype} but restorer {name}'s weights are {expected}; cast the input "
-                        f"(x.to({expected})) or the restorer (.to({x.dtype}))")
-    if x.numel() == 0 or _tracing():
-        return
-    lo, hi = (float(v) for v in torch.aminmax(x.detach()))
-    if not (lo >= -RANGE_TOLERANCE and hi <= 1 + RANGE_TOLERANCE):  # also true for NaN
-        if not bool(torch.isfinite(x).all()):
-            raise ValueError(f"restorer input contains NaN or Inf values (shape {tuple(x.shape)})")
-        hint = "; 8-bit images must be divided by 255" if hi > 2 else ""
-        raise ValueError(f"restorer input values must lie in [0, 1], got range [{lo:.4g}, {hi:.4g}]{hint}")
+def check_input(x: torch.Tensor, module: nn.Module | None = None) -> None:
+    """The contract of every restorer: a float batch (B, 3, H, W) of any size (B=0 too) in [0, 1] (tolerance
+    1e-3; 8-bit values must be divided by 255), finite, and (with ``module``) of its weights' dtype.
+    See :func:`ptg_refine._validation.check_image`."""
+    check_image(x, "restorer input", min_size=1, model=module, empty_ok=True)
 
 
 class Restorer(nn.Module):

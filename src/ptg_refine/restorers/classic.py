@@ -6,14 +6,14 @@ import math
 
 import torch
 
-from ._common import Restorer, check_image
+from ._common import Restorer, check_input
 
 
 class Identity(Restorer):
     """Returns the input unchanged (the "no restorer" baseline)."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        check_image(x)
+        check_input(x)
         return x
 
 
@@ -36,7 +36,7 @@ class Gamma(Restorer):
 
     def gamma(self, x: torch.Tensor) -> torch.Tensor:
         """The exponent g_b per image, shape (B,)."""
-        check_image(x)
+        check_input(x)
         m = x.mean(dim=(1, 2, 3)).clamp(1e-6, 1 - 1e-6)
         return (math.log(self.target) / m.log()).clamp(self.min_gamma, self.max_gamma)
 

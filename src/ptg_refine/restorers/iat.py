@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ._common import Restorer, check_image
+from ._common import Restorer, check_input
 
 
 class AffineChannelNorm(nn.Module):
@@ -159,7 +159,7 @@ class IAT(Restorer):
         self.global_net = GlobalBranch()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        check_image(x, self)
+        check_input(x, self)
         mul, add = self.local_net(x)
         y = x * mul + add
         gamma, color = self.global_net(x)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ._common import Restorer, check_image
+from ._common import Restorer, check_input
 
 
 class IlluminationNet(nn.Module):
@@ -49,7 +49,7 @@ class SCI(Restorer):
 
     def illumination(self, x: torch.Tensor) -> torch.Tensor:
         """The illumination map u in [1e-4, 1]."""
-        check_image(x, self)
+        check_input(x, self)
         return self.enhance(x)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

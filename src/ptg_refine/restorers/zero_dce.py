@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ._common import Restorer, check_image
+from ._common import Restorer, check_input
 
 
 class ZeroDCE(Restorer):
@@ -38,7 +38,7 @@ class ZeroDCE(Restorer):
         return dce_net(self, x)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        check_image(x, self)
+        check_input(x, self)
         y = x
         for a in self.curves(x).split(3, dim=1):
             y = y + a * (y.pow(2) - y)

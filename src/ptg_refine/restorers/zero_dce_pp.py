@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ._common import Restorer, check_image
+from ._common import Restorer, check_input
 from .zero_dce import dce_net
 
 
@@ -64,7 +64,7 @@ class ZeroDCEPP(Restorer):
         return a[..., :h, :w]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        check_image(x, self)
+        check_input(x, self)
         a = self.curves(x)
         y = x
         for _ in range(self.iterations):
