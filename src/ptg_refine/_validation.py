@@ -2,8 +2,12 @@
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import torch
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 MIN_SIZE = 16
 RANGE_TOLERANCE = 1e-3  # images may leave [0,1] by this much (float rounding of a resize or colour transform)

@@ -149,14 +149,6 @@ def load_refiner(refiner: str, restorer: str | None = None, restorer_weights: st
     return model
 
 
-def _read_config(refiner: str) -> dict:
-    from .checkpoints import read_config
-    from .refiner import CONFIG_NAME, local_checkpoint_dir
-
-    config = Path(local_checkpoint_dir(refiner)) / CONFIG_NAME
-    return read_config(config) if config.is_file() else {}
-
-
 # -- synth ------------------------------------------------------------------------------------------
 def add_synth_args(p):
     from .data.synth import DEFAULT_MIN_SIZE

@@ -4,7 +4,6 @@ Xu, Kong, Hu, Liu, Bao, "Boosting Image Restoration via Priors from Pre-trained 
 """
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any, Callable
@@ -15,10 +14,11 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from ._frozen import freeze
 from ._hub import HubUnavailableError, hub_file
 from ._validation import check_features, check_image, check_restored
 from .modules import RefinementNetwork
-from .priors import DEFAULT, CallablePrior, create_prior, freeze
+from .priors import DEFAULT, CallablePrior, create_prior
 from .priors.dense import dense_dim, dense_feature_maps
 
 PRIOR_MODES = ("global", "dense", "global+dense")

@@ -7,12 +7,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .._frozen import freeze
 from .._validation import check_image
-
-
-def freeze(module: nn.Module) -> nn.Module:
-    """Eval mode and no gradients: priors and restorers are never trained by the refiner."""
-    return module.eval().requires_grad_(False)
 
 
 class ImagePrior(nn.Module):

@@ -53,7 +53,7 @@ def create_prior(spec: str, pretrained=DEFAULT, **kwargs) -> nn.Module:
     Offline, ``"clip"`` and ``"timm:<name>"`` raise :class:`ptg_refine._hub.HubUnavailableError` at once
     (unless their weights are in the local cache), naming what works offline.
     """
-    from .base import freeze
+    from .._frozen import freeze
 
     name, arg = parse_spec(spec)
     return freeze(_PRIORS[name](arg, pretrained, **kwargs))

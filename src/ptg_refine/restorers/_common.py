@@ -12,6 +12,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file
 from torch import nn
 
+from .._frozen import StaysFrozen, freeze
 from .._validation import check_image
 
 # SHA-256 of the authors' Zero-DCE ``Epoch99.pth`` (Li-Chongyi/Zero-DCE @ e0f4adc5). It is a legacy
@@ -27,23 +28,15 @@ def check_input(x: torch.Tensor, module: nn.Module | None = None) -> None:
     check_image(x, "restorer input", min_size=1, model=module, empty_ok=True)
 
 
-class Restorer(nn.Module):
+class Restorer(StaysFrozen, nn.Module):
     """Base class: maps (B, 3, H, W) in [0, 1] to the same shape in [0, 1].
 
     After :meth:`freeze` the module stays in eval mode even if a parent calls ``.train()``:
     SCI and IAT contain BatchNorm layers whose batch statistics would change the output completely.
     """
 
-    _frozen = False
-
     def freeze(self) -> "Restorer":
-        self.requires_grad_(False)
-        self.eval()
-        self._frozen = True
-        return self
-
-    def train(self, mode: bool = True) -> "Restorer":
-        return super().train(False if self._frozen else mode)
+        return freeze(self)
 
     @staticmethod
     def convert_state_dict(state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

@@ -12,7 +12,8 @@ from typing import Callable
 
 from torch import nn
 
-from ._common import Restorer, flush_subnormals_, read_state_dict
+from .._frozen import freeze
+from ._common import flush_subnormals_, read_state_dict
 from .classic import Gamma, Identity
 from .iat import IAT
 from .sci import SCI
@@ -160,11 +161,3 @@ def create_restorer(name: str, weights: str | Path | None = None, **kwargs) -> n
     if not hasattr(model, "name"):
         model.name = name  # e.g. for reprs and reports
     return freeze(model)
-
-
-def freeze(model: nn.Module) -> nn.Module:
-    """eval mode + no gradients; :class:`Restorer` subclasses also ignore later ``.train()`` calls."""
-    if isinstance(model, Restorer):
-        return model.freeze()
-    return model.requires_grad_(False).eval()
-
