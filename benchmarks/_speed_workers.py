@@ -8,8 +8,6 @@ from __future__ import annotations
 import gc
 import importlib
 import json
-import math
-import os
 import resource
 import sys
 import tempfile
@@ -19,12 +17,12 @@ from pathlib import Path
 import torch
 from ptg_refine.diagnostics import SubnormalCounter
 
-ROOT = Path(__file__).resolve().parents[1]
-# the data root: PTG_DATA_DIR, default ../shared/data relative to the checkout
-DATA = Path(os.environ.get("PTG_DATA_DIR", ROOT.parent / "shared" / "data")) / "real_lowlight"
-IMG_4K = DATA / "zerodcepp_real" / "512_0_.png"        # 3840x2160 (the one 4K frame of the set)
-IMG_1080 = DATA / "zerodcepp_real" / "126_0_.png"      # 1920x1080
-IMG_LOL = DATA / "lol_eval15_low" / "1.png"            # 600x400
+from _paths import DATA
+
+REAL = DATA / "real_lowlight"
+IMG_4K = REAL / "zerodcepp_real" / "512_0_.png"        # 3840x2160 (the one 4K frame of the set)
+IMG_1080 = REAL / "zerodcepp_real" / "126_0_.png"      # 1920x1080
+IMG_LOL = REAL / "lol_eval15_low" / "1.png"            # 600x400
 THREADS = 2
 
 
@@ -180,8 +178,11 @@ def worker_clip_checkpoint(job):
 
 
 def psnr(a, b):
-    mse = float(((a.clamp(0, 1) - b.clamp(0, 1)) ** 2).mean())
-    return float("inf") if mse == 0 else 10 * math.log10(1 / mse)
+    """PSNR (dB) of two (1,3,H,W) outputs, by the package's metric (piq: at most 80 dB, its eps is 1e-8), so
+    agreement closer than that is read from the max abs diff."""
+    from ptg_refine.evaluate import psnr as piq_psnr
+
+    return float(piq_psnr(a, b.clamp(0, 1))[0])
 
 
 def worker_tiling(job):

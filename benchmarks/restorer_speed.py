@@ -4,9 +4,9 @@ Command (from the repository root; writes benchmarks/results/restorer_speed.md):
 
     python benchmarks/restorer_speed.py
 
-Options: ``--shared PATH`` (default ``../shared`` beside the repo, or $PTG_SHARED_DIR) supplies the
-CC BY-NC weights (Zero-DCE, Zero-DCE++) and the as-loaded checkpoints; ``--repeats N`` (default 7). The
-input photo comes from the data root, $PTG_DATA_DIR (default ``<shared>/data``).
+Options: ``--shared PATH`` (default: the parent of the data root $PTG_DATA_DIR, i.e. ``../shared`` beside
+the repo) supplies the CC BY-NC weights (Zero-DCE, Zero-DCE++) and the as-loaded checkpoints; ``--repeats N``
+(default 7). The input photo comes from the data root (``<shared>/data`` when --shared is given).
 For each restorer: median (and min) over N timed runs after one warm-up, with subnormal weights zeroed
 (what ``create_restorer`` returns) and, interleaved with it, "as loaded" (the authors' checkpoint
 unchanged, subnormals kept); a model whose warm-up takes more than 3 s is timed once.
@@ -21,10 +21,10 @@ import statistics
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
-from PIL import Image
 
+from _paths import DATA, SHARED
+from ptg_refine.data import read_image
 from ptg_refine.restorers import count_subnormals, create_restorer, get_restorer_config
 from ptg_refine.restorers._common import read_state_dict
 
@@ -80,17 +80,16 @@ def cpu_model() -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    shared = Path(os.environ.get("PTG_SHARED_DIR", ROOT.parent / "shared"))
-    parser.add_argument("--shared", type=Path, default=shared)
+    parser.add_argument("--shared", type=Path, default=SHARED)
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "restorer_speed.md")
     args = parser.parse_args()
     torch.set_num_threads(2)
 
-    data = Path(os.environ.get("PTG_DATA_DIR", args.shared / "data"))  # the data root
+    data = DATA if args.shared == SHARED else args.shared / "data"  # the data root
     image = data / "real_lowlight" / "lol_eval15_low" / "1.png"
     if image.is_file():
-        x = torch.from_numpy(np.array(Image.open(image).convert("RGB"))).permute(2, 0, 1)[None].float() / 255
+        x = read_image(image)[None]
         source = f"LOL-v1 eval15 low `1.png` (`real_lowlight/lol_eval15_low/1.png` of the data root)"
     else:
         x = torch.rand(1, 3, 400, 600, generator=torch.Generator().manual_seed(0)) * 0.2

@@ -12,7 +12,7 @@ if TYPE_CHECKING:
     import numpy as np
 
 from .._validation import MIN_SIZE
-from .io import list_images, read_uint8, read_uint8_alpha, scan_folder
+from .io import list_images, read_uint8, read_uint8_alpha, scan_folder, to_tensor
 
 
 @dataclass
@@ -141,7 +141,7 @@ class ImageFolder(torch.utils.data.Dataset):
     def read(self, i) -> tuple[torch.Tensor, "np.ndarray | None"]:
         """((3,H,W) float in [0,1], (H,W) uint8 alpha or None) of image i."""
         rgb, alpha = read_uint8_alpha(self.files[i])
-        return torch.from_numpy(rgb).permute(2, 0, 1).float().div(255), alpha
+        return to_tensor(rgb), alpha
 
     def __getitem__(self, i):
         return self.names[i], self.read(i)[0]
