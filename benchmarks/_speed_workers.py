@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 import torch
-from ptg_refine.diagnostics import SubnormalCounter
+from ptg_refine.diagnostics import SubnormalCounter, subnormal_mask
 
 from _paths import DATA
 
@@ -235,9 +235,8 @@ def worker_precision(job):
                 with torch.autocast("cpu", dtype=dtype or torch.bfloat16, enabled=dtype is not None):
                     nans[f"{'white' if value else 'black'} {name}"] = bool(torch.isfinite(net(c, c, g)).all())
         res["finite"] = nans
-        tiny = torch.finfo(torch.float32).tiny
         params = torch.cat([p.flatten() for p in net.parameters()])
-        res["weights"] = {"subnormal": int(((params != 0) & (params.abs() < tiny)).sum()), "values": params.numel()}
+        res["weights"] = {"subnormal": int(subnormal_mask(params).sum()), "values": params.numel()}
         with SubnormalCounter() as counter:
             net(x, restored, g)
         res["activations"] = {"subnormal": counter.subnormal, "values": counter.values}

@@ -18,7 +18,8 @@ from pathlib import Path
 
 from safetensors.torch import save_file
 
-from ptg_refine.restorers._common import flush_subnormals_, read_state_dict
+from ptg_refine.diagnostics import flush_subnormals_
+from ptg_refine.restorers._common import read_state_dict
 from ptg_refine.restorers.registry import _REGISTRY, WEIGHTS_DIR
 
 

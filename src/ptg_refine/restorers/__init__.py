@@ -11,7 +11,8 @@ True
 (torch.Size([2, 3, 64, 48]), True, False)
 """
 
-from ._common import Restorer, count_subnormals, flush_subnormals_
+from ..diagnostics import count_subnormals, flush_subnormals_
+from ._common import Restorer
 from .classic import Gamma, Identity
 from .iat import IAT
 from .registry import (

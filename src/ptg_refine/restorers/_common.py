@@ -1,5 +1,5 @@
-"""Pieces shared by every restorer: the input contract, the frozen base class, reading
-checkpoints and flushing subnormal weights."""
+"""Pieces shared by every restorer: the input contract, the frozen base class and reading checkpoints
+(subnormal weights are flushed with :func:`ptg_refine.diagnostics.flush_subnormals_`)."""
 
 from __future__ import annotations
 
@@ -93,34 +93,3 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise ValueError(f"{path} does not hold a plain state_dict (mapping of names to tensors)")
     return dict(state)
-
-
-def _float_tensors(obj: nn.Module | dict[str, torch.Tensor]) -> list[torch.Tensor]:
-    tensors = obj.values() if isinstance(obj, dict) else [*obj.parameters(), *obj.buffers()]
-    return [t for t in tensors if t.is_floating_point()]
-
-
-def _subnormal_mask(t: torch.Tensor) -> torch.Tensor:
-    return (t != 0) & (t.abs() < torch.finfo(t.dtype).tiny)
-
-
-def flush_subnormals_(obj: nn.Module | dict[str, torch.Tensor]) -> int:
-    """Set every nonzero float weight with |w| < finfo.tiny (a subnormal) to exactly 0, in place.
-
-    Several public checkpoints hold thousands of subnormals that make x86 CPU convolutions 4-40x
-    slower (``torch.set_flush_denormal`` does not help for Zero-DCE); zeroing them leaves the outputs
-    unchanged on the reference images (see ``shared/specs/README.md``). Accepts a module (parameters
-    and buffers) or a state_dict; returns the number of values changed.
-    """
-    count = 0
-    with torch.no_grad():
-        for t in _float_tensors(obj):
-            mask = _subnormal_mask(t)
-            count += int(mask.sum())
-            t.masked_fill_(mask, 0)
-    return count
-
-
-def count_subnormals(obj: nn.Module | dict[str, torch.Tensor]) -> int:
-    """Number of nonzero subnormal float values in a module's parameters and buffers (or a state_dict)."""
-    return sum(int(_subnormal_mask(t).sum()) for t in _float_tensors(obj))

@@ -13,7 +13,8 @@ from typing import Callable
 from torch import nn
 
 from .._frozen import freeze
-from ._common import flush_subnormals_, read_state_dict
+from ..diagnostics import flush_subnormals_
+from ._common import read_state_dict
 from .classic import Gamma, Identity
 from .iat import IAT
 from .sci import SCI
