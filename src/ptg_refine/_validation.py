@@ -6,6 +6,8 @@ from typing import TYPE_CHECKING
 
 import torch
 
+from ._stride import STRIDE
+
 if TYPE_CHECKING:
     from pathlib import Path
 
@@ -116,14 +118,14 @@ def check_refinement_inputs(low, restored, prior_features, prior_dim: int, min_s
 
 def check_position(position, h: int, w: int) -> None:
     """``position = (top, left, full_h, full_w)``: an h x w crop whose top-left corner is at (top, left) of a
-    full_h x full_w image, with top and left multiples of 4 (so latent grids line up)."""
+    full_h x full_w image, with top and left multiples of STRIDE = 4 (so latent grids line up)."""
     if position is None:
         return
     if not isinstance(position, (tuple, list)) or len(position) != 4:
         raise ValueError(f"position must be (top, left, full_h, full_w), got {position!r}")
     top, left, full_h, full_w = position
-    if top < 0 or left < 0 or top % 4 or left % 4:
-        raise ValueError(f"position top/left must be non-negative multiples of 4, got ({top}, {left})")
+    if top < 0 or left < 0 or top % STRIDE or left % STRIDE:
+        raise ValueError(f"position top/left must be non-negative multiples of {STRIDE}, got ({top}, {left})")
     if top + h > full_h or left + w > full_w:
         raise ValueError(f"a {h}x{w} crop at ({top}, {left}) does not fit in a {full_h}x{full_w} image")
 

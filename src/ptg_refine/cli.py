@@ -433,6 +433,13 @@ def add_enhance_args(p):
     _add_common(p)
 
 
+def default_overlap(tile: int) -> int:
+    """DEFAULT_OVERLAP, lowered to fit the tile: at most tile/4, a multiple of the stride."""
+    from ._stride import STRIDE
+
+    return min(DEFAULT_OVERLAP, tile // 4 // STRIDE * STRIDE)
+
+
 def _tile_args(args) -> tuple[int | None, int]:
     """(tile, overlap) checked before any model or image is loaded; the default overlap fits the tile."""
     tile, overlap = args.tile, args.overlap
@@ -443,7 +450,7 @@ def _tile_args(args) -> tuple[int | None, int]:
             raise CLIError("--tile-restorer needs --tile PIXELS")
         return None, DEFAULT_OVERLAP
     if overlap is None:
-        overlap = min(DEFAULT_OVERLAP, tile // 4 // 4 * 4)
+        overlap = default_overlap(tile)
     from .tiling import check_tiling_args
 
     check_tiling_args(tile, overlap)
@@ -459,7 +466,7 @@ def enhance_image(refiner, low, args):
         restored = refiner.restore(low)
         return restored, refiner.enhance(low, restored)
     overlap = getattr(args, "overlap", None)
-    overlap = min(DEFAULT_OVERLAP, tile // 4 // 4 * 4) if overlap is None else overlap
+    overlap = default_overlap(tile) if overlap is None else overlap
     if getattr(args, "tile_restorer", False):
         refined = refiner.enhance(low, tile=tile, overlap=overlap, tile_restorer=True)
         return (refiner.restore(low) if getattr(args, "side_by_side", False) else None), refined

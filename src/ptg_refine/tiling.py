@@ -32,7 +32,7 @@ from typing import Callable
 import torch
 
 from ._validation import check_features, check_image, check_refinement_inputs
-from .modules.coordinates import STRIDE
+from ._stride import STRIDE
 from .modules.global_stats import StatsContext, StopPass
 
 STATS_MODES = ("exact", "tile")

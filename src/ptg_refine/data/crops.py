@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import torch
 
-from ..modules.coordinates import STRIDE
+from .._stride import STRIDE
 
 
 @dataclass(frozen=True)

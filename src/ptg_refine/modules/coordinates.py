@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-STRIDE = 4  # a latent cell covers 4x4 input pixels (two stride-2 convolutions in R_e)
+from .._stride import STRIDE  # a latent cell covers 4x4 input pixels (two stride-2 convolutions in R_e)
 
 
 def coordinate_grid(h: int, w: int, position=None, margin: int = 0, device=None) -> torch.Tensor:

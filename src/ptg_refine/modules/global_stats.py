@@ -33,6 +33,8 @@ from typing import Callable
 import torch
 from torch import nn
 
+from .._stride import STRIDE
+
 
 class StopPass(Exception):
     """Raised inside R's forward after a collection pass has taken what it needs from a tile."""
@@ -67,8 +69,8 @@ class StatsContext:
             _ACTIVE.reset(token)
 
     def set_tile(self, window_hw: tuple[int, int], core: tuple[int, int, int, int], index: int = 0) -> None:
-        if any(v % 4 for v in (*window_hw, *core)):
-            raise ValueError(f"tile window {window_hw} and core {core} must be multiples of 4 pixels")
+        if any(v % STRIDE for v in (*window_hw, *core)):
+            raise ValueError(f"tile window {window_hw} and core {core} must be multiples of {STRIDE} pixels")
         self.window, self.core, self.tile = window_hw, core, index
 
     def drop_tile(self, index: int) -> None:
