@@ -3,7 +3,6 @@ results appended as JSON lines (so a benchmark can be resumed and split across p
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import time
 from pathlib import Path
@@ -15,10 +14,8 @@ from ptg_refine.evaluate import evaluate_pairs, mean_se, psnr
 from ptg_refine.restorers import create_restorer
 from ptg_refine.training import Trainer, TrainConfig
 
-REPO = Path(__file__).resolve().parent.parent
-# the data root: PTG_DATA_DIR, default ../shared/data relative to the checkout
-DATA = Path(os.environ.get("PTG_DATA_DIR", REPO.parent / "shared" / "data"))
-SHARED = DATA.parent
+from _paths import DATA, REPO, SHARED  # noqa: E402  (the one data root: PTG_DATA_DIR)
+
 WEIGHTS = {"zero_dce": SHARED / "weights/zero_dce/Epoch99.pth", "zero_dce_pp": SHARED / "weights/zero_dce_pp/Epoch99.pth"}
 
 

@@ -33,7 +33,8 @@ import torch.nn.functional as F
 from pytorch_msssim import ssim as _ssim
 from torch import nn
 
-from .data.cache import FeatureCache, image_hash
+from ._stride import STRIDE
+from .data.cache import FeatureCache
 from .data.crops import apply_crop, sample_crop
 from .evaluate import evaluate_pairs
 
@@ -82,7 +83,7 @@ class TrainConfig:
         for name in ("iterations", "batch_size", "crop_size"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"TrainConfig.{name} must be >= 1, got {getattr(self, name)}")
-        if self.crop_size < 16 or self.crop_size % 4:
+        if self.crop_size < 16 or self.crop_size % STRIDE:
             raise ValueError(f"crop_size must be a multiple of 4 and >= 16 (R downsamples by 4), got {self.crop_size}")
         if self.amp not in ("auto", "off", "bf16", "fp16"):
             raise ValueError(f"amp must be one of auto, off, bf16, fp16; got {self.amp!r}")
@@ -96,7 +97,7 @@ class TrainConfig:
             raise ValueError(f"prior_crop_mix must be in [0, 1], got {self.prior_crop_mix}")
         if not 0 <= self.prior_drop <= 1:
             raise ValueError(f"prior_drop must be in [0, 1], got {self.prior_drop}")
-        if self.position_jitter < 0 or self.position_jitter % 4:
+        if self.position_jitter < 0 or self.position_jitter % STRIDE:
             raise ValueError(f"position_jitter must be a non-negative multiple of 4, got {self.position_jitter}")
         if self.feature_loss < 0:
             raise ValueError(f"feature_loss must be >= 0, got {self.feature_loss}")
@@ -316,9 +317,9 @@ class Trainer:
             return position
         top, left, h, w = position
         size = self.config.crop_size
-        steps = torch.randint(-(j // 4), j // 4 + 1, (2,), generator=self.generator).tolist()
-        top = min(max(0, top + 4 * steps[0]), (h - size) // 4 * 4)
-        left = min(max(0, left + 4 * steps[1]), (w - size) // 4 * 4)
+        steps = torch.randint(-(j // STRIDE), j // STRIDE + 1, (2,), generator=self.generator).tolist()
+        top = min(max(0, top + STRIDE * steps[0]), (h - size) // STRIDE * STRIDE)
+        left = min(max(0, left + STRIDE * steps[1]), (w - size) // STRIDE * STRIDE)
         return (top, left, h, w)
 
     def _prior_source(self, index: int) -> int:
