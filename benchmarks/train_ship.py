@@ -35,10 +35,11 @@ PRETRAINED = REPO / "src" / "ptg_refine" / "pretrained"
 RECIPES = {
     # no prior (g = 0): the ablation every prior configuration has to beat at the shipping budget
     "sci-none": ("sci", {"prior": "none:1280", "prior_proj_dim": 128}, {}),
-    "iat_lol_v1-none": ("iat", {"prior": "none:1280", "prior_proj_dim": 128}, {"iterations": 3000}),
+    "iat_lol_v1-none": ("iat", {"prior": "none:1280", "prior_proj_dim": 128}, {"iterations": 1500}),
     # the pretrained EfficientNet-Lite0 prior: paper's global path (best prior form for IAT in quality.md)
-    "iat_lol_v1-lite0": ("iat", {"prior": "efficientnet_lite0", "prior_proj_dim": 128}, {"iterations": 3000}),
-    # the pretrained Lite0 as a training signal (feature-space loss; R itself has no input prior)
+    "iat_lol_v1-lite0": ("iat", {"prior": "efficientnet_lite0", "prior_proj_dim": 128}, {"iterations": 1500}),
+    # the pretrained Lite0 as a training signal (feature-space loss; R itself has no input prior); started
+    # and stopped in the session of issue 8 for lack of CPU time (no results)
     "sci-lite0loss": ("sci", {"prior": "none:1280", "prior_proj_dim": 128}, {"feature_loss": 0.05}),
 }
 BASE = {"iterations": 5000, "lr": 1e-3, "batch_size": 4, "crop_size": 128, "seed": 0, "log_every": 50}
