@@ -35,3 +35,14 @@ def perturb_(module: nn.Module, scale: float = 0.05) -> nn.Module:
         for p in module.parameters():
             p.add_(torch.randn_like(p) * scale)
     return module
+
+
+def write_images(folder, names, size=(40, 48), seed=0, low=60, high=255):
+    """Random 8-bit RGB images named ``names`` in ``folder`` (created)."""
+    import numpy as np
+    from PIL import Image
+
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    for n in names:
+        Image.fromarray(rng.integers(low, high, (*size, 3), dtype=np.uint8)).save(folder / n)

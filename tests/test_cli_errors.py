@@ -12,6 +12,7 @@ import pytest
 import torch
 from PIL import Image
 
+import helpers
 from ptg_refine import PTGRefiner
 from ptg_refine.checkpoints import write_checksums
 from ptg_refine.cli import build_parser, main
@@ -20,10 +21,7 @@ TINY = dict(prior="none:8", width=8, num_blocks=1, prior_hidden=16, embed_dim=8)
 
 
 def write_images(folder, names, size=(32, 40), seed=0):
-    folder.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(seed)
-    for n in names:
-        Image.fromarray(rng.integers(10, 120, (*size, 3), dtype=np.uint8)).save(folder / n)
+    helpers.write_images(folder, names, size, seed, low=10, high=120)
 
 
 def snapshot(folder):

@@ -12,13 +12,9 @@ from PIL import Image
 from ptg_refine.data import (FeatureCache, PairedFolder, apply_crop, degrade, match_pairs, sample_crop,
                              synthesize_pairs)
 from ptg_refine.data.synth import linear_to_srgb, srgb_to_linear
+from helpers import write_images
 
 
-def write_images(folder, names, size=(40, 48), seed=0):
-    folder.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(seed)
-    for n in names:
-        Image.fromarray(rng.integers(60, 255, (*size, 3), dtype=np.uint8)).save(folder / n)
 
 
 def read(path):
