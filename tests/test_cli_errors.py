@@ -392,7 +392,7 @@ def test_help_describes_every_option_without_rst():
     assert "``" not in parser.format_help()
     train_help = commands["train"].format_help()
     assert "{auto,off,bf16,fp16}" in train_help and "(default: 1000)" in train_help
-    assert "(default: sci-lite0)" in commands["enhance"].format_help()
+    assert "(default: sci-none)" in commands["enhance"].format_help()
 
 
 def test_version_and_fast_top_level_help(capsys):

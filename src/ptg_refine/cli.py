@@ -12,7 +12,7 @@ import sys
 import warnings
 from pathlib import Path
 
-DEFAULT_REFINER = "sci-lite0"
+DEFAULT_REFINER = "sci-none"
 EXAMPLES_DIR = Path(__file__).parent / "examples_data"
 DEFAULT_OVERLAP = 32
 EXIT_FAILURES, EXIT_ERROR, EXIT_INTERRUPTED = 1, 2, 130

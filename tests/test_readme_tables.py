@@ -1,0 +1,25 @@
+"""README's result tables are copies of benchmarks/results/ files (benchmarks/readme_tables.py)."""
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from readme_tables import render, section  # noqa: E402
+
+
+def test_readme_tables_match_results_files():
+    readme = (ROOT / "README.md").read_text()
+    assert "<!-- include " in readme
+    assert render(readme) == readme, "README.md is stale: run python benchmarks/readme_tables.py"
+
+
+def test_section_and_stale_block(tmp_path):
+    (tmp_path / "r.md").write_text("# T\n\n## A\n| x |\n### A1\nmore\n## B\nb\n")
+    assert section((tmp_path / "r.md").read_text(), "## A") == "| x |\n### A1\nmore\n"
+    assert section((tmp_path / "r.md").read_text(), None) == "## A\n| x |\n### A1\nmore\n## B\nb\n"
+    stale = '<!-- include r.md "## B" -->\nold\n<!-- /include -->'
+    assert render(stale, tmp_path) == '<!-- include r.md "## B" -->\nb\n<!-- /include -->'
+    with pytest.raises(ValueError, match="no heading"):
+        render('<!-- include r.md "## C" -->\n<!-- /include -->', tmp_path)
