@@ -35,7 +35,7 @@ from torch import nn
 
 from ._stride import STRIDE
 from .data.cache import FeatureCache
-from .data.crops import apply_crop, sample_crop
+from .data.crops import FLIP_DIMS, apply_crop, sample_crop
 from .evaluate import evaluate_pairs
 
 STATE_NAME = "training_state.pt"
@@ -302,7 +302,7 @@ class Trainer:
             positions.append(self._jitter(crop.position))
             if self.dense:  # the map of the full image in the crop's flip state (R samples the crop's cells)
                 full = self.cache.dense_features(self.train_pairs[src].low, self.keys[src])
-                dims = [d for d, f in ((-1, crop.hflip), (-2, crop.vflip)) if f]
+                dims = FLIP_DIMS[crop.flip_index]
                 full = torch.zeros_like(full) if drop else (full.flip(dims) if dims else full)
                 dense.append(full[None].to(self.device))
         d = self.device
