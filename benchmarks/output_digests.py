@@ -1,0 +1,83 @@
+"""SHA-256 digests of refiner outputs on the bundled example photos, to prove a refactor changes no output.
+
+    cd benchmarks && OMP_WAIT_POLICY=PASSIVE python output_digests.py [--out results/output_digests.json]
+
+Covers both shipped refiners (whole image, tiled, tiled with F tiled), a trained-looking R with a random
+dense+global Lite0 prior (whole and tiled), a batch of crops at given positions (the training path) and
+the PNG files of ``ptg-refine enhance --examples``. Run it before and after a change and compare the files:
+every digest must be equal (bit-exact outputs).
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import torch
+
+from ptg_refine import PTGRefiner
+from ptg_refine.data import read_image
+from ptg_refine.testing import trained_looking
+
+from _runs import code_version, versions
+
+EXAMPLES = Path(__import__("ptg_refine").__file__).parent / "examples_data"
+
+
+def digest(t: torch.Tensor) -> str:
+    return hashlib.sha256(t.detach().contiguous().cpu().numpy().tobytes()).hexdigest()[:16]
+
+
+@torch.no_grad()
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--out", default="results/output_digests.json")
+    args = ap.parse_args(argv)
+    torch.set_num_threads(1)
+    photos = sorted(EXAMPLES.glob("*.png"))
+    images = {p.name: read_image(p)[None] for p in photos}
+    out = {}
+    for name in ("sci-none", "iat_lol_v1-lite0"):
+        refiner = PTGRefiner.from_pretrained(name, restorer=name.split("-")[0])
+        for photo, x in images.items():
+            out[f"{name}/{photo}/whole"] = digest(refiner.enhance(x))
+            out[f"{name}/{photo}/tile128"] = digest(refiner.enhance(x, tile=128))
+            out[f"{name}/{photo}/tile128-F"] = digest(refiner.enhance(x, tile=128, tile_restorer=True))
+    refiner = PTGRefiner(restorer="sci", prior="efficientnet_lite0", prior_pretrained=None, prior_seed=0,
+                         prior_mode="global+dense")
+    refiner.net.load_state_dict(trained_looking(refiner.net, seed=1).state_dict())
+    refiner.eval()
+    for photo, x in images.items():
+        out[f"dense-rand/{photo}/whole"] = digest(refiner.enhance(x))
+        out[f"dense-rand/{photo}/tile128"] = digest(refiner.enhance(x, tile=128))
+    # the training path: crops of one photo at their positions in it, through R as a batch
+    x = next(iter(images.values()))
+    restored = refiner.restore(x)
+    g = refiner.prior_features(x)
+    dense = refiner.dense_features(x)
+    h, w = x.shape[-2:]
+    crops = [(0, 0), (64, 32), (100, 200)]
+    lows = torch.cat([x[..., t:t + 96, l:l + 96] for t, l in crops])
+    res = torch.cat([restored[..., t:t + 96, l:l + 96] for t, l in crops])
+    positions = [(t, l, h, w) for t, l in crops]
+    per_crop = torch.cat([refiner.net(lows[i:i + 1], res[i:i + 1], g, position=p, dense=dense)
+                          for i, p in enumerate(positions)])
+    out["crops/per-crop"] = digest(per_crop)
+    with tempfile.TemporaryDirectory() as tmp:
+        subprocess.run([sys.executable, "-m", "ptg_refine.cli", "enhance", "--examples", "-o", tmp, "--side-by-side"],
+                       check=True, capture_output=True)
+        for f in sorted(Path(tmp).rglob("*.png")):
+            out[f"cli/{f.relative_to(tmp)}"] = hashlib.sha256(f.read_bytes()).hexdigest()[:16]
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps({"commit": code_version(), "versions": versions(),
+                                          "command": "cd benchmarks && python output_digests.py",
+                                          "digests": out}, indent=1) + "\n")
+    print(f"{len(out)} digests -> {args.out}")
+
+
+if __name__ == "__main__":
+    main()
