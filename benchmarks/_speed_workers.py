@@ -45,13 +45,9 @@ def load_image(path, size=None):
 
 
 def trained_looking_net(prior_dim=512, seed=0):
-    from ptg_refine import RefinementNetwork
+    from ptg_refine.testing import trained_looking
 
-    torch.manual_seed(seed)
-    net = RefinementNetwork(prior_dim=prior_dim).eval()
-    for head in (net.decoder.mask_head, net.decoder.residual_head):
-        head.reset_parameters()
-    return net
+    return trained_looking(prior_dim=prior_dim, seed=seed)
 
 
 def rss_mib(field="VmRSS"):

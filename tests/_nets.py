@@ -7,19 +7,9 @@ import torch
 from PIL import Image
 from conftest import DATA
 
-from ptg_refine import RefinementNetwork
+from ptg_refine.testing import trained_looking  # noqa: F401  (re-exported for the tests)
 
 REAL_LOWLIGHT = DATA / "real_lowlight"
-
-
-def trained_looking(prior_dim: int = 32, seed: int = 0, **kwargs) -> RefinementNetwork:
-    """R whose output heads have PyTorch's default random init instead of zeros, so R changes its input
-    (a fresh R returns F's output exactly, which would make every comparison trivially pass)."""
-    torch.manual_seed(seed)
-    net = RefinementNetwork(prior_dim=prior_dim, **kwargs).eval()
-    for head in (net.decoder.mask_head, net.decoder.residual_head):
-        head.reset_parameters()
-    return net
 
 
 def real_photo(h: int, w: int) -> torch.Tensor:

@@ -2,6 +2,8 @@
 import torch
 from torch import nn
 
+from ptg_refine.testing import perturb_  # noqa: F401  (re-exported for the tests)
+
 
 class TinyRestorer(nn.Module):
     """A restorer with BatchNorm (running stats would drift if it were ever put in train mode)."""
@@ -27,14 +29,6 @@ class TinyPrior(nn.Module):
 
     def forward(self, x):
         return self.bn(self.conv(x)).mean(dim=(2, 3))
-
-
-def perturb_(module: nn.Module, scale: float = 0.05) -> nn.Module:
-    """Move every parameter away from its init (the output heads start at zero)."""
-    with torch.no_grad():
-        for p in module.parameters():
-            p.add_(torch.randn_like(p) * scale)
-    return module
 
 
 def write_images(folder, names, size=(40, 48), seed=0, low=60, high=255):

@@ -284,14 +284,24 @@ class PTGRefiner(
         whole image; a tiled F differs from a whole one if F has global operations). context: extra pixels
         computed around each tile and discarded (default: R's receptive field).
         """
-        if tile is None:
-            if tile_restorer:
-                raise ValueError("tile_restorer=True needs tile=<pixels>")
-            return self(low, restored, prior_features, dense_features=dense_features).clamp(0, 1)
-        from .tiling import enhance_tiled
+        from .tiling import _refine_tiled, _tiled_map, check_tiling_args, receptive_field
 
-        return enhance_tiled(self, low, restored, prior_features, tile=tile, overlap=overlap, context=context,
-                             tile_restorer=tile_restorer, dense_features=dense_features)
+        if tile is None and tile_restorer:
+            raise ValueError("tile_restorer=True needs tile=<pixels>")
+        if tile is not None:
+            check_tiling_args(tile, overlap, context)
+        # prepare once: F (whole, or tiled), G on the whole image, each input checked once
+        if restored is None and tile_restorer:
+            check_image(low, "low")
+            restored = _tiled_map(self.restore, low, tile, overlap,
+                                  receptive_field(self.net) if context is None else context)
+        low, restored, prior_features = self.prepare(low, restored, prior_features)
+        if self.uses_dense and dense_features is None:
+            dense_features = self.dense_features(low, restored)
+        if tile is None:
+            return self.net(low, restored, prior_features, dense=dense_features).clamp(0, 1)
+        return _refine_tiled(self.net, low, restored, prior_features, tile, overlap, context, "exact",
+                             dense_features).clamp_(0, 1)
 
     # -- Hugging Face Hub -----------------------------------------------------------------------------
     def _save_pretrained(self, save_directory: Path) -> None:

@@ -1,4 +1,9 @@
-"""Helpers for tests and benchmarks of code that uses R (like ``torch.testing``): not needed to refine images."""
+"""Helpers for tests and benchmarks of code that uses R (like ``torch.testing``): not needed to refine images.
+
+A fresh R is the identity on F's output, so a test that compares two ways of running R, or a saved and a
+loaded R, needs an R that is not at its init: :func:`trained_looking` (the zero output heads re-drawn) or
+:func:`perturb_` (every parameter moved).
+"""
 from __future__ import annotations
 
 import torch
@@ -32,3 +37,13 @@ def trained_looking(net: RefinementNetwork | None = None, seed: int = 0, **kwarg
     for head in heads:
         head.reset_parameters()
     return net.eval()
+
+
+def perturb_(module: nn.Module, scale: float = 0.05) -> nn.Module:
+    """Add Gaussian noise of std ``scale`` to every parameter of ``module`` in place (from torch's global RNG), so
+    that no weight equals its init: a checkpoint round trip or a parameter-by-parameter comparison then checks
+    real values. Returns ``module``."""
+    with torch.no_grad():
+        for p in module.parameters():
+            p.add_(torch.randn_like(p) * scale)
+    return module

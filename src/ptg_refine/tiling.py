@@ -31,7 +31,7 @@ from typing import Callable
 
 import torch
 
-from ._validation import check_features, check_image, check_refinement_inputs
+from ._validation import check_refinement_inputs
 from ._stride import STRIDE
 from .modules.global_stats import StatsContext, StopPass
 
@@ -140,6 +140,10 @@ def tiled_map(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, tile:
     check_tiling_args(tile, overlap, context)
     if not isinstance(x, torch.Tensor) or x.ndim != 4:
         raise ValueError(f"tiled_map needs a (B,C,H,W) tensor, got {getattr(x, 'shape', type(x).__name__)}")
+    return _tiled_map(fn, x, tile, overlap, context)
+
+
+def _tiled_map(fn, x, tile, overlap, context):
     out = None
     for ys, xs in _tiles(x.shape, tile, overlap, context):
         y = fn(_window(x, ys, xs))
@@ -160,6 +164,11 @@ def refine_tiled(net, low: torch.Tensor, restored: torch.Tensor, prior_features:
     """
     check_tiling_args(tile, overlap, context, stats)
     check_refinement_inputs(low, restored, prior_features, net.prior_dim)
+    return _refine_tiled(net, low, restored, prior_features, tile, overlap, context, stats, dense)
+
+
+def _refine_tiled(net, low, restored, prior_features, tile, overlap, context, stats, dense):
+    """:func:`refine_tiled` on checked arguments (:meth:`PTGRefiner.enhance` checks them once, up front)."""
     context = receptive_field(net) if context is None else context
     h, w = low.shape[-2:]
     tiles = _tiles(low.shape, tile, overlap, context)
@@ -229,27 +238,3 @@ def _multipass(ctx: StatsContext, count: int, fn, consume) -> None:
         for i in range(1, count):
             consume(i, fn(i))
         return
-
-
-@torch.no_grad()
-def enhance_tiled(refiner, low: torch.Tensor, restored: torch.Tensor | None = None,
-                  prior_features: torch.Tensor | None = None, tile: int = 512, overlap: int = 32,
-                  context: int | None = None, tile_restorer: bool = False, stats: str = "exact",
-                  dense_features: torch.Tensor | None = None) -> torch.Tensor:
-    """:meth:`PTGRefiner.enhance` tile by tile: prior once on the whole image, F whole (default) or tiled
-    (``tile_restorer=True``), R tiled with whole-image statistics; output clamped to [0,1]."""
-    check_tiling_args(tile, overlap, context, stats)
-    check_image(low, "low")
-    if prior_features is not None:
-        check_features(prior_features, low.shape[0], refiner.net.prior_dim)
-    if restored is None:
-        if tile_restorer:
-            restored = tiled_map(refiner.restore, low, tile, overlap,
-                                 receptive_field(refiner.net) if context is None else context)
-        else:
-            restored = refiner.restore(low)
-    low, restored, prior_features = refiner.prepare(low, restored, prior_features)
-    if refiner.uses_dense and dense_features is None:
-        dense_features = refiner.dense_features(low, restored)
-    out = refine_tiled(refiner.net, low, restored, prior_features, tile, overlap, context, stats, dense_features)
-    return out.clamp_(0, 1)

@@ -48,12 +48,13 @@ class StatsContext:
     """
 
     def __init__(self):
-        self.stats: dict[int, tuple[torch.Tensor, ...]] = {}
-        self.pending: dict[int, tuple[list[torch.Tensor], Callable]] = {}
+        # keyed by the module objects themselves (identity hashing, and they stay alive while kept here)
+        self.stats: dict[nn.Module, tuple[torch.Tensor, ...]] = {}
+        self.pending: dict[nn.Module, tuple[list[torch.Tensor], Callable]] = {}
         self.window: tuple[int, int] | None = None
         self.core: tuple[int, int, int, int] | None = None
         self.tile: int | None = None
-        self.cache: dict[tuple[int, int], object] = {}  # (id(module), tile) -> output kept between passes
+        self.cache: dict[tuple[nn.Module, int], object] = {}  # (module, tile) -> output kept between passes
 
     # -- driver side ----------------------------------------------------------------------------
     @contextmanager
@@ -61,7 +62,7 @@ class StatsContext:
         """Make this the ``stats_context`` of every :class:`GlobalStatistics` module of ``net``, for the
         duration and in the current thread / asyncio task only (a context variable; the modules are not
         modified)."""
-        parts = frozenset(id(m) for m in net.modules() if isinstance(m, GlobalStatistics))
+        parts = frozenset(m for m in net.modules() if isinstance(m, GlobalStatistics))
         token = _ACTIVE.set((self, parts))
         try:
             yield self
@@ -88,22 +89,22 @@ class StatsContext:
     def memo(self, module: nn.Module, compute: Callable):
         """compute() once per tile: a later pass gets the kept result. Safe because a result only exists
         if compute() ran past every global operation inside it, i.e. with final statistics."""
-        key = (id(module), self.tile)
+        key = (module, self.tile)
         if key not in self.cache:
             result = compute()
             for m in module.modules():  # what was kept for its parts is no longer needed
-                self.cache.pop((id(m), self.tile), None)
+                self.cache.pop((m, self.tile), None)
             self.cache[key] = result
         return self.cache[key]
 
     def kept(self, module: nn.Module, index: int) -> bool:
         """Whether :meth:`memo` holds ``module``'s result for tile ``index``."""
-        return (id(module), index) in self.cache
+        return (module, index) in self.cache
 
     def run_sequential(self, blocks: nn.Sequential, x: torch.Tensor) -> torch.Tensor:
         """blocks(x), resuming after the last block this tile completed in an earlier pass (a pass stops
         at the first block whose statistics are unknown; the blocks before it need not run again)."""
-        key = (id(blocks), self.tile)
+        key = (blocks, self.tile)
         start, x = self.cache.get(key, (0, x))
         for i in range(start, len(blocks)):
             x = blocks[i](x)
@@ -123,7 +124,7 @@ class StatsContext:
 
         sums(core_of_x) -> tuple of float64 tensors that add over tiles; finalise(*totals) -> statistics.
         """
-        key = id(module)
+        key = module
         if key in self.stats:
             return tuple(s.to(device=x.device, dtype=x.dtype) for s in self.stats[key])
         part = sums(self.crop_core(x))
@@ -136,8 +137,8 @@ class StatsContext:
         raise StopPass
 
 
-# (context, ids of its modules) attached in the current thread / task by StatsContext.attached
-_ACTIVE: ContextVar[tuple[StatsContext, frozenset[int]] | None] = ContextVar("ptg_refine_stats_context",
+# (context, its modules) attached in the current thread / task by StatsContext.attached
+_ACTIVE: ContextVar[tuple[StatsContext, frozenset[nn.Module]] | None] = ContextVar("ptg_refine_stats_context",
                                                                              default=None)
 
 
@@ -151,7 +152,7 @@ class StatsContextSlot:
         if torch.compiler.is_compiling():  # torch.compile / export trace the untiled network
             return None
         active = _ACTIVE.get()
-        return active[0] if active is not None and id(obj) in active[1] else None
+        return active[0] if active is not None and obj in active[1] else None
 
     def __set__(self, obj, value):
         raise AttributeError("stats_context is per thread: use StatsContext.attached(net), not assignment")
