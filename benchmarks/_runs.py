@@ -1,9 +1,17 @@
 """Shared by benchmarks/quality.py and benchmarks/prior_calibration.py: one training run + its evaluation,
-results appended as JSON lines (so a benchmark can be resumed and split across processes)."""
+results appended as JSON lines (so a benchmark can be resumed and split across processes).
+
+Runs are keyed by their configuration: :func:`run_config` lists everything a run is made of (F, prior, R's
+options, the training settings, the data) and :func:`config_hash` hashes it; a row records both, plus the commit
+it ran on (``code``). :func:`is_done` treats a run as done only when a row of the same name has the same
+configuration hash, so changing a recipe reruns exactly the runs it affects.
+"""
 from __future__ import annotations
 
+import hashlib
 import json
 import subprocess
+from dataclasses import asdict
 import time
 from pathlib import Path
 
@@ -42,6 +50,32 @@ def restorer(name):
     return create_restorer(name, weights=WEIGHTS.get(name))
 
 
+# TrainConfig fields that do not change what a run computes
+_NOT_CONFIG = ("val_every", "ckpt_every", "keep_checkpoints", "log_every")
+
+
+def run_config(restorer_name: str, prior: str, prior_pretrained: bool, config: TrainConfig, train_pairs, val_pairs,
+               prior_proj_dim=128, prior_dropout=0.0, **refiner_kwargs) -> dict:
+    """What one run of :func:`train_and_eval` is made of (JSON-able); its arguments are train_and_eval's."""
+    def names(pairs):
+        return hashlib.sha256("\n".join(p.name for p in pairs).encode()).hexdigest()[:12]
+
+    return {"restorer": restorer_name, "prior": prior, "prior_pretrained": bool(prior_pretrained),
+            "refiner": {"prior_proj_dim": prior_proj_dim, "prior_dropout": prior_dropout, **refiner_kwargs},
+            "train": {k: v for k, v in asdict(config).items() if k not in _NOT_CONFIG},
+            "train_pairs": [len(train_pairs), names(train_pairs)], "val_pairs": [len(val_pairs), names(val_pairs)]}
+
+
+def config_hash(config: dict) -> str:
+    return hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:12]
+
+
+def is_done(rows: dict, run: str, config: dict) -> bool:
+    """Whether ``rows`` (from :func:`load_done`) hold run ``run`` with this configuration."""
+    row = rows.get(run)
+    return row is not None and row.get("config_hash") == config_hash(config)
+
+
 def load_done(path: Path) -> dict:
     if not path.is_file():
         return {}
@@ -69,6 +103,8 @@ def prior_diagnostics(refiner, cache, pairs) -> dict:
 def train_and_eval(run: str, restorer_name: str, prior: str, prior_pretrained: bool, train_pairs, val_pairs,
                    config: TrainConfig, cache_dir, prior_proj_dim=128, prior_dropout=0.0, diagnostics=False,
                    save_dir=None, **refiner_kwargs) -> dict:
+    run_cfg = run_config(restorer_name, prior, prior_pretrained, config, train_pairs, val_pairs, prior_proj_dim,
+                         prior_dropout, **refiner_kwargs)
     torch.manual_seed(config.seed)
     refiner = PTGRefiner(restorer=restorer(restorer_name), prior=prior,
                          prior_pretrained="default" if prior_pretrained else None,
@@ -84,7 +120,8 @@ def train_and_eval(run: str, restorer_name: str, prior: str, prior_pretrained: b
            "names": [r["name"] for r in res["images"]],
            **{k: [r[k] for r in res["images"]] for k in res["images"][0] if k != "name"},
            "final_loss_ema": trainer.history[-1].get("loss_ema") if trainer.history else None,
-           "code": code_version(), "versions": versions(), "iterations": config.iterations}
+           "code": code_version(), "versions": versions(), "iterations": config.iterations,
+           "config": run_cfg, "config_hash": config_hash(run_cfg)}
     if diagnostics:
         row.update(prior_diagnostics(refiner, trainer.cache, val_pairs))
     if save_dir is not None:

@@ -31,7 +31,7 @@ Data: **synthetic** low-light pairs made by `ptg-refine synth` (camera-like degr
 x0.03-0.3, mild colour cast, Poisson-Gaussian noise, sRGB, 8-bit) from the 181 clean photos of
 `clean/train` of the data root (CBSD68, Sun-Hays80, Val20, Set14, Set5), {variants} variants per photo, long
 side <= 512. No real paired low-light data was used. Settings: {cfg}. Training steps took {secs:.0f} s on a
-shared 2-core CPU (1 thread).
+2-core CPU (1 thread).
 
 Exact command (from the repository root, with ptg-refine installed in the active environment): `{command}`
 

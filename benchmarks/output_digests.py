@@ -35,7 +35,7 @@ def digest(t: torch.Tensor) -> str:
 @torch.no_grad()
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--out", default="results/output_digests.json")
+    ap.add_argument("--out", default=str(Path(__file__).parent / "results" / "output_digests.json"))
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
     photos = sorted(EXAMPLES.glob("*.png"))

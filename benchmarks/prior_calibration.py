@@ -23,8 +23,9 @@ Table: per-seed mean val PSNR of F+R, mean over seeds, paired Δ vs ``none`` of 
 over seeds, and the number of seeds where it is positive), the diagnostics (prior zeroed / another image's
 prior at test time, Δ vs the model's own prior), and wall time per run.
 
-Command (runs are appended to results/prior_calibration_runs.jsonl and skipped when present; workers claim runs
-through files in <work>/claims, so start one worker per core, and rerun to resume or re-render):
+Command (runs are appended to results/prior_calibration_runs.jsonl and skipped when a row of the same name and
+configuration hash is there; workers claim runs through files in <work>/claims, so start one worker per core, and
+rerun to resume or re-render; ``python -m benchmarks calibration ...`` is the same):
 
     python benchmarks/prior_calibration.py --iterations 800 --seeds 0 1 2 3 &
     python benchmarks/prior_calibration.py --iterations 800 --seeds 0 1 2 3 &
@@ -43,7 +44,7 @@ from pathlib import Path
 
 import torch
 
-from _runs import DATA, REPO, load_done, train_and_eval
+from _runs import DATA, REPO, config_hash, is_done, load_done, run_config, train_and_eval
 from ptg_refine.data import PairedFolder
 from ptg_refine.evaluate import mean_se
 from ptg_refine.training import TrainConfig
@@ -103,8 +104,9 @@ def prepare_data(work: Path) -> dict:
     return {k: work / k for k in specs}
 
 
-def claim(work: Path, run: str) -> bool:
-    path = work / "claims" / (run.replace("/", "__") + ".claim")
+def claim(work: Path, run: str, config: dict) -> bool:
+    """Take run ``run`` with this configuration for this worker (False: another worker has it)."""
+    path = work / "claims" / (run.replace("/", "__") + f"-{config_hash(config)}.claim")
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
         os.close(os.open(path, os.O_CREAT | os.O_EXCL))
@@ -160,8 +162,7 @@ def report(rows: dict) -> str:
     first = next(iter(rows.values()), None)
     if first:
         lines += [f"Versions: {first.get('versions', '?')}. "
-                  "Wall time includes caching G's features (shared on disk between runs) and validation; the machine "
-                  "is shared, so times are indicative only.", ""]
+                  "Wall time includes caching G's features (shared on disk between runs) and validation.", ""]
     lines += ["Conditions:", ""] + [f"- `{name}`: {DESCRIPTIONS[name]}" for name in CONDITIONS]
     return "\n".join(lines) + "\n"
 
@@ -186,11 +187,13 @@ def main():
                 for cond in args.conditions:
                     run = f"{its}/{cond}/seed{seed}" if args.restorer == "sci" else \
                         f"{its}/{args.restorer}/{cond}/seed{seed}"
-                    if run in load_done(RUNS) or not claim(work, run):
-                        continue
                     prior, pretrained, kwargs, extra = CONDITIONS[cond]
                     cfg = TrainConfig(iterations=its, batch_size=BATCH, crop_size=CROP, lr=LR, seed=seed,
                                       log_every=20, **extra)
+                    config = run_config(args.restorer, prior, pretrained, cfg, train, val, prior_proj_dim=128,
+                                        **kwargs)
+                    if is_done(load_done(RUNS), run, config) or not claim(work, run, config):
+                        continue
                     row = train_and_eval(run, args.restorer, prior, pretrained, train, val, cfg, work / "cache",
                                          prior_proj_dim=128, diagnostics=cond != "none", **kwargs)
                     row["condition"] = cond

@@ -6,11 +6,11 @@ side <= 512), validation on the 18 McMaster photos of its clean/val (1 variant, 
 to 128-d, 0.64M parameters) is trained with the same budget and seeds for every row. PSNR (dB) / SSIM as in
 ptg_refine.evaluate (RGB, [0,1], piq PSNR, pytorch_msssim SSIM 11x11 Gaussian sigma 1.5), mean ± standard
 error over the 18 images of the per-image value averaged over the seeds. Train time: wall-clock seconds of
-the training steps of one run (F/G caching excluded, it is done once per image and shared via --cache) on
-this shared 2-core CPU with 1 thread per run.
+the training steps of one run (F/G caching excluded, it is done once per image and shared via --cache), 1 thread
+per run.
 
-Command (about 50 min with --jobs 2 next to other jobs; results are appended to results/quality_runs.jsonl, finished runs are
-skipped on re-runs):
+Command (results are appended to results/quality_runs.jsonl; runs whose name and configuration hash are already
+there are skipped on re-runs; ``python -m benchmarks quality ...`` is the same):
 
     ptg-refine synth --clean "${PTG_DATA_DIR:-../shared/data}/clean/train" --out data/train2 --variants 2 --seed 0 --max-side 512
     ptg-refine synth --clean "${PTG_DATA_DIR:-../shared/data}/clean/val" --out data/val --variants 1 --seed 1
@@ -29,7 +29,7 @@ from pathlib import Path
 
 import torch
 
-from _runs import fmt, load_done, seed_mean, train_and_eval
+from _runs import fmt, is_done, load_done, run_config, seed_mean, train_and_eval
 from ptg_refine.data import PairedFolder
 from ptg_refine.evaluate import mean_se
 from ptg_refine.training import TrainConfig
@@ -58,15 +58,19 @@ def all_runs():
     return runs
 
 
-def run_one(restorer, prior_key, seed, train, val, cache):
+def run_args(restorer, prior_key, seed, train, val, cache):
+    """(args, kwargs) of train_and_eval for one run of the table."""
     prior, pretrained = PRIORS[prior_key]
     real = prior_key != "none"  # prior regularisers only where there is a prior (noise on g = 0 would add one)
     cfg = TrainConfig(iterations=ITERATIONS, batch_size=BATCH, crop_size=CROP, lr=LR, seed=seed, log_every=20,
                       prior_noise=RECIPE["prior_noise"] if real else 0.0, prior_weight_decay=RECIPE["prior_weight_decay"])
-    row = train_and_eval(f"{restorer}/{prior_key}/seed{seed}", restorer, prior, pretrained, train, val, cfg, cache,
-                         prior_proj_dim=RECIPE["prior_proj_dim"], prior_dropout=RECIPE["prior_dropout"])
-    row["prior_key"] = prior_key
-    return row
+    return ((restorer, prior, pretrained, train, val, cfg, cache),
+            {"prior_proj_dim": RECIPE["prior_proj_dim"], "prior_dropout": RECIPE["prior_dropout"]})
+
+
+def config_of(args, kwargs) -> dict:
+    restorer, prior, pretrained, train, val, cfg, _ = args
+    return run_config(restorer, prior, pretrained, cfg, train, val, **kwargs)
 
 
 def report(rows) -> str:
@@ -81,8 +85,7 @@ def report(rows) -> str:
              f"{CROP}x{CROP}, AdamW lr {LR} cosine, Charbonnier + 0.1(1-SSIM), seeds {list(SEEDS)}; R with the "
              f"EfficientNet-Lite0 prior: {anyrow['params_R']:,} parameters (Lite0 projected to "
              f"{RECIPE['prior_proj_dim']}-d). Recipe: {RECIPE}. PSNR dB / SSIM: mean ± s.e. over images "
-             "(per-image values averaged over seeds). Train s: training-step wall time per run, 1 thread, "
-             "shared 2-core CPU.", "",
+             "(per-image values averaged over seeds). Train s: training-step wall time per run, 1 thread.", "",
              "| F | F PSNR | F SSIM | F+R PSNR | F+R SSIM | ΔPSNR (paired) | target | met | train s/run |",
              "|---|---|---|---|---|---|---|---|---|"]
     for b in BASELINES:
@@ -149,9 +152,11 @@ def main():
         if args.worker is not None:  # IAT runs first on worker 0: its F is the slowest to cache
             todo = todo[args.worker::args.jobs]
         for restorer, prior_key, seed in todo:
-            if f"{restorer}/{prior_key}/seed{seed}" in load_done(RUNS):
+            run = f"{restorer}/{prior_key}/seed{seed}"
+            run_args_, run_kwargs = run_args(restorer, prior_key, seed, train, val, args.cache)
+            if is_done(load_done(RUNS), run, config_of(run_args_, run_kwargs)):
                 continue
-            row = run_one(restorer, prior_key, seed, train, val, args.cache)
+            row = {**train_and_eval(run, *run_args_, **run_kwargs), "prior_key": prior_key}
             with open(RUNS, "a") as fh:
                 fh.write(json.dumps(row) + "\n")
             print(f"{row['run']}: F {mean_se(row['psnr_F'])[0]:.2f} -> F+R {mean_se(row['psnr_F+R'])[0]:.2f} dB "

@@ -130,8 +130,8 @@ Command: `{COMMAND}` (from the repository root).
 
 Machine: {cpu_model()}, {os.cpu_count()} logical CPUs, `torch.set_num_threads(2)`;
 torch {torch.__version__}, Python {platform.python_version()}. Load average at the end of the run:
-{load[0]:.2f} / {load[1]:.2f} / {load[2]:.2f} (1 / 5 / 15 min). The machine is shared with other work, so
-expect noise of tens of percent (the min is the less disturbed figure).
+{load[0]:.2f} / {load[1]:.2f} / {load[2]:.2f} (1 / 5 / 15 min); a load above the thread count means other work
+ran beside it (the min is then the less disturbed figure).
 
 Input: {source}, 1x3x400x600 float32, batch 1, `torch.inference_mode()`. Cells: median (min) in ms of
 {args.repeats} timed runs after one warm-up, the two variants of a network interleaved; "n=1" marks a

@@ -1,13 +1,13 @@
 """Speed, memory, tiling accuracy, precision and export of the refinement network R (issue 5).
 
-Command (from the repository root; about 10 min on the shared 2-core CPU, --quick skips the 4K runs and
-torch.compile):
+Command (from the repository root; about 10 min on a 2-core CPU, --quick skips the 4K runs and torch.compile;
+``python -m benchmarks speed`` is the same):
 
     .venv/bin/python benchmarks/speed.py            # prints and writes benchmarks/results/speed.md
 
 Every measurement runs in a fresh subprocess (benchmarks/_speed_workers.py, so peak-memory figures belong to
-that workload only) with torch.set_num_threads(2) and OMP_WAIT_POLICY=PASSIVE (see the contention note in
-the results). Latency: median (and min) over repeats after one warm-up. Peak memory: growth of the
+that workload only) with torch.set_num_threads(2) and OMP_WAIT_POLICY=PASSIVE (the load average is
+recorded with the results). Latency: median (and min) over repeats after one warm-up. Peak memory: growth of the
 process's peak RSS (VmHWM, reset via /proc/self/clear_refs) over its RSS with the model and input loaded and
 the libraries initialised (R: one 64x64 call first), during warm-up and timed runs. MACs:
 torch.utils.flop_counter (convolutions, matmuls, einsums; FLOPs / 2) plus k²·C·H·W for the per-position
@@ -66,7 +66,7 @@ def fit_exponent(points):
 
 def machine():
     cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")), "?")
-    return (f"{cpu}, {os.cpu_count()} logical CPUs (shared with two other engineers' jobs, one training), "
+    return (f"{cpu}, {os.cpu_count()} logical CPUs, "
             f"{os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30:.0f} GiB RAM, Python "
             f"{platform.python_version()}, torch {torch.__version__}, {THREADS} threads, no GPU")
 
@@ -81,9 +81,9 @@ def main():
     lines = [f"# Speed, memory, tiling, precision and export of R\n",
              f"Command: `.venv/bin/python benchmarks/speed.py{' --quick' if args.quick else ''}` "
              f"({time.strftime('%Y-%m-%d %H:%M')}). Machine: {machine()}.\n",
-             "**CPU contention**: the 2 cores were shared with other jobs during the run (load average "
-             f"{load0[0]:.1f} at the start, per-measurement values below); latencies include waiting for the "
-             "CPU and are upper bounds (the minimum over repeats is the closest to an idle machine). All "
+             f"**Load**: load average {load0[0]:.1f} at the start (per-measurement values below; above the "
+             "thread count, latencies include waiting for the CPU and are upper bounds, the minimum over repeats "
+             "being the closest to an idle machine). All "
              "measurements run with `OMP_WAIT_POLICY=PASSIVE`: with OpenMP's default spinning wait, a thread "
              "waiting at a barrier holds the core its partner needs, which on a loaded CPU stalls every "
              "parallel region (one comparison row below; its effect depends on the load at that moment).\n"]
