@@ -1,3 +1,4 @@
+import pytest
 import torch
 
 from ptg_refine.modules import (PTGCSA, PTGSVE, Decoder, Encoder, RefinementNetwork, compose_output,
@@ -119,6 +120,44 @@ def test_r_output_depends_on_position():
     for a, b in ((whole, top_left), (top_left, bottom_right)):
         assert (a["output"] - b["output"]).abs().mean() > 1e-5
         assert (a["range_score"] - b["range_score"]).abs().max() > 1e-4
+
+
+def test_batched_positions_equal_per_sample_calls():
+    """A (B,4) position tensor (one row per sample, full sizes differing per row) gives what B calls with one
+    (top, left, H, W) tuple each give: outputs and every position-dependent map."""
+    net = _perturbed_r()
+    g = torch.Generator().manual_seed(0)
+    low = torch.rand(3, 3, 32, 40, generator=g)
+    prior = torch.nn.functional.normalize(torch.randn(3, 16, generator=g), dim=1)
+    rows = torch.tensor([[0, 0, 32, 40], [96, 120, 128, 160], [4, 8, 40, 300]])
+    with torch.no_grad():
+        batched = net(low, low.sqrt(), prior, position=rows, return_details=True)
+        single = [net(low[i:i + 1], low[i:i + 1].sqrt(), prior[i:i + 1], position=tuple(rows[i].tolist()),
+                      return_details=True) for i in range(3)]
+    for key in ("output", "range_score", "spatial_attention", "channel_attention"):
+        torch.testing.assert_close(batched[key], torch.cat([d[key] for d in single]), rtol=1e-5, atol=1e-6)
+    assert (single[0]["output"] - single[1]["output"]).abs().mean() > 1e-5  # the rows really differ
+    grid = coordinate_grid(6, 7, rows, margin=1)
+    assert grid.shape == (3, 2, 8, 9)
+    for i in range(3):
+        assert torch.equal(grid[i:i + 1], coordinate_grid(6, 7, tuple(rows[i].tolist()), margin=1))
+
+
+def test_bad_position_tensors_give_one_line_errors():
+    net = _perturbed_r()
+    low, prior = torch.rand(2, 3, 16, 16), torch.randn(2, 16)
+    cases = [(torch.zeros(2, 3, dtype=torch.long), r"shape \(B,4\).*got \(2, 3\)"),
+             (torch.zeros(4, dtype=torch.long), r"shape \(B,4\)"),
+             (torch.tensor([[0.0, 0, 16, 16]] * 2), "integer dtype.*torch.float32"),
+             (torch.tensor([[0, 0, 16, 16]] * 3), "3 rows but low has batch size 2"),
+             (torch.tensor([[0, 0, 16, 16], [2, 0, 32, 32]]), r"multiples of 4, got \(2, 0\) \(row 1 of"),
+             (torch.tensor([[-4, 0, 16, 16], [0, 0, 16, 16]]), r"multiples of 4, got \(-4, 0\) \(row 0 of"),
+             (torch.tensor([[0, 0, 16, 16], [8, 0, 20, 16]]),
+              r"16x16 crop at \(8, 0\) does not fit in a 20x16 image \(row 1")]
+    for position, message in cases:
+        with pytest.raises(ValueError, match=message) as e:
+            net(low, low, prior, position=position)
+        assert "\n" not in str(e.value)
 
 
 def test_csa_maps_range_and_shapes():

@@ -116,18 +116,46 @@ def check_refinement_inputs(low, restored, prior_features, prior_dim: int, min_s
     check_same_batch(low, prior_features, "prior_features")
 
 
-def check_position(position, h: int, w: int) -> None:
+def check_position(position, h: int, w: int, batch: int | None = None) -> None:
     """``position = (top, left, full_h, full_w)``: an h x w crop whose top-left corner is at (top, left) of a
-    full_h x full_w image, with top and left multiples of STRIDE = 4 (so latent grids line up)."""
+    full_h x full_w image, with top and left multiples of STRIDE = 4 (so latent grids line up); or a (B,4)
+    integer tensor of such rows, one per sample (``batch``: the expected B). The values of a tensor are not
+    checked while tracing (torch.jit / torch.compile / ONNX export)."""
     if position is None:
+        return
+    if isinstance(position, torch.Tensor):
+        _check_position_rows(position, h, w, batch)
         return
     if not isinstance(position, (tuple, list)) or len(position) != 4:
         raise ValueError(f"position must be (top, left, full_h, full_w), got {position!r}")
-    top, left, full_h, full_w = position
+    _check_corner(*position, h, w)
+
+
+def _check_corner(top, left, full_h, full_w, h: int, w: int, where: str = "") -> None:
     if top < 0 or left < 0 or top % STRIDE or left % STRIDE:
-        raise ValueError(f"position top/left must be non-negative multiples of {STRIDE}, got ({top}, {left})")
+        raise ValueError(f"position top/left must be non-negative multiples of {STRIDE}, got ({top}, {left}){where}")
     if top + h > full_h or left + w > full_w:
-        raise ValueError(f"a {h}x{w} crop at ({top}, {left}) does not fit in a {full_h}x{full_w} image")
+        raise ValueError(f"a {h}x{w} crop at ({top}, {left}) does not fit in a {full_h}x{full_w} image{where}")
+
+
+def _check_position_rows(position: torch.Tensor, h: int, w: int, batch: int | None) -> None:
+    """A (B,4) tensor of per-sample (top, left, full_h, full_w) rows: shape, integer dtype, and each row's values
+    (the first bad row is named)."""
+    if position.ndim != 2 or position.shape[1] != 4:
+        raise ValueError("a position tensor must have shape (B,4), one (top, left, full_h, full_w) row per sample, "
+                         f"got {tuple(position.shape)}")
+    if position.is_floating_point() or position.is_complex() or position.dtype == torch.bool:
+        raise ValueError(f"a position tensor must have an integer dtype (e.g. torch.long), got {position.dtype}")
+    if batch is not None and position.shape[0] != batch:
+        raise ValueError(f"the position tensor has {position.shape[0]} rows but low has batch size {batch}; "
+                         "they must match (one row per sample)")
+    if _tracing():
+        return
+    top, left, full_h, full_w = position.unbind(1)
+    bad = (top < 0) | (left < 0) | (top % STRIDE != 0) | (left % STRIDE != 0) | (top + h > full_h) | (left + w > full_w)
+    if bool(bad.any()):
+        row = int(bad.nonzero()[0, 0])
+        _check_corner(*position[row].tolist(), h, w, where=f" (row {row} of the position tensor)")
 
 
 RESTORED_TOLERANCE = 0.5

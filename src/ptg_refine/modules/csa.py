@@ -76,7 +76,8 @@ class Fusion(nn.Module):
 class PTGCSA(nn.Module):
     """Channel attention (Eq. 4) and per-position-kernel spatial attention (Eq. 5-6), fused (Eq. 7).
 
-    Returns (f̄, M_c, M_s) with M_c (B,c,1,1) and M_s (B,1,h,w), both in [0,1].
+    Returns (f̄, M_c, M_s) with M_c (B,c,1,1) and M_s (B,1,h,w), both in [0,1]. ``position``: None, one
+    (top, left, H, W) for the batch or a (B,4) tensor of per-sample rows (:func:`~.coordinates.coordinate_grid`).
     """
 
     def __init__(self, width: int = 16, prior_dim: int = 512, prior_hidden: int = 256, embed_dim: int = 64,

@@ -60,7 +60,10 @@ class RefinementNetwork(nn.Module):
 
         position: ``(top, left, full_h, full_w)`` when the inputs are a crop/tile of a larger image,
         so the coordinate embedding uses positions in the full image (must have top, left % 4 == 0 for
-        tiles to line up with the untiled latent grid).
+        tiles to line up with the untiled latent grid); or a (B,4) integer tensor of such rows, one per
+        sample (a batch of crops of different images, as in training; the full sizes may differ per row).
+        Then ``dense`` is (B,dense_dim,h,w) when all full images have one size, else a list of B
+        (1,dense_dim,h_i,w_i) maps, one per sample's full image.
         Shapes are checked here; values (range, NaN) are checked by :class:`ptg_refine.PTGRefiner`.
         """
         check_refinement_inputs(low, restored, prior_features, self.prior_dim)
@@ -87,14 +90,14 @@ class RefinementNetwork(nn.Module):
         if position is None:
             position = (0, 0, h, w)
         else:
-            check_position(position, h, w)
+            check_position(position, h, w, batch=low.shape[0])
         g = self.prior_dropout(self.prior_proj(prior_features))
         cond = None
         if self.dense_prior is not None:
             if dense is None:
                 raise ValueError("this refinement network has a dense prior path: pass dense=<(B,"
                                  f"{self.dense_dim},h,w) feature maps of the full image>")
-            cond = self.dense_prior.condition(dense, position, (-(-h // STRIDE), -(-w // STRIDE)))
+            cond = self.dense_prior.condition(dense, position, (-(-h // STRIDE), -(-w // STRIDE)), low.shape[0])
             if f is not None:  # (tiled inference passes None once PTG-SVE's output is kept)
                 f = self.dense_prior.modulate(f, self.dense_prior.head_in, cond)
         f_hat, m = self.sve(f, g, position)

@@ -13,24 +13,36 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .coordinates import STRIDE
+from .coordinates import cell_centres
 
 
-def sample_dense(maps: torch.Tensor, position, latent_hw) -> torch.Tensor:
+def sample_dense(maps, position, latent_hw) -> torch.Tensor:
     """Bilinear samples of ``maps`` (B,C,h,w), which cover the full image, at the latent cells of a crop.
 
-    position: (top, left, full_h, full_w) of the crop in the full image; latent_hw: (rows, cols) of its
-    latent grid (stride 4). Latent cell (i, j) of the crop is cell (top/4 + i, left/4 + j) of the full
-    image, centred at pixel 4·(top/4 + i) + 2; that point is sampled (``grid_sample``, align_corners=False,
-    border padding), so every crop gets exactly the values of the same cells of the full image.
+    position: (top, left, full_h, full_w) of the crop in the full image, or a (B,4) integer tensor of such
+    rows, one per sample; latent_hw: (rows, cols) of its latent grid (stride 4). Latent cell (i, j) of the
+    crop is cell (top/4 + i, left/4 + j) of the full image, centred at pixel 4·(top/4 + i) + 2; that point is
+    sampled (``grid_sample``, align_corners=False, border padding), so every crop gets exactly the values of
+    the same cells of the full image. With per-sample positions whose full images differ in size, ``maps`` is
+    a list of B (1,C,h_i,w_i) maps, one per sample's full image. Returns (B,C,rows,cols).
     """
-    top, left, full_h, full_w = (int(v) for v in position)
     rows, cols = int(latent_hw[0]), int(latent_hw[1])
-    dev = maps.device
-    y = (torch.arange(rows, device=dev, dtype=torch.float32) * STRIDE + (top + STRIDE / 2)) / full_h * 2 - 1
-    x = (torch.arange(cols, device=dev, dtype=torch.float32) * STRIDE + (left + STRIDE / 2)) / full_w * 2 - 1
-    grid = torch.stack(torch.meshgrid(y, x, indexing="ij")[::-1], dim=-1)  # (rows, cols, 2) as (x, y)
-    grid = grid[None].expand(maps.shape[0], -1, -1, -1)
+    dev = maps.device if isinstance(maps, torch.Tensor) else maps[0].device
+    if isinstance(position, torch.Tensor):
+        top, left, full_h, full_w = position.to(dev).unbind(1)
+        y, x = cell_centres(rows, top, full_h, device=dev), cell_centres(cols, left, full_w, device=dev)
+        grid = torch.stack(torch.broadcast_tensors(x[:, None, :], y[:, :, None]), dim=-1)  # (B, rows, cols, 2)
+    else:
+        top, left, full_h, full_w = (int(v) for v in position)
+        y, x = cell_centres(rows, top, full_h, device=dev), cell_centres(cols, left, full_w, device=dev)
+        grid = torch.stack(torch.meshgrid(y, x, indexing="ij")[::-1], dim=-1)[None]  # (1, rows, cols, 2) as (x, y)
+    if isinstance(maps, torch.Tensor):
+        return _sample(maps, grid.expand(maps.shape[0], -1, -1, -1))
+    grid = grid.expand(len(maps), -1, -1, -1)
+    return torch.cat([_sample(m, grid[i:i + 1]) for i, m in enumerate(maps)])
+
+
+def _sample(maps: torch.Tensor, grid: torch.Tensor) -> torch.Tensor:
     return F.grid_sample(maps.float(), grid, mode="bilinear", padding_mode="border", align_corners=False)
 
 
@@ -48,9 +60,19 @@ class DensePriorSFT(nn.Module):
             nn.init.zeros_(head.weight)
             nn.init.zeros_(head.bias)
 
-    def condition(self, maps: torch.Tensor, position, latent_hw) -> torch.Tensor:
-        if maps.ndim != 4 or maps.shape[1] != self.dense_dim:
-            raise ValueError(f"dense prior maps must have shape (B,{self.dense_dim},h,w), got {tuple(maps.shape)}")
+    def condition(self, maps, position, latent_hw, batch: int | None = None) -> torch.Tensor:
+        """The SFT condition at a crop's latent cells: maps (B,dense_dim,h,w), or a list of B
+        (1,dense_dim,h_i,w_i) maps, one per sample (see :func:`sample_dense`); ``batch``: the expected B."""
+        listed = not isinstance(maps, torch.Tensor)
+        for m in maps if listed else [maps]:
+            bad = not isinstance(m, torch.Tensor) or m.ndim != 4 or m.shape[1] != self.dense_dim
+            if bad or (listed and len(m) != 1):
+                shape = tuple(m.shape) if isinstance(m, torch.Tensor) else type(m).__name__
+                want = "a list of (1,{0},h,w) maps" if listed else "shape (B,{0},h,w)"
+                raise ValueError(f"dense prior maps must have {want.format(self.dense_dim)}, got {shape}")
+        n = len(maps) if listed else maps.shape[0]
+        if batch is not None and n != batch and not (n == 1 and not listed):
+            raise ValueError(f"dense prior maps are given for {n} samples but low has batch size {batch}")
         return self.trunk(sample_dense(maps, position, latent_hw))
 
     @staticmethod

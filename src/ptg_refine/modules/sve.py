@@ -42,7 +42,8 @@ class ResidualBlock(nn.Module):
 class PTGSVE(GlobalStatistics, nn.Module):
     """Mix R_s and R_l per position with the prior- and position-driven score M (Eq. 2-3).
 
-    Returns (f̂, M) with M of shape (B,1,h,w) in [0,1].
+    Returns (f̂, M) with M of shape (B,1,h,w) in [0,1]. ``position``: None, one (top, left, H, W) for the batch
+    or a (B,4) tensor of per-sample rows (:func:`~.coordinates.coordinate_grid`).
     """
 
     def __init__(self, width: int = 16, prior_dim: int = 512, prior_hidden: int = 256, embed_dim: int = 64,
