@@ -1,4 +1,4 @@
-"""ptg_refine.data: synthetic pairs, paired folders, crops/flips with positions, the F/G cache."""
+"""ptg_refine.data: synthetic pairs, paired folders, crops/flips with positions; data/ imports no network code."""
 from __future__ import annotations
 
 import json
@@ -9,8 +9,7 @@ import pytest
 import torch
 from PIL import Image
 
-from ptg_refine.data import (FeatureCache, PairedFolder, apply_crop, degrade, match_pairs, sample_crop,
-                             synthesize_pairs)
+from ptg_refine.data import PairedFolder, apply_crop, degrade, match_pairs, sample_crop, synthesize_pairs
 from ptg_refine.data.synth import linear_to_srgb, srgb_to_linear
 from helpers import write_images
 
@@ -97,41 +96,26 @@ def test_crop_is_a_grid_aligned_crop_of_the_flipped_image(seed):
         sample_crop(12, 50, 16, g)
 
 
-class CountingRestorer(torch.nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.scale = torch.nn.Parameter(torch.tensor(2.0))
-        self.calls = 0
+def test_data_imports_no_network_code():
+    """data/ is neutral: none of its modules imports modules/, priors/ or training/ (absolute or relative, at the
+    top or inside a function); R's stride comes from ptg_refine._stride."""
+    import ast
+    from pathlib import Path
 
-    def forward(self, x):
-        self.calls += 1
-        return (x * self.scale).clamp(0, 1)
+    import ptg_refine.data
 
-
-class MeanPrior(torch.nn.Module):
-    feature_dim = 3
-
-    def forward(self, x):
-        return x.mean((2, 3))
-
-
-def test_feature_cache_computes_once_and_reuses_disk(tmp_path):
-    f = CountingRestorer()
-    low = torch.randint(0, 255, (3, 20, 24), dtype=torch.uint8)
-    cache = FeatureCache(f, MeanPrior(), "count", "mean", tmp_path)
-    r1 = cache.restored(low)
-    r2 = cache.restored(low)
-    assert f.calls == 1 and torch.equal(r1, r2)
-    assert torch.allclose(r1, (low.float() / 255 * 2).clamp(0, 1))
-    g = cache.prior_features(low)
-    assert g.shape == (4, 3)  # the four flip states; the mean is flip-invariant
-    assert torch.allclose(g, g[:1].expand(4, 3), atol=1e-6)
-    fresh = CountingRestorer()
-    cache2 = FeatureCache(fresh, MeanPrior(), "count", "mean", tmp_path)
-    assert torch.equal(cache2.restored(low), r1) and fresh.calls == 0  # read from disk
-    other = CountingRestorer()
-    with torch.no_grad():
-        other.scale.fill_(3.0)  # different weights -> different fingerprint -> recomputed
-    cache3 = FeatureCache(other, MeanPrior(), "count", "mean", tmp_path)
-    cache3.restored(low)
-    assert other.calls == 1
+    forbidden = tuple(f"ptg_refine.{name}" for name in ("modules", "priors", "training"))
+    bad = []
+    for path in sorted(Path(ptg_refine.data.__file__).parent.glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Import):
+                imported = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom):  # resolve "from ..x import y" against ptg_refine.data
+                base = ".".join(["ptg_refine", "data"][:3 - node.level] if node.level else [])
+                module = ".".join(p for p in (base, node.module) if p)
+                imported = [module] + [f"{module}.{a.name}" for a in node.names]
+            else:
+                continue
+            bad += [f"{path.name}:{node.lineno} imports {m}" for m in imported
+                    if any(m == f or m.startswith(f + ".") for f in forbidden)]
+    assert not bad, bad

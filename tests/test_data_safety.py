@@ -16,15 +16,15 @@ from PIL import Image
 
 from ptg_refine import PTGRefiner
 from ptg_refine._validation import check_dtype, check_output_dir, check_restored
-from ptg_refine.checkpoints import (CheckpointWarning, CorruptCheckpointError, check_pretrained_folder,
-                                    find_intact_checkpoint, fingerprint_differences, read_config, verify_checksums,
-                                    write_checksums)
+from ptg_refine.checkpoints import (CheckpointWarning, CorruptCheckpointError, check_pretrained_folder, read_config,
+                                    verify_checksums, write_checksums)
 from ptg_refine.data import ImageFolder, Pair, PairedFolder, read_image, save_image, synthesize_pairs
 from ptg_refine.data import synth as synth_module
 from ptg_refine.data.io import image_size, read_uint8, read_uint8_alpha
 from ptg_refine.restorers import create_restorer
 from ptg_refine.restorers._common import read_state_dict
 from ptg_refine.training import Trainer, TrainConfig
+from ptg_refine.training.checkpoint import find_intact_checkpoint, fingerprint_differences
 
 TINY = dict(prior="none:8", width=8, num_blocks=1, prior_hidden=16, embed_dim=8)
 

@@ -6,11 +6,11 @@ import torch
 
 from helpers import perturb_
 from ptg_refine import PTGRefiner
-from ptg_refine.data import FeatureCache, Pair
+from ptg_refine.data import Pair
 from ptg_refine.modules.sft import sample_dense
 from ptg_refine.priors import create_prior
 from ptg_refine.priors.dense import dense_dim, dense_feature_maps, dense_size
-from ptg_refine.training import Trainer, TrainConfig, _variant_groups, feature_distance
+from ptg_refine.training import FeatureCache, Trainer, TrainConfig, _variant_groups, feature_distance
 
 SMALL = dict(width=8, num_blocks=1, prior_hidden=16, embed_dim=8, prior_proj_dim=16)
 
@@ -53,6 +53,41 @@ def test_dense_sample_of_crop_equals_crop_of_full_sample():
     for top, left, h, w in [(8, 12, 40, 64), (52, 96, 38, 34), (0, 4, 16, 16)]:
         crop = sample_dense(maps, (top, left, 90, 130), (-(-h // 4), -(-w // 4)))
         assert torch.equal(crop, full[..., top // 4:top // 4 + crop.shape[-2], left // 4:left // 4 + crop.shape[-1]])
+
+
+def test_dense_sample_with_per_sample_positions_equals_per_sample_calls():
+    """A (B,4) position tensor samples each row's full map at its own cells, for a (B,C,h,w) tensor (one full size)
+    and for a list of (1,C,h_i,w_i) maps (full sizes differing per row)."""
+    g = torch.Generator().manual_seed(0)
+    rows = [(8, 12, 90, 130), (0, 4, 90, 130), (52, 96, 90, 130)]
+    maps = torch.randn(3, 5, 13, 17, generator=g)
+    one = torch.cat([sample_dense(maps[i:i + 1], r, (6, 7)) for i, r in enumerate(rows)])
+    assert torch.equal(sample_dense(maps, torch.tensor(rows), (6, 7)), one)
+    rows[1] = (20, 8, 60, 44)
+    listed = [maps[:1], torch.randn(1, 5, 8, 6, generator=g), maps[2:]]
+    one = torch.cat([sample_dense(m, r, (6, 7)) for m, r in zip(listed, rows)])
+    assert torch.equal(sample_dense(listed, torch.tensor(rows), (6, 7)), one)
+
+
+def test_dense_refiner_batched_positions_equal_per_sample_calls(lite0):
+    r = dense_refiner(lite0, "global+dense").eval()
+    perturb_(r.net, 0.05)
+    g = torch.Generator().manual_seed(0)
+    low = torch.rand(3, 3, 32, 40, generator=g)
+    prior = torch.nn.functional.normalize(torch.randn(3, r.net.prior_dim, generator=g), dim=1)
+    rows = torch.tensor([[0, 0, 64, 80], [8, 12, 96, 68], [32, 40, 64, 80]])
+    dense = [r.dense_features(torch.rand(1, 3, int(h), int(w), generator=g)) for _, _, h, w in rows.tolist()]
+    with torch.no_grad():
+        batched = r.net(low, low.sqrt(), prior, position=rows, dense=dense)
+        single = torch.cat([r.net(low[i:i + 1], low[i:i + 1].sqrt(), prior[i:i + 1], position=tuple(rows[i].tolist()),
+                                  dense=dense[i]) for i in range(3)])
+        torch.testing.assert_close(batched, single, rtol=1e-5, atol=1e-5)
+        same = torch.cat([dense[0], dense[0], dense[0]])  # one full size: a (B,C,h,w) tensor works as well
+        rows[:, 2:] = torch.tensor([64, 80])
+        torch.testing.assert_close(r.net(low, low.sqrt(), prior, position=rows, dense=same),
+                                   r.net(low, low.sqrt(), prior, position=rows, dense=[dense[0]] * 3), rtol=0, atol=0)
+    with pytest.raises(ValueError, match="given for 2 samples but low has batch size 3"):
+        r.net(low, low.sqrt(), prior, position=rows, dense=dense[:2])
 
 
 def test_dense_crop_forward_and_tiling_match_full_image(lite0):
@@ -149,8 +184,7 @@ def test_regularisers_of_g():
     assert [tr._prior_source(i) for i in range(4)] == [1, 0, 3, 2]  # always the other variant of the photo
     own = {tuple(tr.cache.prior_features(p.low)[0].tolist()) for p in data}
     assert all(tuple(g.tolist()) in own for g in tr.sample_batch()["prior"])
-    for pos in tr.sample_batch()["positions"]:
-        top, left, h, w = pos
+    for top, left, h, w in tr.sample_batch()["positions"].tolist():
         assert top % 4 == 0 and left % 4 == 0 and 0 <= top <= h - 16 and 0 <= left <= w - 16
     drop = Trainer(r, data, TrainConfig(iterations=2, batch_size=4, crop_size=16, prior_drop=1.0), progress=False)
     assert torch.equal(drop.sample_batch()["prior"], torch.zeros(4, 3))

@@ -13,8 +13,8 @@ from PIL import Image
 
 from ptg_refine import PTGRefiner
 from ptg_refine.data import Pair
-from ptg_refine.training import (Trainer, TrainConfig, charbonnier, prior_parameter_names,
-                                  refinement_loss)
+from ptg_refine.training import (FeatureCache, Trainer, TrainConfig, charbonnier, joint_loss,
+                                  prior_parameter_names, refinement_loss)
 
 TINY = dict(prior="none:8", width=8, num_blocks=1, prior_hidden=16, embed_dim=8)
 
@@ -43,6 +43,18 @@ def test_loss_values():
     assert refinement_loss(x, x, ssim_weight=0.1).item() == pytest.approx(1e-3, abs=1e-6)  # sqrt(eps^2)
 
 
+def test_joint_loss_is_eq8():
+    """Eq. 8: L(Î_c, T) + λ·L(Ī_c, T), the extra (feature) term inside the λ product."""
+    g = torch.Generator().manual_seed(0)
+    restored, refined, target = torch.rand(3, 2, 3, 16, 16, generator=g).unbind(0)
+    L = refinement_loss
+    torch.testing.assert_close(joint_loss(restored, refined, target, 0.5),
+                               L(restored, target) + 0.5 * L(refined, target))
+    torch.testing.assert_close(joint_loss(restored, refined, target, 2.0, ssim_weight=0, eps=0.01,
+                                          refined_extra=torch.tensor(0.25)),
+                               L(restored, target, 0, 0.01) + 2.0 * (L(refined, target, 0, 0.01) + 0.25))
+
+
 def test_config_errors():
     with pytest.raises(ValueError, match="multiple of 4"):
         TrainConfig(crop_size=30)
@@ -56,7 +68,8 @@ def test_batches_steps_and_overfitting():
     tr = Trainer(refiner(), pairs(), cfg(iterations=40, flips=False), progress=False)
     b = tr.sample_batch()
     assert b["low"].shape == b["target"].shape == b["restored"].shape == (2, 3, 16, 16)
-    assert b["prior"].shape == (2, 8) and all(p[0] % 4 == 0 and p[2:] == (36, 44) for p in b["positions"])
+    assert b["prior"].shape == (2, 8) and b["positions"].shape == (2, 4) and b["positions"].dtype == torch.long
+    assert all(top % 4 == 0 and left % 4 == 0 and (h, w) == (36, 44) for top, left, h, w in b["positions"].tolist())
     first = tr.train_step(b)["loss"]
     for _ in range(25):
         last = tr.train_step(b)["loss"]
@@ -156,7 +169,6 @@ def _stats_prior(x):
 
 
 def test_prior_views_cached_distinct_and_training_only(tmp_path):
-    from ptg_refine.data import FeatureCache
     from ptg_refine.evaluate import evaluate_pairs
 
     data = pairs(3, size=(40, 48))
@@ -190,3 +202,43 @@ def test_prior_views_cached_distinct_and_training_only(tmp_path):
         TrainConfig(prior_views=-1)
     with pytest.raises(ValueError, match="prior_crop_mix"):
         TrainConfig(prior_crop_mix=2.0)
+
+
+class CountingRestorer(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.scale = torch.nn.Parameter(torch.tensor(2.0))
+        self.calls = 0
+
+    def forward(self, x):
+        self.calls += 1
+        return (x * self.scale).clamp(0, 1)
+
+
+class MeanPrior(torch.nn.Module):
+    feature_dim = 3
+
+    def forward(self, x):
+        return x.mean((2, 3))
+
+
+def test_feature_cache_computes_once_and_reuses_disk(tmp_path):
+    f = CountingRestorer()
+    low = torch.randint(0, 255, (3, 20, 24), dtype=torch.uint8)
+    cache = FeatureCache(f, MeanPrior(), "count", "mean", tmp_path)
+    r1 = cache.restored(low)
+    r2 = cache.restored(low)
+    assert f.calls == 1 and torch.equal(r1, r2)
+    assert torch.allclose(r1, (low.float() / 255 * 2).clamp(0, 1))
+    g = cache.prior_features(low)
+    assert g.shape == (4, 3)  # the four flip states; the mean is flip-invariant
+    assert torch.allclose(g, g[:1].expand(4, 3), atol=1e-6)
+    fresh = CountingRestorer()
+    cache2 = FeatureCache(fresh, MeanPrior(), "count", "mean", tmp_path)
+    assert torch.equal(cache2.restored(low), r1) and fresh.calls == 0  # read from disk
+    other = CountingRestorer()
+    with torch.no_grad():
+        other.scale.fill_(3.0)  # different weights -> different fingerprint -> recomputed
+    cache3 = FeatureCache(other, MeanPrior(), "count", "mean", tmp_path)
+    cache3.restored(low)
+    assert other.calls == 1

@@ -53,7 +53,7 @@ def evaluate_pairs(pairs, restorer=None, refiner=None, cache=None, out_dir=None,
     """Score input, F (``restorer`` or ``refiner.restorer``) and F+R (if ``refiner``) on every pair.
 
     pairs: a list of :class:`ptg_refine.data.Pair` (e.g. ``PairedFolder(root).pairs``). cache: an optional
-    :class:`ptg_refine.data.FeatureCache` holding F / G of the full images. out_dir: writes
+    :class:`ptg_refine.training.FeatureCache` holding F / G of the full images. out_dir: writes
     ``metrics.json``, ``metrics.csv`` and (``strips``) ``strips/<name>.png``. Returns
     ``{"images": [per-image rows], "mean": {...}, "se": {...}, "n": n}``.
     """

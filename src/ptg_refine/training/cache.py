@@ -4,7 +4,9 @@ on disk, so that a training step only runs R.
 Keys: sha256 of the low image's uint8 bytes (+ its shape) for the image, and, for the model, its name plus
 a fingerprint (sha256 of its parameters and buffers), so e.g. a randomly initialised and a pretrained
 Lite0 prior never share entries. The prior is cached for the four flip states of the full image (see
-:mod:`ptg_refine.data.crops`). Disk layout: ``<dir>/<kind>-<name>-<fingerprint[:12]>/<image hash>.safetensors``.
+:mod:`ptg_refine.data.crops`), and, for ``TrainConfig.prior_views``, for augmented views of it
+(:func:`ptg_refine.training.augment.prior_view_images`).
+Disk layout: ``<dir>/<kind>-<name>-<fingerprint[:12]>/<image hash>.safetensors``.
 """
 from __future__ import annotations
 
@@ -17,7 +19,8 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from .crops import FLIP_DIMS, prior_view_images
+from ..data.crops import FLIP_DIMS
+from .augment import prior_view_images
 
 
 def image_hash(low_uint8: torch.Tensor) -> str:
@@ -134,7 +137,7 @@ class FeatureCache:
     @torch.no_grad()
     def prior_views(self, low_uint8: torch.Tensor, views: int, key: str | None = None) -> torch.Tensor:
         """(views, D) prior features of ``views`` augmented views of the low image
-        (:func:`ptg_refine.data.crops.prior_view_images`). The views are drawn from a generator seeded by the
+        (:func:`~ptg_refine.training.augment.prior_view_images`). The views are drawn from a generator seeded by the
         image hash, so they are the same in every run (and shared on disk, folder ``priorviews<V>-...``).
         Training only (``TrainConfig.prior_views``); validation and inference use :meth:`prior_features`."""
         key = key or image_hash(low_uint8)
