@@ -19,7 +19,7 @@ from ptg_refine.restorers import (
     register_restorer,
 )
 from ptg_refine.restorers._common import read_state_dict
-from ptg_refine.restorers.registry import _REGISTRY, WEIGHTS_DIR
+from ptg_refine.restorers.registry import RESTORERS, WEIGHTS_DIR
 from conftest import SPECS, WEIGHTS
 
 needs_originals = pytest.mark.skipif(not (WEIGHTS.is_dir() and SPECS.is_dir()),
@@ -48,22 +48,29 @@ def references() -> list[dict[str, torch.Tensor]]:
 def test_list_restorers():
     names = list_restorers()
     assert names == sorted(names)
-    assert {"identity", "gamma", "zero_dce", "zero_dce_pp", "sgz", "sci", "sci_easy", "sci_medium",
-            "sci_difficult", "iat", "iat_lol_v1", "iat_lol_v2", "iat_exposure"} <= set(names)
+    assert {"identity", "gamma", "zero_dce", "zero_dce_pp", "sgz", "sci_easy", "sci_medium",
+            "sci_difficult", "iat_lol_v1", "iat_lol_v2", "iat_exposure"} <= set(names)
+    assert "sci" not in names and "iat" not in names  # aliases: listed only on request
+    assert set(list_restorers(aliases=True)) == set(names) | {"sci", "iat"}
+    assert list_restorers("iat*") == ["iat_exposure", "iat_lol_v1", "iat_lol_v2"]
 
 
-def test_unknown_name_lists_available():
-    with pytest.raises(ValueError, match="available: .*sci_medium"):
+def test_unknown_name_lists_available_and_proposes_close_names():
+    with pytest.raises(ValueError, match="unknown restorer 'zero_dce_plus'; did you mean 'zero_dce_pp'.*"
+                                         "available: .*sci_medium"):
         create_restorer("zero_dce_plus")
 
 
-def test_variant_and_aliases():
-    sd = lambda m: m.state_dict()  # noqa: E731
-    easy = create_restorer("sci", variant="easy")
-    assert all(torch.equal(a, b) for a, b in zip(sd(easy).values(), sd(create_restorer("sci_easy")).values()))
+def test_aliases_and_no_variant_argument():
     for alias, target in [("sci", "sci_medium"), ("iat", "iat_lol_v1")]:
-        assert get_restorer_config(alias) == get_restorer_config(target)
-    with pytest.raises(ValueError, match="available: difficult, easy, medium"):
+        assert get_restorer_config(alias) is get_restorer_config(target) and RESTORERS.resolve(alias) == target
+    sci, medium = create_restorer("sci"), create_restorer("sci_medium")
+    assert sci.state_dict().keys() == medium.state_dict().keys()
+    assert all(torch.equal(sci.state_dict()[k], v) for k, v in medium.state_dict().items())
+    # one naming scheme: the variant is part of the name, and the error says which name to use
+    with pytest.raises(TypeError, match=r"no variant= argument.*use create_restorer\('sci_easy'\)$"):
+        create_restorer("sci", variant="easy")
+    with pytest.raises(TypeError, match=r"use a name of list_restorers\('sci\*'\)$"):
         create_restorer("sci", variant="hard")
 
 
@@ -77,10 +84,15 @@ def test_register_restorer():
         m = create_restorer("test_half")
         assert "test_half" in list_restorers() and not m.training
         assert torch.equal(m(torch.ones(1, 3, 2, 2)), torch.full((1, 3, 2, 2), 0.5))
-        with pytest.raises(ValueError, match="already registered"):
+        with pytest.raises(ValueError, match="restorer 'test_half' is already registered; pass overwrite=True"):
             register_restorer("test_half", Half)
+        with pytest.raises(ValueError, match="'sci' \\(an alias of 'sci_medium'\\) is already registered"):
+            register_restorer("my_sci", Half, aliases=("sci",))
+        register_restorer("test_half", Half, overwrite=True, aliases=("test_halve",))
+        assert torch.equal(create_restorer("test_halve")(torch.ones(1, 3, 2, 2)), torch.full((1, 3, 2, 2), 0.5))
     finally:
-        _REGISTRY.pop("test_half", None)
+        RESTORERS.remove("test_half")
+    assert "test_half" not in list_restorers() and "test_halve" not in RESTORERS
 
 
 @needs_originals
@@ -198,4 +210,4 @@ def test_bad_input_type():
         sci(torch.zeros(1, 3, 8, 8, dtype=torch.uint8))
     with pytest.raises(TypeError, match="torch.Tensor"):
         sci([[0.5]])
-    assert sci.name == "sci" and create_restorer("iat", variant="exposure").name == "iat_exposure"
+    assert sci.name == "sci" and create_restorer("iat_exposure").name == "iat_exposure"

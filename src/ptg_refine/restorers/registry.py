@@ -1,7 +1,9 @@
 """Registry of frozen baseline restorers, in the style of timm's ``create_model``.
 
-Each name maps to a :class:`RestorerConfig` (plain data). ``create_restorer`` builds the network,
-loads weights (bundled, or a user file), zeroes subnormal weights and freezes the module.
+Each name maps to a :class:`RestorerConfig` (plain data) in :data:`RESTORERS` (a
+:class:`ptg_refine._registry.Registry`; ``sci`` and ``iat`` are aliases of ``sci_medium`` and ``iat_lol_v1``).
+``create_restorer`` builds the network, loads weights (bundled, or a user file), zeroes subnormal weights and
+freezes the module.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from typing import Callable
 from torch import nn
 
 from .._frozen import freeze
+from .._registry import Registry
 from ..diagnostics import flush_subnormals_
 from ._common import read_state_dict
 from .classic import Gamma, Identity
@@ -66,57 +69,50 @@ def _iat(variant: str, file: str) -> RestorerConfig:
                           _IAT_SRC.format(file))
 
 
-_REGISTRY: dict[str, RestorerConfig] = {
-    "identity": RestorerConfig(Identity),
-    "gamma": RestorerConfig(Gamma),
-    "zero_dce": RestorerConfig(
-        ZeroDCE, "CC BY-NC 4.0", 79_416, None, False, "zero_dce/Epoch99.pth",
-        "Li-Chongyi/Zero-DCE @ e0f4adc5 : Zero-DCE_code/snapshots/Epoch99.pth",
-    ),
-    "zero_dce_pp": RestorerConfig(
-        ZeroDCEPP, "CC BY-NC 4.0", 10_561, None, False, "zero_dce_pp/Epoch99.pth",
-        "Li-Chongyi/Zero-DCE_extension @ 09f202b6 : Zero-DCE++/snapshots_Zero_DCE++/Epoch99.pth",
-    ),
-    "sgz": RestorerConfig(
-        SGZ, "MIT", 10_561, "sgz.safetensors", True, "sgz/Epoch99.pth",
-        "ShenZheng2000/Semantic-Guided-Low-Light-Image-Enhancement @ 94dedc53 : weight/Epoch99.pth",
-    ),
-    "sci_easy": _sci("easy"),
-    "sci_medium": _sci("medium"),
-    "sci_difficult": _sci("difficult"),
-    "sci": _sci("medium"),  # the default of the authors' test.py
-    "iat_lol_v1": _iat("lol_v1", "best_Epoch_lol_v1.pth"),
-    "iat_lol_v2": _iat("lol_v2", "best_Epoch_lol.pth"),
-    "iat_exposure": _iat("exposure", "best_Epoch_exposure.pth"),
-    "iat": _iat("lol_v1", "best_Epoch_lol_v1.pth"),
-}
+RESTORERS: Registry[RestorerConfig] = Registry("restorer")
+RESTORERS.register("identity", RestorerConfig(Identity))
+RESTORERS.register("gamma", RestorerConfig(Gamma))
+RESTORERS.register("zero_dce", RestorerConfig(
+    ZeroDCE, "CC BY-NC 4.0", 79_416, None, False, "zero_dce/Epoch99.pth",
+    "Li-Chongyi/Zero-DCE @ e0f4adc5 : Zero-DCE_code/snapshots/Epoch99.pth"))
+RESTORERS.register("zero_dce_pp", RestorerConfig(
+    ZeroDCEPP, "CC BY-NC 4.0", 10_561, None, False, "zero_dce_pp/Epoch99.pth",
+    "Li-Chongyi/Zero-DCE_extension @ 09f202b6 : Zero-DCE++/snapshots_Zero_DCE++/Epoch99.pth"))
+RESTORERS.register("sgz", RestorerConfig(
+    SGZ, "MIT", 10_561, "sgz.safetensors", True, "sgz/Epoch99.pth",
+    "ShenZheng2000/Semantic-Guided-Low-Light-Image-Enhancement @ 94dedc53 : weight/Epoch99.pth"))
+RESTORERS.register("sci_easy", _sci("easy"))
+RESTORERS.register("sci_medium", _sci("medium"), aliases=("sci",))  # "sci": the default of the authors' test.py
+RESTORERS.register("sci_difficult", _sci("difficult"))
+RESTORERS.register("iat_lol_v1", _iat("lol_v1", "best_Epoch_lol_v1.pth"), aliases=("iat",))
+RESTORERS.register("iat_lol_v2", _iat("lol_v2", "best_Epoch_lol.pth"))
+RESTORERS.register("iat_exposure", _iat("exposure", "best_Epoch_exposure.pth"))
 
 
-def list_restorers() -> list[str]:
-    """All registered names, sorted. ``sci`` = ``sci_medium`` and ``iat`` = ``iat_lol_v1``."""
-    return sorted(_REGISTRY)
+def list_restorers(pattern: str | None = None, aliases: bool = False) -> list[str]:
+    """Registered names matching the shell-style ``pattern`` (e.g. ``"sci*"``), sorted. Aliases (``sci`` =
+    ``sci_medium``, ``iat`` = ``iat_lol_v1``) are listed only with ``aliases=True``; both kinds work everywhere."""
+    return RESTORERS.list(pattern, aliases=aliases)
 
 
 def get_restorer_config(name: str) -> RestorerConfig:
-    if name not in _REGISTRY:
-        raise ValueError(f"unknown restorer {name!r}; available: {', '.join(list_restorers())}")
-    return _REGISTRY[name]
+    """The :class:`RestorerConfig` of ``name`` (an alias gives its target's)."""
+    return RESTORERS.get(name)
 
 
-def register_restorer(name: str, builder: Callable[..., nn.Module] | None = None, *,
+def register_restorer(name: str, builder: Callable[..., nn.Module] | None = None, *, aliases=(),
                       overwrite: bool = False, **config):
-    """Register ``builder`` under ``name``; usable as a decorator::
+    """Register ``builder`` under ``name`` (and ``aliases``); usable as a decorator::
 
         @register_restorer("my_net", licence="MIT", weights="/path/to/my_net.safetensors")
         class MyNet(nn.Module): ...
 
-    ``config`` takes the other :class:`RestorerConfig` fields.
+    ``config`` takes the other :class:`RestorerConfig` fields. A taken name raises ValueError unless
+    ``overwrite=True``.
     """
 
     def add(fn: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
-        if name in _REGISTRY and not overwrite:
-            raise ValueError(f"restorer {name!r} is already registered (pass overwrite=True to replace it)")
-        _REGISTRY[name] = RestorerConfig(fn, **config)
+        RESTORERS.register(name, RestorerConfig(fn, **config), aliases=aliases, overwrite=overwrite)
         return fn
 
     return add(builder) if builder is not None else add
@@ -127,15 +123,13 @@ def create_restorer(name: str, weights: str | Path | None = None, **kwargs) -> n
 
     Contract: input (B, 3, H, W) float in [0, 1] -> output (B, 3, H, W) in [0, 1].
     ``weights``: a ``.safetensors`` file or an authors' ``.pth``/``.pt`` checkpoint; defaults to the
-    bundled file. ``variant=`` picks a sibling name (``create_restorer("sci", variant="easy")`` is
-    ``sci_easy``). Other kwargs go to the network's constructor (e.g. ``target=`` for ``gamma``).
+    bundled file. Other kwargs go to the network's constructor (e.g. ``target=`` for ``gamma``). A sibling
+    network is its own name: ``create_restorer("sci_easy")`` (``list_restorers("sci*")``).
     """
-    variant = kwargs.pop("variant", None)
-    if variant is not None:
-        choices = sorted(n[len(name) + 1:] for n in _REGISTRY if n.startswith(name + "_"))
-        if variant not in choices:
-            raise ValueError(f"unknown variant {variant!r} of {name!r}; available: {', '.join(choices) or 'none'}")
-        name = f"{name}_{variant}"
+    if "variant" in kwargs:  # the old second naming scheme
+        wanted = f"{name}_{kwargs['variant']}"
+        fix = f"create_restorer({wanted!r})" if wanted in RESTORERS else f"a name of list_restorers({name + '*'!r})"
+        raise TypeError(f"create_restorer() has no variant= argument: the variant is part of the name; use {fix}")
     cfg = get_restorer_config(name)
     model = cfg.builder(**kwargs)
     if weights is None and cfg.needs_weights:
