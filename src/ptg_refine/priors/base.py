@@ -10,6 +10,8 @@ from torch import nn
 from .._frozen import freeze
 from .._validation import check_image
 
+DEFAULT = "default"  # sentinel for ``pretrained``: the prior's own default weights (see PriorConfig.default_weights)
+
 
 class ImagePrior(nn.Module):
     """Wrap a frozen backbone that maps a normalised (B,3,h,w) batch to (B,D) features.

@@ -5,41 +5,74 @@ Only the image tower is built and only its weights are read (the text tower, 40%
 is never built). The tower uses the activation of its pretrained tag: open_clip marks the tags trained with
 QuickGELU (``openai``, ``laion400m_*``, ``metaclip_*``) with ``quick_gelu=True`` in their pretrained config,
 but ``open_clip.create_model("ViT-B-32", pretrained="openai")`` builds nn.GELU in open_clip 3.x and only
-warns; here the tag's own value decides (:func:`visual_config`).
+warns; here the tag's own value decides (:func:`clip_tag_config`, which also gives the tag's normalisation).
 """
 from __future__ import annotations
 
+import copy
 import os
 import pickle
+from dataclasses import asdict, dataclass
 from types import SimpleNamespace
 
 import torch
 
 from .._hub import hub_file, url_file
-from .base import ImagePrior
-from .registry import DEFAULT, register_prior
+from .base import DEFAULT, ImagePrior
 
 DEFAULT_MODEL, DEFAULT_TAG = "ViT-B-32", "openai"
 
 
-def visual_config(model: str, tag: str | None) -> tuple[dict, dict]:
-    """(model config, preprocess config) for ``model``'s image tower with the activation and normalisation
-    of pretrained ``tag`` (None: the architecture's own defaults)."""
-    import copy
-    from dataclasses import asdict
+@dataclass(frozen=True)
+class CLIPTagConfig:
+    """How the weights of one pretrained tag are run: the activation they were trained with and the input
+    preprocessing (``preprocess``: open_clip's PreprocessCfg fields; ``mean`` / ``std`` normalise)."""
 
+    activation: str  # "quick_gelu" or "gelu"
+    preprocess: dict
+
+    @property
+    def mean(self) -> tuple:
+        return tuple(self.preprocess["mean"])
+
+    @property
+    def std(self) -> tuple:
+        return tuple(self.preprocess["std"])
+
+
+def clip_tag_config(model: str, tag: str | None) -> CLIPTagConfig:
+    """The one place that decides a tag's activation and normalisation, from open_clip's data: its pretrained
+    config of ``tag`` (``quick_gelu``, ``mean``, ``std``, ...) over the architecture's defaults; QuickGELU when
+    either says so. ``tag`` None: the architecture's own.
+
+    >>> cfg = clip_tag_config("ViT-B-32", "openai")
+    >>> cfg.activation, cfg.mean
+    ('quick_gelu', (0.48145466, 0.4578275, 0.40821073))
+    >>> clip_tag_config("ViT-B-32", "laion2b_s34b_b79k").activation
+    'gelu'
+    """
     import open_clip
     from open_clip.transform import PreprocessCfg
 
-    cfg = copy.deepcopy(open_clip.get_model_config(model))
-    if cfg is None:
-        raise ValueError(f"unknown open_clip model {model!r}")
-    preprocess = asdict(PreprocessCfg())
+    arch = open_clip.get_model_config(model)
+    if arch is None:
+        raise ValueError(f"unknown open_clip model {model!r}; open_clip.list_models() lists the available ones")
     tag_cfg = open_clip.get_pretrained_cfg(model, tag) if tag else {}
-    if tag_cfg:
-        cfg["quick_gelu"] = bool(cfg.get("quick_gelu", False) or tag_cfg.get("quick_gelu", False))
-        preprocess.update({k: tag_cfg[k] for k in preprocess if k in tag_cfg})
-    return cfg, preprocess
+    quick = bool(arch.get("quick_gelu", False) or tag_cfg.get("quick_gelu", False))
+    preprocess = asdict(PreprocessCfg())
+    preprocess.update({k: tag_cfg[k] for k in preprocess if k in tag_cfg})
+    return CLIPTagConfig("quick_gelu" if quick else "gelu", preprocess)
+
+
+def visual_config(model: str, tag: str | None) -> tuple[dict, dict]:
+    """(model config, preprocess config) for ``model``'s image tower with the activation and normalisation
+    of pretrained ``tag`` (:func:`clip_tag_config`)."""
+    import open_clip
+
+    tag_cfg = clip_tag_config(model, tag)
+    cfg = copy.deepcopy(open_clip.get_model_config(model))
+    cfg["quick_gelu"] = tag_cfg.activation == "quick_gelu"
+    return cfg, dict(tag_cfg.preprocess)
 
 
 def build_visual(model: str, tag: str | None, device=None, **vision_overrides):
@@ -123,7 +156,6 @@ def download_weights(model: str, tag: str) -> str:
     raise ValueError(f"{what}: open_clip knows no download location")
 
 
-@register_prior("clip")
 def create_clip_prior(arg: str | None, pretrained=DEFAULT) -> ImagePrior:
     """``arg`` is ``<model>`` or ``<model>/<tag>``; ``pretrained`` (a tag, a local file, or None for random
     init) overrides the tag. The activation and normalisation follow the tag (for a local file or None: the
