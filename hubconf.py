@@ -2,7 +2,8 @@
 
     refiner = torch.hub.load("<owner>/ptg-refine", "ptg_refiner", restorer=my_model, prior="clip")
     refiner = torch.hub.load("/path/to/checkout", "ptg_refiner", source="local", restorer="sci", prior="none")
-    refiner = torch.hub.load(..., "ptg_refiner", pretrained="sci-none")    # or a folder / hub repo id
+    refiner = torch.hub.load(..., "ptg_refiner", pretrained=True)    # the default shipped refiner
+    refiner = torch.hub.load(..., "ptg_refiner", pretrained="iat_lol_v1-lite0")  # or a folder / hub repo id
 """
 import os
 import sys
@@ -12,6 +13,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "src
 dependencies = ["torch", "timm", "open_clip", "huggingface_hub", "safetensors", "einops"]
 
 from ptg_refine import PTGRefiner, create_prior, create_restorer  # noqa: E402
+from ptg_refine._pretrained import default_pretrained  # noqa: E402
 
 
 _UNSET = object()  # lets ptg_refiner tell "prior not given" from an explicit prior="clip"
@@ -24,12 +26,15 @@ def ptg_refiner(restorer=None, prior=_UNSET, pretrained=None, **kwargs):
     prior: prior spec (``ptg_refine.list_priors()``) or module. A new refiner defaults to ``"clip"``; with
         ``pretrained`` the checkpoint's config records its prior, which an explicit ``prior`` (any value,
         ``"clip"`` included) replaces.
-    pretrained: None for a new refiner (returns F's output until trained), or a shipped checkpoint name
-        (``ptg_refine.list_pretrained()``), a local save_pretrained folder, or a Hugging Face Hub repo id.
+    pretrained: None for a new refiner (returns F's output until trained); True for the default shipped
+        refiner (``"default": true`` in the package's pretrained/index.json: ``sci-none``); a shipped refiner's
+        name (``ptg_refine.list_pretrained()``), a local save_pretrained folder, or a Hugging Face Hub repo id.
     Other keyword arguments go to ``PTGRefiner`` / ``PTGRefiner.from_pretrained``.
     """
     if pretrained is None:
         return PTGRefiner(restorer=restorer, prior="clip" if prior is _UNSET else prior, **kwargs)
+    if pretrained is True:
+        pretrained = default_pretrained()
     if restorer is not None:
         kwargs["restorer"] = restorer
     if prior is not _UNSET:

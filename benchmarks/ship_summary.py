@@ -3,7 +3,7 @@
 Reads results/ship_<name>.json (written by train_ship.py) and writes results/shipped.md: for every F, each
 recipe's validation PSNR / SSIM (18 SYNTHETIC McMaster pairs, mean ± s.e. over images), the paired per-image
 Δ PSNR against the `-none` recipe of the same F at the same budget, training time, and which one ships
-(the folder exists under src/ptg_refine/pretrained). The rule: ship the best configuration measured; a prior
+(it has an entry in src/ptg_refine/pretrained/index.json, ``ptg_refine.list_pretrained()``). The rule: ship the best configuration measured; a prior
 configuration ships only if it beats its own no-prior ablation.
 
 Command:  python benchmarks/ship_summary.py
@@ -13,10 +13,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from ptg_refine import list_pretrained
 from ptg_refine.evaluate import mean_se
 
 RESULTS = Path(__file__).parent / "results"
-PRETRAINED = Path(__file__).resolve().parent.parent / "src" / "ptg_refine" / "pretrained"
 
 
 def fmt(values, d=2):
@@ -26,6 +26,7 @@ def fmt(values, d=2):
 
 def main():
     runs = [json.loads(p.read_text()) for p in sorted(RESULTS.glob("ship_*.json"))]
+    shipped = set(list_pretrained())
     lines = ["# Shipped refiners and their no-prior ablation at the shipping budget (SYNTHETIC validation)", "",
              "Each recipe trained once (seed 0) by `python benchmarks/train_ship.py <name>`; validation on the 18 "
              "synthetic McMaster pairs; mean ± s.e. over images; Δ paired per image with the `-none` recipe of the "
@@ -46,7 +47,7 @@ def main():
         lines.append(f"| `{r['name']}` | `{r['restorer']}` | {prior} | {r['train']['iterations']} | {fmt(v['psnr_F'])} | "
                      f"{fmt(v['psnr_F+R'])} | {fmt(v['ssim_F+R'], 4)} | {delta} | {r['params_R']:,} | "
                      f"{r['train_seconds'] / 60:.0f} ({r['threads']}) | "
-                     f"{'**yes**' if (PRETRAINED / r['name']).is_dir() else 'no'} |")
+                     f"{'**yes**' if r['name'] in shipped else 'no'} |")
     if runs:
         lines += ["", f"Versions: {runs[0]['versions']}; code {', '.join(sorted({r['code'] for r in runs}))}. "
                   "Training minutes were measured while other training runs shared the 2 CPU cores."]

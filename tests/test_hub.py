@@ -122,3 +122,13 @@ def test_torch_hub_keeps_an_explicit_prior_with_pretrained(tmp_path, monkeypatch
     assert seen[-1]["prior"] == "none:8"
     # a new refiner still defaults to CLIP
     assert hubconf.ptg_refiner(restorer="identity", prior_pretrained=None).config["prior"] == "clip"
+
+
+def test_torch_hub_pretrained_true_is_the_default_shipped_refiner():
+    from ptg_refine._pretrained import PRETRAINED_DIR, default_pretrained
+
+    refiner = _load_hubconf().ptg_refiner(pretrained=True)
+    shipped = json.loads((PRETRAINED_DIR / default_pretrained() / "config.json").read_text())
+    assert refiner.config == shipped and not refiner.training
+    x = torch.rand(1, 3, 24, 24)
+    assert torch.equal(refiner(x), PTGRefiner.from_pretrained(default_pretrained())(x))

@@ -8,9 +8,11 @@ from importlib import import_module
 
 __version__ = "0.1.0"
 
-_LAZY = {"PTGRefiner": ".refiner", "list_pretrained": ".refiner", "RefinementNetwork": ".modules",
-         "create_prior": ".priors", "list_priors": ".priors", "register_prior": ".priors",
-         "create_restorer": ".restorers", "list_restorers": ".restorers", "register_restorer": ".restorers"}
+_LAZY = {"PTGRefiner": ".refiner", "RefinerConfig": ".refiner", "RefinementNetwork": ".modules",
+         "list_pretrained": "._pretrained", "get_pretrained_config": "._pretrained",
+         "create_prior": ".priors", "list_priors": ".priors", "register_prior": ".priors", "get_prior_config": ".priors",
+         "create_restorer": ".restorers", "list_restorers": ".restorers", "register_restorer": ".restorers",
+         "get_restorer_config": ".restorers"}
 
 
 def __getattr__(name):
@@ -25,5 +27,6 @@ def __dir__():
     return sorted(list(globals()) + list(_LAZY))
 
 
-__all__ = ["PTGRefiner", "RefinementNetwork", "create_prior", "list_priors", "register_prior", "list_pretrained",
-           "create_restorer", "list_restorers", "register_restorer"]
+__all__ = ["PTGRefiner", "RefinerConfig", "RefinementNetwork", "create_prior", "list_priors", "register_prior",
+           "get_prior_config", "list_pretrained", "get_pretrained_config", "create_restorer", "list_restorers",
+           "register_restorer", "get_restorer_config"]

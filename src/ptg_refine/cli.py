@@ -12,7 +12,6 @@ import sys
 import warnings
 from pathlib import Path
 
-DEFAULT_REFINER = "sci-none"
 EXAMPLES_DIR = Path(__file__).parent / "examples_data"
 DEFAULT_OVERLAP = 32
 EXIT_FAILURES, EXIT_ERROR, EXIT_INTERRUPTED = 1, 2, 130
@@ -334,7 +333,7 @@ def run_train(args):
                          prior_proj_dim=args.prior_proj_dim or None, prior_dropout=args.prior_dropout,
                          prior_mode=args.prior_mode, prior_input=args.prior_input, width=args.width,
                          num_blocks=args.num_blocks, prior_seed=config.seed if args.prior_random else None)
-    refiner._hub_mixin_config["restorer"] = args.restorer  # so from_pretrained can rebuild F by name
+    refiner.refiner_config.restorer = args.restorer  # so from_pretrained can rebuild F by name
     train = PairedFolder(args.pairs, limit=args.limit)
     val = PairedFolder(args.val_pairs) if args.val_pairs else None
     trainer = Trainer(refiner, train.pairs, config, val_pairs=val.pairs if val else None, out_dir=out,
@@ -402,13 +401,15 @@ def run_eval(args):
 
 # -- enhance ----------------------------------------------------------------------------------------
 def add_enhance_args(p):
+    from ._pretrained import default_pretrained  # no torch: the index of shipped refiners is JSON
+
     p.add_argument("inputs", nargs="*", help="image files and/or folders (a folder: the images directly in it; "
                                              "with --recursive, its whole tree)")
     p.add_argument("-o", "--out", required=True, help="output folder: NAME.png per input image (created when the "
                                                       "first image is written)")
     p.add_argument("--examples", action="store_true", help="also enhance the bundled example photos")
-    p.add_argument("--refiner", default=DEFAULT_REFINER, help="refiner folder or shipped name "
-                                                              "(ptg_refine.list_pretrained())")
+    p.add_argument("--refiner", default=default_pretrained(), help="refiner folder or shipped name "
+                                                                   "(ptg_refine.list_pretrained())")
     p.add_argument("--restorer", default=None, help="zoo name of F (default: the refiner's own)")
     p.add_argument("--restorer-weights", default=None, help="weights file for F (with --restorer)")
     p.add_argument("--prior-weights", default=None, metavar="FILE",

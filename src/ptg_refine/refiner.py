@@ -5,6 +5,7 @@ Xu, Kong, Hu, Liu, Bao, "Boosting Image Restoration via Priors from Pre-trained 
 from __future__ import annotations
 
 import os
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable
 
@@ -16,6 +17,8 @@ from torch import nn
 
 from ._frozen import freeze
 from ._hub import HubUnavailableError, hub_file
+from ._pretrained import PRETRAINED_DIR, is_pretrained, unknown_pretrained_message
+from ._pretrained import list_pretrained  # noqa: F401  (its former home: ``from ptg_refine.refiner import ...``)
 from ._validation import check_features, check_image, check_restored
 from .modules import RefinementNetwork
 from .priors import DEFAULT, CallablePrior, create_prior
@@ -25,7 +28,6 @@ PRIOR_MODES = ("global", "dense", "global+dense")
 AUTO_PROJ_ABOVE, AUTO_PROJ_DIM = 512, 128  # prior_proj_dim="auto": project priors wider than 512-d to 128-d
 WEIGHTS_NAME = "model.safetensors"
 CONFIG_NAME = "config.json"
-PRETRAINED_DIR = Path(__file__).parent / "pretrained"
 # README.md written by save_pretrained (huggingface_hub's default text says "pushed to the Hub" even for a local save)
 MODEL_CARD = """---
 {{ card_data }}
@@ -40,18 +42,11 @@ Training data and validation results are not recorded here: add them before publ
 """
 
 
-def list_pretrained() -> list[str]:
-    """Names of the refiner checkpoints shipped inside the package (loadable with ``from_pretrained(name)``)."""
-    if not PRETRAINED_DIR.is_dir():
-        return []
-    return sorted(p.name for p in PRETRAINED_DIR.iterdir() if (p / WEIGHTS_NAME).is_file())
-
-
 def local_checkpoint_dir(name) -> str:
     """``name`` itself if it is a local folder, the shipped folder if it names a shipped checkpoint, else
     ``name`` unchanged (then a hub repo id)."""
-    name = str(name)
-    if not os.path.isdir(name) and name in list_pretrained():
+    name = os.fspath(name) if isinstance(name, os.PathLike) else str(name)
+    if not os.path.isdir(name) and is_pretrained(name):
         return str(PRETRAINED_DIR / name)
     return name
 
@@ -93,6 +88,39 @@ def _resolve_prior(prior, pretrained, prior_dim, seed=None):
         return CallablePrior(prior, prior_dim)
     raise TypeError(f"prior must be a spec string (see ptg_refine.list_priors()), an nn.Module or a callable "
                     f"returning (B,D) features; got {type(prior).__name__}")
+
+
+@dataclass
+class RefinerConfig:
+    """What a :class:`PTGRefiner` is built from, as recorded in its config.json (``save_pretrained``) and read
+    back by ``from_pretrained``: the ``__init__`` arguments, describing what was actually built.
+
+    ``restorer``: F's zoo name, or None for a module / callable F (pass it again when loading; a caller that
+    built F from a zoo name itself may set this field so that loading rebuilds it). ``prior``: G's spec, or None
+    for a module / callable prior. ``prior_dim``: the feature size the prior gave. ``prior_proj_dim``: as given
+    (``"auto"`` resolves again identically). The other fields are the ``__init__`` arguments as given.
+    """
+
+    restorer: str | None
+    prior: str | None
+    prior_pretrained: Any
+    prior_dim: int
+    width: int
+    num_blocks: int
+    heads: int
+    ffn_expansion: float
+    kernel_size: int
+    prior_hidden: int
+    embed_dim: int
+    prior_proj_dim: int | str | None
+    prior_dropout: float
+    prior_mode: str
+    prior_input: str
+    dense_hidden: int
+    prior_seed: int | None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
 
 
 class PTGRefiner(
@@ -155,23 +183,26 @@ class PTGRefiner(
             raise ValueError(f"prior {getattr(self.prior, 'name', prior)!r} gives {found}-d features but this "
                              f"refiner expects prior_dim={prior_dim} (e.g. from its checkpoint's config.json); "
                              "use the prior the checkpoint was trained with")
+        proj_dim = prior_proj_dim
         if prior_proj_dim == "auto":  # keep R within its ~0.7M-parameter budget for wide priors (Lite0: 1280-d)
-            prior_proj_dim = AUTO_PROJ_DIM if found > AUTO_PROJ_ABOVE else None
+            proj_dim = AUTO_PROJ_DIM if found > AUTO_PROJ_ABOVE else None
         elif prior_proj_dim is not None and not isinstance(prior_proj_dim, int):
             raise ValueError(f"prior_proj_dim must be an int, None or 'auto', got {prior_proj_dim!r}")
-        self.net = RefinementNetwork(width=width, prior_dim=found, prior_proj_dim=prior_proj_dim,
+        self.net = RefinementNetwork(width=width, prior_dim=found, prior_proj_dim=proj_dim,
                                      prior_hidden=prior_hidden, embed_dim=embed_dim, num_blocks=num_blocks,
                                      heads=heads, ffn_expansion=ffn_expansion, kernel_size=kernel_size,
                                      prior_dropout=prior_dropout,
                                      dense_dim=dense_dim(self.prior) if "dense" in prior_mode else 0,
                                      dense_hidden=dense_hidden)
-        # config.json: the hub mixin records jsonable __init__ args; make the prior entries describe what
-        # was actually built (a module prior is not jsonable and would otherwise fall back to the default).
-        if self._hub_mixin_config is not None:
-            self._hub_mixin_config["prior_dim"] = found
-            self._hub_mixin_config["prior"] = prior if isinstance(prior, str) else None
-            if not isinstance(restorer, str):
-                self._hub_mixin_config["restorer"] = None
+        # what config.json records (save_pretrained): the arguments, describing what was actually built
+        self.refiner_config = RefinerConfig(
+            restorer=restorer if isinstance(restorer, str) else None, prior=prior if isinstance(prior, str) else None,
+            prior_pretrained=os.fspath(prior_pretrained) if isinstance(prior_pretrained, os.PathLike)
+            else prior_pretrained,
+            prior_dim=found, width=width, num_blocks=num_blocks, heads=heads, ffn_expansion=ffn_expansion,
+            kernel_size=kernel_size, prior_hidden=prior_hidden, embed_dim=embed_dim, prior_proj_dim=prior_proj_dim,
+            prior_dropout=prior_dropout, prior_mode=prior_mode, prior_input=prior_input, dense_hidden=dense_hidden,
+            prior_seed=prior_seed)
 
     # -- frozen parts -------------------------------------------------------------------------------
     @property
@@ -184,7 +215,8 @@ class PTGRefiner(
 
     @property
     def config(self) -> dict:
-        return dict(self._hub_mixin_config or {})
+        """:attr:`refiner_config` as a dict (the content of config.json)."""
+        return self.refiner_config.to_dict()
 
     def _apply(self, fn, *args, **kwargs):
         super()._apply(fn, *args, **kwargs)
@@ -304,6 +336,16 @@ class PTGRefiner(
                              dense_features).clamp_(0, 1)
 
     # -- Hugging Face Hub -----------------------------------------------------------------------------
+    def save_pretrained(self, save_directory, *, config=None, **kwargs):
+        """config.json (:attr:`refiner_config`, unless ``config`` is given), model.safetensors (R only),
+        checksums.json and a model card; huggingface_hub's ``save_pretrained`` otherwise."""
+        return super().save_pretrained(save_directory, config=self.refiner_config if config is None else config,
+                                       **kwargs)
+
+    def push_to_hub(self, repo_id: str, *, config=None, **kwargs):
+        """Upload the :meth:`save_pretrained` files (config.json: :attr:`refiner_config`) to hub repo ``repo_id``."""
+        return super().push_to_hub(repo_id, config=self.refiner_config if config is None else config, **kwargs)
+
     def _save_pretrained(self, save_directory: Path) -> None:
         """Only R's weights: never F's, never the prior's."""
         from .checkpoints import write_checksums
@@ -323,8 +365,8 @@ class PTGRefiner(
         name = local_checkpoint_dir(pretrained_model_name_or_path)
         if not os.path.isdir(name):
             if name.count("/") != 1:
-                raise FileNotFoundError(f"{name!r} is neither a local folder nor a shipped checkpoint "
-                                        f"({list_pretrained()}) nor a hub repo id 'user/name'")
+                raise FileNotFoundError(f"{name!r} is neither a local folder nor a hub repo id 'user/name' "
+                                        f"({unknown_pretrained_message(name)})")
             _hub_checkpoint_file(name, CONFIG_NAME, revision=kwargs.get("revision"), token=kwargs.get("token"),
                                  cache_dir=kwargs.get("cache_dir"),
                                  local_files_only=kwargs.get("local_files_only", False))  # offline: fails fast
