@@ -65,10 +65,9 @@ class PTGSVE(GlobalStatistics, nn.Module):
 
     def _forward(self, f, g, position=None):
         b, _, h, w = f.shape
-        # R_l first: a tiled statistics pass stops inside it, before the rest is computed
-        ctx = self.stats_context
-        long_range = self.long_range(f) if ctx is None else ctx.run_sequential(self.long_range, f)
         coord_map = self.coord_embed(h, w, position, like=f).expand(b, -1, -1, -1)
-        m = self.range_score(f, self.prior_mlp(g), coord_map)
-        f_hat = m * self.short_range(f) + (1 - m) * long_range
+        m = self.range_score(f, self.prior_mlp(g), coord_map)                       # Eq. 2
+        ctx = self.stats_context  # tiled: R_l resumes at the block whose statistics are being collected
+        long_range = self.long_range(f) if ctx is None else ctx.run_sequential(self.long_range, f)
+        f_hat = m * self.short_range(f) + (1 - m) * long_range                       # Eq. 3
         return f_hat, m
