@@ -2,7 +2,7 @@
 
     cd benchmarks && OMP_WAIT_POLICY=PASSIVE python output_digests.py [--out results/output_digests.json]
 
-Covers both shipped refiners (whole image, tiled, tiled with F tiled), a trained-looking R with a random
+Covers every shipped refiner (whole image, tiled, tiled with F tiled), a trained-looking R with a random
 dense+global Lite0 prior (whole and tiled), a batch of crops at given positions (the training path) and
 the PNG files of ``ptg-refine enhance --examples``. Run it before and after a change and compare the files:
 every digest must be equal (bit-exact outputs).
@@ -19,7 +19,7 @@ from pathlib import Path
 
 import torch
 
-from ptg_refine import PTGRefiner
+from ptg_refine import PTGRefiner, list_pretrained
 from ptg_refine.data import read_image
 from ptg_refine.testing import trained_looking
 
@@ -41,8 +41,8 @@ def main(argv=None):
     photos = sorted(EXAMPLES.glob("*.png"))
     images = {p.name: read_image(p)[None] for p in photos}
     out = {}
-    for name in ("sci-none", "iat_lol_v1-lite0"):
-        refiner = PTGRefiner.from_pretrained(name, restorer=name.split("-")[0])
+    for name in list_pretrained():
+        refiner = PTGRefiner.from_pretrained(name)
         for photo, x in images.items():
             out[f"{name}/{photo}/whole"] = digest(refiner.enhance(x))
             out[f"{name}/{photo}/tile128"] = digest(refiner.enhance(x, tile=128))

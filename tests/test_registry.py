@@ -81,7 +81,7 @@ def _folders() -> list[str]:
 
 
 def test_index_and_shipped_folders_agree():
-    assert list_pretrained() == _folders() and {"sci-none", "iat_lol_v1-lite0"} <= set(list_pretrained())
+    assert list_pretrained() == _folders() and {"sci-none", "iat_lol_v1-none"} <= set(list_pretrained())
     for name in list_pretrained():
         folder = PRETRAINED_DIR / name
         assert {"config.json", "model.safetensors", "checksums.json"} <= {p.name for p in folder.iterdir()}, name
@@ -114,10 +114,10 @@ def test_one_default_shipped_refiner_used_by_the_cli():
 
 
 def test_pretrained_patterns_and_unknown_names():
-    assert list_pretrained("sci*") == ["sci-none"] and list_pretrained("*lite0") == ["iat_lol_v1-lite0"]
+    assert list_pretrained("sci*") == ["sci-none"] and list_pretrained("iat*") == ["iat_lol_v1-none"]
     with pytest.raises(ValueError, match="unknown shipped refiner 'sci-nne'; did you mean 'sci-none'\\?"):
         get_pretrained_config("sci-nne")
-    with pytest.raises(FileNotFoundError, match="did you mean 'sci-none'\\? available: iat_lol_v1-lite0, sci-none"):
+    with pytest.raises(FileNotFoundError, match="did you mean 'sci-none'\\? available: iat_lol_v1-none, sci-none"):
         PTGRefiner.from_pretrained("sci-nne")
 
 
