@@ -21,6 +21,7 @@ from ptg_refine import PTGRefiner
 from ptg_refine.evaluate import evaluate_pairs, mean_se, psnr
 from ptg_refine.restorers import create_restorer
 from ptg_refine.training import Trainer, TrainConfig
+from ptg_refine.training.config import RESUMABLE_CHANGES
 
 from _paths import DATA, REPO, SHARED  # noqa: E402  (the one data root: PTG_DATA_DIR)
 
@@ -50,8 +51,8 @@ def restorer(name):
     return create_restorer(name, weights=WEIGHTS.get(name))
 
 
-# TrainConfig fields that do not change what a run computes
-_NOT_CONFIG = ("val_every", "ckpt_every", "keep_checkpoints", "log_every")
+# TrainConfig fields that do not change what a run computes: those a resumed run may change, but its length
+_NOT_CONFIG = RESUMABLE_CHANGES - {"iterations"}
 
 
 def run_config(restorer_name: str, prior: str, prior_pretrained: bool, config: TrainConfig, train_pairs, val_pairs,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import difflib
 import fnmatch
-from typing import Generic, Iterable, TypeVar
+from typing import Callable, Generic, Iterable, TypeVar
 
 C = TypeVar("C")
 
@@ -69,6 +69,18 @@ class Registry(Generic[C]):
         self._configs[name] = config
         self._aliases.update({a: name for a in aliases})
         return config
+
+    def register_builder(self, name: str, builder, make_config: Callable[[Callable], C], *,
+                         aliases: Iterable[str] = (), overwrite: bool = False):
+        """Register ``make_config(builder)`` under ``name``; returns ``builder``. With ``builder`` None, returns a
+        decorator doing the same (``@register_xxx("name", ...)`` above a function or class). The shape of the
+        public ``register_prior`` / ``register_restorer``."""
+
+        def add(fn):
+            self.register(name, make_config(fn), aliases=aliases, overwrite=overwrite)
+            return fn
+
+        return add(builder) if builder is not None else add
 
     def remove(self, name: str) -> None:
         """Forget ``name`` (with its aliases) or the alias ``name``; no error when it is unknown."""

@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .coordinates import cell_centres
+from .coordinates import coordinate_grid
 
 
 def sample_dense(maps, position, latent_hw) -> torch.Tensor:
@@ -28,14 +28,10 @@ def sample_dense(maps, position, latent_hw) -> torch.Tensor:
     """
     rows, cols = int(latent_hw[0]), int(latent_hw[1])
     dev = maps.device if isinstance(maps, torch.Tensor) else maps[0].device
-    if isinstance(position, torch.Tensor):
-        top, left, full_h, full_w = position.to(dev).unbind(1)
-        y, x = cell_centres(rows, top, full_h, device=dev), cell_centres(cols, left, full_w, device=dev)
-        grid = torch.stack(torch.broadcast_tensors(x[:, None, :], y[:, :, None]), dim=-1)  # (B, rows, cols, 2)
-    else:
-        top, left, full_h, full_w = (int(v) for v in position)
-        y, x = cell_centres(rows, top, full_h, device=dev), cell_centres(cols, left, full_w, device=dev)
-        grid = torch.stack(torch.meshgrid(y, x, indexing="ij")[::-1], dim=-1)[None]  # (1, rows, cols, 2) as (x, y)
+    if not isinstance(position, torch.Tensor):
+        position = tuple(int(v) for v in position)
+    # the cell centres of R's coordinate embedding, as grid_sample's (B or 1, rows, cols, 2) grid of (x, y)
+    grid = coordinate_grid(rows, cols, position, device=dev).permute(0, 2, 3, 1)
     if isinstance(maps, torch.Tensor):
         return _sample(maps, grid.expand(maps.shape[0], -1, -1, -1))
     grid = grid.expand(len(maps), -1, -1, -1)

@@ -75,12 +75,7 @@ def register_prior(name: str, builder: Callable[..., nn.Module] | None = None, *
     ``config`` takes the other :class:`PriorConfig` fields. A taken name raises ValueError unless
     ``overwrite=True``.
     """
-
-    def add(fn: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
-        PRIORS.register(name, PriorConfig(fn, **config), overwrite=overwrite)
-        return fn
-
-    return add(builder) if builder is not None else add
+    return PRIORS.register_builder(name, builder, lambda fn: PriorConfig(fn, **config), overwrite=overwrite)
 
 
 def list_priors(pattern: str | None = None) -> list[str]:

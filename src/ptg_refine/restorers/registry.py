@@ -110,12 +110,8 @@ def register_restorer(name: str, builder: Callable[..., nn.Module] | None = None
     ``config`` takes the other :class:`RestorerConfig` fields. A taken name raises ValueError unless
     ``overwrite=True``.
     """
-
-    def add(fn: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
-        RESTORERS.register(name, RestorerConfig(fn, **config), aliases=aliases, overwrite=overwrite)
-        return fn
-
-    return add(builder) if builder is not None else add
+    return RESTORERS.register_builder(name, builder, lambda fn: RestorerConfig(fn, **config), aliases=aliases,
+                                      overwrite=overwrite)
 
 
 def create_restorer(name: str, weights: str | Path | None = None, **kwargs) -> nn.Module:
