@@ -31,6 +31,7 @@ COMMANDS = {
     "digests": ("output_digests", "main"),
     "step-time": ("train_step_time", "main"),
     "readme": ("readme_tables", "main"),
+    "fewshot": ("fewshot", "main"),
 }
 
 

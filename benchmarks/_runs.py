@@ -103,14 +103,23 @@ def prior_diagnostics(refiner, cache, pairs) -> dict:
 
 def train_and_eval(run: str, restorer_name: str, prior: str, prior_pretrained: bool, train_pairs, val_pairs,
                    config: TrainConfig, cache_dir, prior_proj_dim=128, prior_dropout=0.0, diagnostics=False,
-                   save_dir=None, **refiner_kwargs) -> dict:
+                   save_dir=None, init_from=None, val_during=False, **refiner_kwargs) -> dict:
+    """Train R (from scratch, or from the refiner ``init_from``: a shipped name or folder, whose own config then
+    defines R and G) and score it on ``val_pairs``. ``val_during``: also validate every ``config.val_every``
+    iterations (the row's ``curve``)."""
     run_cfg = run_config(restorer_name, prior, prior_pretrained, config, train_pairs, val_pairs, prior_proj_dim,
                          prior_dropout, **refiner_kwargs)
+    if init_from is not None:
+        run_cfg["init_from"] = str(init_from)
     torch.manual_seed(config.seed)
-    refiner = PTGRefiner(restorer=restorer(restorer_name), prior=prior,
-                         prior_pretrained="default" if prior_pretrained else None,
-                         prior_proj_dim=prior_proj_dim, prior_dropout=prior_dropout, **refiner_kwargs)
-    trainer = Trainer(refiner, train_pairs, config, cache_dir=cache_dir, restorer_name=restorer_name, progress=False)
+    if init_from is not None:
+        refiner = PTGRefiner.from_pretrained(init_from, restorer=restorer(restorer_name))
+    else:
+        refiner = PTGRefiner(restorer=restorer(restorer_name), prior=prior,
+                             prior_pretrained="default" if prior_pretrained else None,
+                             prior_proj_dim=prior_proj_dim, prior_dropout=prior_dropout, **refiner_kwargs)
+    trainer = Trainer(refiner, train_pairs, config, cache_dir=cache_dir, restorer_name=restorer_name, progress=False,
+                      val_pairs=val_pairs if val_during else None)
     t0 = time.perf_counter()
     summary = trainer.fit()
     wall = time.perf_counter() - t0
@@ -122,6 +131,8 @@ def train_and_eval(run: str, restorer_name: str, prior: str, prior_pretrained: b
            **{k: [r[k] for r in res["images"]] for k in res["images"][0] if k != "name"},
            "final_loss_ema": trainer.history[-1].get("loss_ema") if trainer.history else None,
            "code": code_version(), "versions": versions(), "iterations": config.iterations,
+           "curve": [h for h in trainer.history if "val_psnr_FR" in h],
+           **{k: res[k] for k in ("worse",) if k in res},
            "config": run_cfg, "config_hash": config_hash(run_cfg)}
     if diagnostics:
         row.update(prior_diagnostics(refiner, trainer.cache, val_pairs))

@@ -7,8 +7,12 @@ Protocol: RGB, float in [0,1]; predictions are clamped to [0,1] (Eq. 1 is unboun
 8 bit; targets are the 8-bit ground truth / 255. PSNR: ``piq.psnr(data_range=1)`` over all three channels.
 SSIM: ``pytorch_msssim.ssim(data_range=1)``: Gaussian window 11x11, sigma 1.5, K1=0.01, K2=0.03 (Wang et
 al., "Image Quality Assessment: From Error Visibility to Structural Similarity", IEEE TIP 2004), computed
-per channel on RGB and averaged, valid region only (no padding), no downsampling. Means are reported with
-their standard error over images (sample std / sqrt(n)).
+per channel on RGB and averaged, valid region only (no padding), no downsampling. GT-mean PSNR: the
+prediction scaled by one gain per image so that its mean luminance equals the target's
+(:func:`ptg_refine.exposure.scale_to_luminance`, clamped), then PSNR; it separates exposure from restoration.
+Also per image: mean luminance and mean HSV saturation of each prediction and of the target. Means are reported
+with their standard error over images (sample std / sqrt(n)); ``worse``: the number of images where F+R scores a
+lower PSNR than F.
 """
 from __future__ import annotations
 
@@ -24,6 +28,7 @@ from PIL import Image
 from pytorch_msssim import ssim as _ssim
 
 from .data.io import comparison_strip
+from .exposure import mean_luminance, mean_saturation, scale_to_luminance
 
 
 def psnr(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -81,9 +86,14 @@ def evaluate_pairs(pairs, restorer=None, refiner=None, cache=None, out_dir=None,
             dense = cache.dense_features(pair.low)[None].to(device) \
                 if cache is not None and refiner.uses_dense else None
             outputs["F+R"] = refiner.enhance(low, restored, g, dense_features=dense)
+        target_lum = mean_luminance(target)
         for key, pred in outputs.items():
             row[f"psnr_{key}"] = float(psnr(pred, target)[0])
             row[f"ssim_{key}"] = float(ssim(pred, target)[0])
+            row[f"gtmean_psnr_{key}"] = float(psnr(scale_to_luminance(pred.clamp(0, 1), target_lum), target)[0])
+            row[f"lum_{key}"] = float(mean_luminance(pred.clamp(0, 1))[0])
+            row[f"sat_{key}"] = float(mean_saturation(pred)[0])
+        row["lum_target"], row["sat_target"] = float(target_lum[0]), float(mean_saturation(target)[0])
         rows.append(row)
         if out_dir is not None and strips:
             ims = [v[0] for v in outputs.values()] + [target[0]]
@@ -96,6 +106,8 @@ def evaluate_pairs(pairs, restorer=None, refiner=None, cache=None, out_dir=None,
     result = {"n": len(rows), "protocol": __doc__.split("Protocol: ")[1].split("\n\n")[0].replace("\n", " "),
               "mean": {k: v[0] for k, v in stats.items()}, "se": {k: v[1] for k, v in stats.items()},
               "images": rows}
+    if refiner is not None:
+        result["worse"] = sum(r["psnr_F+R"] < r["psnr_F"] for r in rows)
     if out_dir is not None:
         _mkdir(out_dir)
         (out_dir / "metrics.json").write_text(json.dumps(result, indent=1))

@@ -19,6 +19,7 @@ from ._frozen import freeze
 from ._hub import HubUnavailableError, hub_file
 from ._pretrained import PRETRAINED_DIR, is_pretrained, unknown_pretrained_message
 from ._pretrained import list_pretrained  # noqa: F401  (its former home: ``from ptg_refine.refiner import ...``)
+from .exposure import apply_exposure, check_exposure
 from ._validation import check_features, check_image, check_restored
 from .modules import RefinementNetwork
 from .priors import DEFAULT, CallablePrior, create_prior
@@ -118,6 +119,7 @@ class RefinerConfig:
     prior_input: str
     dense_hidden: int
     prior_seed: int | None
+    exposure: str | float = "refiner"
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -150,6 +152,9 @@ class PTGRefiner(
         prior_mode: how G enters R. ``"global"`` (the paper): the pooled vector g drives PTG-SVE / PTG-CSA.
             ``"dense"``: G's multi-scale feature maps (:mod:`ptg_refine.priors.dense`, SKF-style) modulate R's
             latent features by SFT (:mod:`ptg_refine.modules.sft`) and g = 0. ``"global+dense"``: both.
+        exposure: the brightness of :meth:`enhance`'s output (:mod:`ptg_refine.exposure`): ``"refiner"`` (R's own,
+            Eq. 1), ``"restorer"`` (scaled to F's mean luminance) or a target mean luminance in (0, 1). Recorded in
+            config.json, so a shipped refiner carries the setting it was validated with; ``forward`` ignores it.
         prior_seed: with ``prior_pretrained=None``, the seed of the random prior's initialisation, so that a
             checkpoint of a random-prior ablation rebuilds the same G (recorded in config.json).
         prior_input: ``"low"`` (the paper: G(I_d)) or ``"restored"`` (G(Î_c): the encoders were trained on
@@ -169,8 +174,9 @@ class PTGRefiner(
                  ffn_expansion: float = 2.66, kernel_size: int = 3, prior_hidden: int = 256,
                  embed_dim: int = 64, prior_proj_dim: int | str | None = "auto", prior_dropout: float = 0.0,
                  prior_mode: str = "global", prior_input: str = "low", dense_hidden: int = 32,
-                 prior_seed: int | None = None):
+                 prior_seed: int | None = None, exposure: str | float = "refiner"):
         super().__init__()
+        self.exposure = check_exposure(exposure)
         if prior_mode not in PRIOR_MODES:
             raise ValueError(f"prior_mode must be one of {PRIOR_MODES}, got {prior_mode!r}")
         if prior_input not in ("low", "restored"):
@@ -202,7 +208,7 @@ class PTGRefiner(
             prior_dim=found, width=width, num_blocks=num_blocks, heads=heads, ffn_expansion=ffn_expansion,
             kernel_size=kernel_size, prior_hidden=prior_hidden, embed_dim=embed_dim, prior_proj_dim=prior_proj_dim,
             prior_dropout=prior_dropout, prior_mode=prior_mode, prior_input=prior_input, dense_hidden=dense_hidden,
-            prior_seed=prior_seed)
+            prior_seed=prior_seed, exposure=self.exposure)
 
     # -- frozen parts -------------------------------------------------------------------------------
     @property
@@ -305,8 +311,11 @@ class PTGRefiner(
     def enhance(self, low: torch.Tensor, restored: torch.Tensor | None = None,
                 prior_features: torch.Tensor | None = None, tile: int | None = None, overlap: int = 32,
                 tile_restorer: bool = False, context: int | None = None,
-                dense_features: torch.Tensor | None = None) -> torch.Tensor:
+                dense_features: torch.Tensor | None = None, exposure: str | float | None = None) -> torch.Tensor:
         """Inference: no gradient, output clamped to [0,1].
+
+        exposure: the output's brightness (None: this refiner's ``exposure``, see :mod:`ptg_refine.exposure`):
+        ``"refiner"`` (Eq. 1 as is), ``"restorer"`` (F's mean luminance) or a target mean luminance in (0, 1).
 
         tile: None runs the whole image at once; an int (multiple of 4, >= 32) runs R on tiles of about
         tile x tile output pixels, with the prior computed once on the whole image, full-image positions and
@@ -320,6 +329,7 @@ class PTGRefiner(
 
         if tile is None and tile_restorer:
             raise ValueError("tile_restorer=True needs tile=<pixels>")
+        exposure = self.exposure if exposure is None else check_exposure(exposure)
         if tile is not None:
             check_tiling_args(tile, overlap, context)
         # prepare once: F (whole, or tiled), G on the whole image, each input checked once
@@ -331,9 +341,11 @@ class PTGRefiner(
         if self.uses_dense and dense_features is None:
             dense_features = self.dense_features(low, restored)
         if tile is None:
-            return self.net(low, restored, prior_features, dense=dense_features).clamp(0, 1)
-        return _refine_tiled(self.net, low, restored, prior_features, tile, overlap, context, "exact",
-                             dense_features).clamp_(0, 1)
+            out = self.net(low, restored, prior_features, dense=dense_features)
+        else:
+            out = _refine_tiled(self.net, low, restored, prior_features, tile, overlap, context, "exact",
+                                dense_features)
+        return apply_exposure(out, restored, exposure)
 
     # -- Hugging Face Hub -----------------------------------------------------------------------------
     def save_pretrained(self, save_directory, *, config=None, **kwargs):

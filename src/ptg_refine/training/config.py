@@ -33,6 +33,7 @@ class TrainConfig:
     # the prior as a training signal (CLIP-LIT-style use of a frozen encoder, here a perceptual loss):
     feature_loss: float = 0.0    # weight of the feature-space L1 between F+R and the target
     feature_loss_prior: str = "efficientnet_lite0"  # backbone of that loss (stride 8/16/32 maps)
+    identity_weight: float = 0.0  # do-no-harm: + w·(mean|I_m − 1| + mean|I_r|), R stays near F unless paid
     ssim_weight: float = 0.1
     charbonnier_eps: float = 1e-3
     flips: bool = True
@@ -67,6 +68,8 @@ class TrainConfig:
             raise ValueError(f"prior_drop must be in [0, 1], got {self.prior_drop}")
         if self.position_jitter < 0 or self.position_jitter % STRIDE:
             raise ValueError(f"position_jitter must be a non-negative multiple of 4, got {self.position_jitter}")
+        if self.identity_weight < 0:
+            raise ValueError(f"identity_weight must be >= 0, got {self.identity_weight}")
         if self.feature_loss < 0:
             raise ValueError(f"feature_loss must be >= 0, got {self.feature_loss}")
 

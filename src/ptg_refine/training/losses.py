@@ -3,6 +3,8 @@
 * :func:`refinement_loss` — L(·, T) = Charbonnier (Charbonnier et al., ICIP 1994; as in the release)
   + ``ssim_weight``·(1 − SSIM) (Wang et al., IEEE TIP 2004; pytorch-msssim).
 * :func:`joint_loss` — the paper's Eq. 8 for fine-tuning F and R together.
+* :func:`identity_penalty` — a do-no-harm regulariser: mean |I_m − 1| + mean |I_r|, which keeps R's correction
+  small (Eq. 1 returns F's output at I_m = 1, I_r = 0) unless the data pay for it.
 * :func:`feature_distance` — an optional perceptual term (Johnson et al., ECCV 2016) with the frozen pre-trained
   prior as the feature extractor.
 """
@@ -52,3 +54,8 @@ def feature_distance(prior, pred, target) -> torch.Tensor:
         ref = feature_maps(prior, target)
     got = feature_maps(prior, pred.clamp(0, 1))
     return sum((a - b).abs().mean() for a, b in zip(got, ref)) / len(ref)
+
+
+def identity_penalty(mask, residual) -> torch.Tensor:
+    """mean |I_m − 1| + mean |I_r|: zero exactly where Eq. 1 returns F's output (I_m = 1, I_r = 0)."""
+    return (mask - 1).abs().mean() + residual.abs().mean()

@@ -36,7 +36,7 @@ from . import distributed
 from .augment import add_prior_noise, jitter_position, mix_crop_prior
 from .cache import FeatureCache
 from .config import TrainConfig
-from .losses import feature_distance, joint_loss, refinement_loss
+from .losses import feature_distance, identity_penalty, joint_loss, refinement_loss
 
 
 def _variant_groups(pairs) -> list[list[int]]:
@@ -65,10 +65,10 @@ class _CropForward(nn.Module):
         self.net = net
         self.restorer = restorer
 
-    def forward(self, low, restored, prior, positions, dense=None):
+    def forward(self, low, restored, prior, positions, dense=None, details: bool = False):
         if self.restorer is not None:
             restored = self.restorer(low)
-        return self.net(low, restored, prior, position=positions, dense=dense), restored
+        return self.net(low, restored, prior, position=positions, dense=dense, return_details=details), restored
 
 
 class Trainer:
@@ -243,7 +243,12 @@ class Trainer:
             positions = torch.tensor([list(p) for p in positions], dtype=torch.long, device=self.device)
         amp = torch.autocast(self.device.type, dtype=self.amp_dtype) if self.amp_dtype else contextlib.nullcontext()
         with amp:
-            out, restored = self.model(batch["low"], batch["restored"], g, positions, batch.get("dense"))
+            out, restored = self.model(batch["low"], batch["restored"], g, positions, batch.get("dense"),
+                                       bool(c.identity_weight))
+        identity = None
+        if c.identity_weight:  # do-no-harm: pull I_m -> 1 and I_r -> 0 (R stays near F where F is right)
+            identity = c.identity_weight * identity_penalty(out["mask"].float(), out["residual"].float())
+            out = out["output"]
         out, target = out.float(), batch["target"]
         extra = c.feature_loss * feature_distance(self.feature_prior, out, target) \
             if self.feature_prior is not None else None
@@ -252,6 +257,8 @@ class Trainer:
         else:
             loss = refinement_loss(out, target, c.ssim_weight, c.charbonnier_eps)
             loss = loss if extra is None else loss + extra
+        if identity is not None:
+            loss = loss + identity
         if not torch.isfinite(loss):
             raise FloatingPointError(f"non-finite loss {loss.item()} at step {self.step}")
         self.optimizer.zero_grad(set_to_none=True)
