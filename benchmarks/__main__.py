@@ -32,6 +32,8 @@ COMMANDS = {
     "step-time": ("train_step_time", "main"),
     "readme": ("readme_tables", "main"),
     "fewshot": ("fewshot", "main"),
+    "real-vs-synthetic": ("real_vs_synthetic", "main"),
+    "real": ("real_pairs", "main"),
 }
 
 

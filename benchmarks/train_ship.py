@@ -25,10 +25,10 @@ from pathlib import Path
 
 import torch
 
-from _runs import REPO, code_version, restorer, versions
+from _runs import DATA, REPO, code_version, restorer, versions
 from prior_calibration import prepare_data
 from ptg_refine import PTGRefiner
-from ptg_refine._pretrained import INDEX_FILE
+from ptg_refine._pretrained import INDEX_FILE, get_pretrained_config
 from ptg_refine.data import PairedFolder
 from ptg_refine.evaluate import evaluate_pairs
 from ptg_refine.priors import get_prior_config
@@ -52,6 +52,24 @@ RECIPES = {
     # and stopped in the session of issue 8 for lack of CPU time (no results)
     "sci-lite0loss": ("sci", {"prior": "none:1280", "prior_proj_dim": 128}, {"feature_loss": 0.05}),
 }
+# The refiners for real photos (issue of real pairs): name -> recipe. ``data``: ``camera`` (SYNTHETIC pairs of the
+# calibrated `camera` preset, no IR-RGB image: general-purpose) or ``ir_rgb`` (the 63 REAL IR-RGB train pairs: adapted
+# to that camera); ``init``: the shipped refiner R starts from; ``exposure``: the inference setting shipped in
+# config.json; validation (model selection) on the 22 REAL IR-RGB val pairs.
+REAL_RECIPES = {
+    "sci-general": {"restorer": "sci", "init": "sci-none", "data": "camera", "exposure": "refiner",
+                    "train": {"iterations": 1000, "batch_size": 8, "crop_size": 96, "lr": 5e-4}},
+    "iat-general": {"restorer": "iat", "init": "iat_lol_v1-none", "data": "camera", "exposure": "refiner",
+                    "train": {"iterations": 1000, "batch_size": 8, "crop_size": 96, "lr": 5e-4}},
+    "sci-irrgb": {"restorer": "sci", "init": "sci-general", "data": "ir_rgb", "exposure": "refiner",
+                  "train": {"iterations": 400, "batch_size": 8, "crop_size": 96, "lr": 1e-3}},
+    "iat-irrgb": {"restorer": "iat", "init": "iat-general", "data": "ir_rgb", "exposure": "refiner",
+                  "train": {"iterations": 400, "batch_size": 8, "crop_size": 96, "lr": 1e-3}},
+}
+TRAINED_ON = {"synthetic": "SYNTHETIC pairs (default preset) of 181 clean photos",
+              "camera": "SYNTHETIC pairs (camera preset, calibrated to real low-light statistics) of 181 clean photos",
+              "ir_rgb": "REAL IR-RGB train pairs (63, one camera)"}
+REAL_VAL = "REAL pairs: the 22 IR-RGB val pairs of real_pairs/ir_rgb/val (one camera)"
 BASE = {"iterations": 5000, "lr": 1e-3, "batch_size": 4, "crop_size": 128, "seed": 0, "log_every": 50}
 VAL_DATA = "SYNTHETIC pairs: 18 McMaster photos of clean/val of the data root (ptg-refine synth --variants 1 --seed 1)"
 INDEX_ABOUT = ("The refiners shipped in this folder, one entry per subfolder (ptg_refine.list_pretrained() reads "
@@ -72,11 +90,15 @@ def index_entry(run: dict) -> dict:
     f_cfg = get_restorer_config(f_name)
     mode = run["refiner"].get("prior_mode", "global")
     what = "no prior (g = 0)" if prior.startswith("none") else f"the {prior} prior ({mode})"
-    val = {k: round(statistics.mean(v), 4) for k, v in run["val"].items() if k.startswith(("psnr_F", "ssim_F"))}
+    val = {k: round(statistics.mean(v), 4) for k, v in run["val"].items()
+           if k.startswith(("psnr_F", "ssim_F", "gtmean_psnr_F"))}
+    trained_on = run.get("trained_on", [TRAINED_ON["synthetic"]])
     return {"restorer": f_name, "prior": prior, "prior_mode": mode,
-            "description": f"R for F = {f_name} ({RESTORERS.resolve(f_name)}) with {what}, trained on synthetic pairs",
-            "iterations": run["train"]["iterations"],
-            "validation": {"data": VAL_DATA, "n": len(run["val"]["name"]), **val},
+            "description": f"R for F = {f_name} ({RESTORERS.resolve(f_name)}) with {what}, trained on "
+                           + " then ".join(trained_on),
+            "iterations": run["train"]["iterations"], "trained_on": trained_on,
+            "exposure": run.get("exposure", "refiner"),
+            "validation": {"data": run.get("val_data", VAL_DATA), "n": len(run["val"]["name"]), **val},
             "licence": {"R": R_LICENCE, "F": f"{f_cfg.licence} (weights of {f_cfg.source})",
                         "prior": get_prior_config(prior).licence}}
 
@@ -90,9 +112,85 @@ def write_index_entry(name: str, run: dict) -> None:
     INDEX_FILE.write_text(json.dumps(index, indent=1, ensure_ascii=False) + "\n")
 
 
+def prepare_camera_data(work: Path) -> Path:
+    """The calibrated SYNTHETIC training pairs (``camera`` preset; made once)."""
+    out = work / "train_camera"
+    if not out.is_dir():
+        import subprocess
+        subprocess.run(["ptg-refine", "synth", "--clean", str(DATA / "clean" / "train"), "--out", str(out),
+                        "--variants", "2", "--seed", "0", "--max-side", "512", "--preset", "camera", "--no-progress"],
+                       check=True)
+    return out
+
+
+def ship_real(args) -> None:
+    """Train (from the recipe's ``init``), select on REAL IR-RGB val, ship a refiner of REAL_RECIPES."""
+    recipe = REAL_RECIPES[args.name]
+    f_name, work = recipe["restorer"], Path(args.work)
+    train_kw = {"seed": 0, "log_every": 50, **recipe["train"]}
+    if args.iterations is not None:
+        train_kw["iterations"] = args.iterations
+    if recipe["data"] == "camera":
+        train_dir = prepare_camera_data(work)
+    else:
+        train_dir = DATA / "real_pairs" / "ir_rgb" / "train"
+    train, val = PairedFolder(train_dir).pairs, PairedFolder(DATA / "real_pairs" / "ir_rgb" / "val").pairs
+    torch.manual_seed(train_kw["seed"])
+    refiner = PTGRefiner.from_pretrained(recipe["init"])
+    refiner.exposure = refiner.refiner_config.exposure = recipe["exposure"]
+    init_cfg = get_pretrained_config(recipe["init"])
+    cfg = TrainConfig(**train_kw, val_every=args.val_every or 100, ckpt_every=250)
+    out = work / "ship" / args.name
+    trainer = Trainer(refiner, train, cfg, val_pairs=val, out_dir=out, cache_dir=work / "cache",
+                      restorer_name=f_name, progress=False)
+    trainer.resume()
+    t0 = time.perf_counter()
+    summary = trainer.fit()
+    hist = json.loads((out / "history.json").read_text())
+    trained_on = [*init_cfg.trained_on] if init_cfg.trained_on else [TRAINED_ON["synthetic"]]
+    trained_on.append(TRAINED_ON[recipe["data"]])
+    lines = [f"# `{args.name}`: REAL IR-RGB val PSNR against iterations", "",
+             f"F = `{f_name}`; R initialised from `{recipe['init']}`, trained on {TRAINED_ON[recipe['data']]}; "
+             f"TrainConfig {train_kw}; exposure `{recipe['exposure']}`; {args.threads} CPU threads, "
+             f"{summary['train_seconds'] / 60:.1f} min of training steps (wall incl. caching F and validation "
+             f"{(time.perf_counter() - t0) / 60:.1f} min). Code {code_version()}; {versions()}.", "",
+             f"Command: `python -m benchmarks ship {' '.join(sys.argv[1:])}`", ""] + history_table(hist["history"])
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / f"ship_{args.name}.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines), flush=True)
+    ev = evaluate_pairs(val, refiner=trainer.refiner, cache=trainer.cache, progress=False)
+    run = {"name": args.name, "restorer": f_name, "refiner": {k: refiner.config[k] for k in ("prior", "prior_mode")},
+           "init": recipe["init"], "train": train_kw, "threads": args.threads, "trained_on": trained_on,
+           "exposure": recipe["exposure"], "val_data": REAL_VAL, "train_seconds": summary["train_seconds"],
+           "params_R": sum(p.numel() for p in refiner.parameters()), "code": code_version(), "versions": versions(),
+           "val": {k: [r[k] for r in ev["images"]] for k in ev["images"][0]}}
+    (RESULTS / f"ship_{args.name}.json").write_text(json.dumps(run, indent=1))
+    if args.no_ship:
+        return
+    install(args.name, out, run, work, val, f"python -m benchmarks ship {args.name}")
+
+
+def install(name: str, out: Path, run: dict, work: Path, val, command: str) -> None:
+    """Copy ``out/final`` into the package as shipped refiner ``name``, write its index entry and model card."""
+    dest = PRETRAINED / name
+    if dest.exists():
+        shutil.rmtree(dest)
+    shutil.copytree(out / "final", dest)
+    for p in dest.iterdir():
+        p.chmod(0o644)
+    write_index_entry(name, run)
+    shipped = PTGRefiner.from_pretrained(name)
+    ev = evaluate_pairs(val, refiner=shipped, out_dir=work / "eval" / name, strips=False, progress=False)
+    import subprocess
+    subprocess.run([sys.executable, str(Path(__file__).parent / "model_card.py"), "--refiner", str(dest),
+                    "--history", str(out / "history.json"), "--eval", str(work / "eval" / name / "metrics.json"),
+                    "--command", command], check=True)
+    print(f"shipped {name}: val PSNR F {ev['mean']['psnr_F']:.2f} -> F+R {ev['mean']['psnr_F+R']:.2f} dB")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("name", choices=list(RECIPES))
+    ap.add_argument("name", choices=[*RECIPES, *REAL_RECIPES])
     ap.add_argument("--work", default=str(REPO / "runs" / "bench"))
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--lr", type=float, default=None, help="override the recipe's lr (lr study)")
@@ -102,6 +200,9 @@ def main():
     ap.add_argument("--index-only", action="store_true",
                     help="only rewrite the index entry of the shipped refiner from results/ship_<name>.json")
     args = ap.parse_args()
+    if args.name in REAL_RECIPES and not args.index_only:
+        torch.set_num_threads(args.threads)
+        return ship_real(args)
     if args.index_only:
         write_index_entry(args.name, json.loads((RESULTS / f"ship_{args.name}.json").read_text()))
         print(f"{INDEX_FILE}: entry {args.name} written")
@@ -146,20 +247,7 @@ def main():
     (RESULTS / f"ship_{tag}.json").write_text(json.dumps(run, indent=1))
     if args.no_ship:
         return
-    dest = PRETRAINED / args.name
-    if dest.exists():
-        shutil.rmtree(dest)
-    shutil.copytree(out / "final", dest)
-    for p in dest.iterdir():
-        p.chmod(0o644)
-    write_index_entry(args.name, run)
-    shipped = PTGRefiner.from_pretrained(args.name)
-    ev = evaluate_pairs(val, refiner=shipped, out_dir=work / "eval" / args.name, strips=False, progress=False)
-    import subprocess
-    subprocess.run([sys.executable, str(Path(__file__).parent / "model_card.py"), "--refiner", str(dest),
-                    "--history", str(out / "history.json"), "--eval", str(work / "eval" / args.name / "metrics.json"),
-                    "--command", f"python benchmarks/train_ship.py {args.name}"], check=True)
-    print(f"shipped {args.name}: val PSNR F+R {ev['mean']['psnr_F+R']:.2f} dB")
+    install(args.name, out, run, work, val, f"python benchmarks/train_ship.py {args.name}")
 
 
 if __name__ == "__main__":

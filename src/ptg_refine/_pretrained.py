@@ -29,6 +29,9 @@ class PretrainedConfig:
     SYNTHETIC), ``n`` images and mean ``psnr_F``, ``psnr_F+R``, ``ssim_F``, ``ssim_F+R`` (from
     ``benchmarks/results/ship_<name>.json``). licence: of R's weights (``R``), F's (``F``) and G's (``prior``).
     default: the refiner of ``ptg-refine enhance`` and ``torch.hub`` without a name (exactly one entry).
+    trained_on: what R was trained on, in order (e.g. SYNTHETIC pairs, then REAL pairs of one camera): a refiner is
+    a domain adapter, so this says where it is expected to help. exposure: its inference exposure setting
+    (:mod:`ptg_refine.exposure`, also in its config.json).
     """
 
     restorer: str
@@ -39,6 +42,8 @@ class PretrainedConfig:
     validation: dict = field(default_factory=dict)
     licence: dict = field(default_factory=dict)
     default: bool = False
+    trained_on: tuple = ()
+    exposure: str | float = "refiner"
 
 
 def _shipped() -> Registry[PretrainedConfig]:

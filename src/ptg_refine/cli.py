@@ -164,16 +164,19 @@ def add_synth_args(p):
     p.add_argument("--min-size", type=int, default=DEFAULT_MIN_SIZE,
                    help="refuse clean images whose short side (after --max-side) is smaller than this many pixels "
                         "(training crops must fit in the images)")
+    p.add_argument("--preset", default="default", choices=["default", "camera"],
+                   help="degradation ranges: default, or camera (calibrated to real low-light pairs: darker, "
+                        "stronger white-balance shifts, a black level; see ptg_refine.data.synth)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     _add_common(p, threads=False)
 
 
 def run_synth(args):
     _check_out(args.out)
-    from .data.synth import synthesize_pairs
+    from .data.synth import PRESETS, synthesize_pairs
 
     s = synthesize_pairs(args.clean, args.out, variants=args.variants, seed=args.seed, max_side=args.max_side,
-                         min_size=args.min_size, progress=not args.no_progress)
+                         min_size=args.min_size, progress=not args.no_progress, config=PRESETS[args.preset])
     print(f"wrote {s['pairs']} SYNTHETIC pairs from {s['images']} clean images to {args.out} "
           f"(seed {args.seed}, {args.variants} variant(s) each); {len(s['resized'])} image(s) downscaled "
           f"to max side {args.max_side}; parameters in {Path(args.out) / 'synthetic.json'}")
@@ -197,6 +200,8 @@ TRAIN_HELP = {
     "position_jitter": "shift R's coordinate positions by a random multiple of 4 pixels in [-J, J]",
     "feature_loss": "weight of a feature-space L1 loss between F+R and the target (0: off)",
     "feature_loss_prior": "backbone of the feature loss",
+    "identity_weight": "do-no-harm penalty: weight of mean|I_m - 1| + mean|I_r| (keeps R near F unless the data "
+                       "pay for a correction; 0: off)",
     "ssim_weight": "weight of the (1 - SSIM) term of the loss",
     "charbonnier_eps": "epsilon of the Charbonnier loss",
     "flips": "no random flips of the training crops",
