@@ -405,3 +405,62 @@ def test_version_and_fast_top_level_help(capsys):
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
                          env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert res.returncode == 0 and "synth" in res.stdout and res.stdout.strip().endswith("LAZY"), res.stderr
+
+
+# -- adapting a trained refiner: train --init-from -----------------------------------------------------
+def _weights(folder):
+    from safetensors.torch import load_file
+
+    return load_file(str(folder / "model.safetensors"))
+
+
+def test_train_init_from_starts_at_the_given_refiner(tmp_path, train_pairs, capsys):
+    base = tmp_path / "base"
+    assert train(base, train_pairs, "--seed", "1") == 0
+    # a tiny lr: one step moves R by ~1e-12, so the adapted R must still be the init's R, not a fresh one
+    tiny = ["--lr", "1e-12", "--min-lr", "0", "--iterations", "1", "--batch-size", "1", "--crop-size", "16",
+            "--no-progress", "--threads", "1"]
+    adapted = tmp_path / "adapted"
+    assert main(["train", "--init-from", str(base / "final"), "--pairs", str(train_pairs), "--out", str(adapted),
+                 *tiny]) == 0
+    init, got = _weights(base / "final"), _weights(adapted / "final")
+    assert init.keys() == got.keys()
+    assert max(float((init[k] - got[k]).abs().max()) for k in init) < 1e-6
+    # F, prior, size and exposure come with the init: the same config.json
+    assert json.loads((adapted / "final" / "config.json").read_text()) == \
+        json.loads((base / "final" / "config.json").read_text())
+    # from scratch with the same seed, R is a different network
+    scratch = tmp_path / "scratch"
+    assert train(scratch, train_pairs, "--lr", "1e-12", "--min-lr", "0", iterations=1) == 0
+    assert max(float((init[k] - _weights(scratch / "final")[k]).abs().max()) for k in init) > 1e-3
+    capsys.readouterr()
+
+
+def test_train_init_from_refuses_architecture_options(tmp_path, train_pairs, capsys):
+    base = tmp_path / "base"
+    assert train(base, train_pairs) == 0
+    capsys.readouterr()
+    rc = main(["train", "--init-from", str(base / "final"), "--pairs", str(train_pairs), "--out",
+               str(tmp_path / "a"), "--width", "8", "--prior", "none:8"])
+    err = capsys.readouterr().err
+    assert rc == 2 and len(error_lines(err)) == 1
+    assert "--prior, --width: R's architecture and prior come from --init-from" in err
+    assert not (tmp_path / "a").exists()
+    rc = main(["train", "--pairs", str(train_pairs), "--out", str(tmp_path / "b")])
+    err = capsys.readouterr().err
+    assert rc == 2 and "train needs --restorer NAME" in err and "--init-from" in err
+
+
+def test_adapting_in_python_trains_only_r_of_a_loaded_refiner(tmp_path, train_pairs):
+    from ptg_refine.data import PairedFolder
+    from ptg_refine.training import TrainConfig, Trainer
+
+    base = tmp_path / "base"
+    assert train(base, train_pairs) == 0
+    refiner = PTGRefiner.from_pretrained(str(base / "final"))
+    before = {k: v.clone() for k, v in refiner.state_dict().items()}
+    cfg = TrainConfig(iterations=2, batch_size=1, crop_size=16, lr=1e-2, log_every=1)
+    Trainer(refiner, PairedFolder(train_pairs).pairs, cfg, progress=False).fit()
+    after = refiner.state_dict()
+    changed = {k for k in before if not torch.equal(before[k], after[k])}
+    assert changed and all(k.startswith("net.") for k in changed), sorted(changed)[:5]

@@ -232,6 +232,11 @@ def _field_kind(f):
     return str
 
 
+# R's options of ``train`` and their defaults; with --init-from they come from the init refiner's config.json
+ARCH_DEFAULTS = {"prior": "none", "prior_random": False, "prior_proj_dim": 128, "prior_dropout": 0.0,
+                 "prior_mode": "global", "prior_input": "low", "width": 16, "num_blocks": 4}
+
+
 def add_train_args(p):
     from dataclasses import fields
 
@@ -245,20 +250,29 @@ def add_train_args(p):
                                                          "checkpoint (same F, prior, data and settings)")
     p.add_argument("--overwrite", action="store_true", help="replace a previous run in --out (its checkpoints/, "
                                                             "final/ and history.json are deleted)")
-    p.add_argument("--restorer", required=True, help="zoo name of F (ptg_refine.list_restorers())")
+    p.add_argument("--init-from", default=None, metavar="NAME_OR_DIR",
+                   help="start R from a trained refiner (a shipped name, ptg_refine.list_pretrained(), or a folder "
+                        "with config.json + model.safetensors) and adapt it to --pairs: its F, prior, size and "
+                        "exposure come with it (the R options below are then not given)")
+    p.add_argument("--restorer", default=None, help="zoo name of F (ptg_refine.list_restorers()); required "
+                                                    "unless --init-from gives it")
     p.add_argument("--restorer-weights", default=None, help="weights file for F (needed for zero_dce, zero_dce_pp)")
-    p.add_argument("--prior", default="efficientnet_lite0", help="prior spec (ptg_refine.list_priors())")
+    p.add_argument("--prior", default=ARCH_DEFAULTS["prior"],
+                   help="prior spec (ptg_refine.list_priors()); 'none' (g = 0) is what the measurements recommend: "
+                        "no pre-trained prior has beaten it (README, 'the prior')")
     p.add_argument("--prior-weights", default=None, metavar="FILE",
                    help="local weights file of the prior (offline use; default: the prior's own pretrained weights)")
     p.add_argument("--prior-random", action="store_true", help="randomly initialised prior (ablation)")
-    p.add_argument("--prior-proj-dim", type=int, default=128, help="project g to this size first (0: off)")
-    p.add_argument("--prior-dropout", type=float, default=0.0, help="dropout on g inside R during training")
-    p.add_argument("--prior-mode", default="global", choices=["global", "dense", "global+dense"],
+    p.add_argument("--prior-proj-dim", type=int, default=ARCH_DEFAULTS["prior_proj_dim"],
+                   help="project g to this size first (0: off)")
+    p.add_argument("--prior-dropout", type=float, default=ARCH_DEFAULTS["prior_dropout"],
+                   help="dropout on g inside R during training")
+    p.add_argument("--prior-mode", default=ARCH_DEFAULTS["prior_mode"], choices=["global", "dense", "global+dense"],
                    help="how G enters R: pooled vector (paper), dense feature maps by SFT, or both")
-    p.add_argument("--prior-input", default="low", choices=["low", "restored"],
+    p.add_argument("--prior-input", default=ARCH_DEFAULTS["prior_input"], choices=["low", "restored"],
                    help="what G sees: the low image (paper) or F's output")
-    p.add_argument("--width", type=int, default=16, help="channels of R's first stage")
-    p.add_argument("--num-blocks", type=int, default=4, help="transformer blocks of R")
+    p.add_argument("--width", type=int, default=ARCH_DEFAULTS["width"], help="channels of R's first stage")
+    p.add_argument("--num-blocks", type=int, default=ARCH_DEFAULTS["num_blocks"], help="transformer blocks of R")
     p.add_argument("--cache-dir", default=None, help="on-disk cache of F(low) and G(low), shared between runs")
     p.add_argument("--limit", type=int, default=None, help="use only the first N training pairs (name order)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
@@ -306,6 +320,13 @@ def run_train(args):
         raise CLIError("--resume and --overwrite exclude each other: continue the run in --out, or replace it")
     if args.prior_random and args.prior_weights:
         raise CLIError("--prior-random and --prior-weights exclude each other")
+    if args.init_from:
+        given = ["--" + k.replace("_", "-") for k, v in ARCH_DEFAULTS.items() if getattr(args, k) != v]
+        if given:
+            raise CLIError(f"{', '.join(given)}: R's architecture and prior come from --init-from "
+                           f"{args.init_from}'s config.json; drop {'it' if len(given) == 1 else 'them'}")
+    elif args.restorer is None:
+        raise CLIError("train needs --restorer NAME (ptg_refine.list_restorers()), or --init-from a trained refiner")
     _check_out(out)
     _check_file(args.prior_weights, "--prior-weights")
     _check_file(args.restorer_weights, "--restorer-weights")
@@ -332,17 +353,23 @@ def run_train(args):
     init_distributed_from_env()
     config = config_from_args(args)
     torch.manual_seed(config.seed)  # R's initialisation (and a random prior's) follow the seed
-    restorer = build_restorer(args.restorer, args.restorer_weights)
-    prior_pretrained = None if args.prior_random else (args.prior_weights or "default")
-    refiner = PTGRefiner(restorer=restorer, prior=args.prior, prior_pretrained=prior_pretrained,
-                         prior_proj_dim=args.prior_proj_dim or None, prior_dropout=args.prior_dropout,
-                         prior_mode=args.prior_mode, prior_input=args.prior_input, width=args.width,
-                         num_blocks=args.num_blocks, prior_seed=config.seed if args.prior_random else None)
-    refiner.refiner_config.restorer = args.restorer  # so from_pretrained can rebuild F by name
+    if args.init_from:
+        refiner = load_refiner(args.init_from, args.restorer, args.restorer_weights, args.prior_weights)
+        restorer_name = args.restorer or refiner.refiner_config.restorer
+        refiner.train()
+    else:
+        restorer = build_restorer(args.restorer, args.restorer_weights)
+        prior_pretrained = None if args.prior_random else (args.prior_weights or "default")
+        refiner = PTGRefiner(restorer=restorer, prior=args.prior, prior_pretrained=prior_pretrained,
+                             prior_proj_dim=args.prior_proj_dim or None, prior_dropout=args.prior_dropout,
+                             prior_mode=args.prior_mode, prior_input=args.prior_input, width=args.width,
+                             num_blocks=args.num_blocks, prior_seed=config.seed if args.prior_random else None)
+        restorer_name = args.restorer
+    refiner.refiner_config.restorer = restorer_name  # so from_pretrained can rebuild F by name
     train = PairedFolder(args.pairs, limit=args.limit)
     val = PairedFolder(args.val_pairs) if args.val_pairs else None
     trainer = Trainer(refiner, train.pairs, config, val_pairs=val.pairs if val else None, out_dir=out,
-                      cache_dir=args.cache_dir, restorer_name=args.restorer, progress=not args.no_progress)
+                      cache_dir=args.cache_dir, restorer_name=restorer_name, progress=not args.no_progress)
     if args.overwrite and existing and trainer.rank == 0:
         _clear_run(out)
         print(f"--overwrite: removed the previous run's {', '.join(n for n in RUN_FILES if n in existing)} from "
@@ -399,7 +426,11 @@ def run_eval(args):
     for key in ("input", "F", "F+R"):
         if f"psnr_{key}" in m:
             print(f"{key:6s} PSNR {m[f'psnr_{key}']:.2f} ± {se[f'psnr_{key}']:.2f} dB   "
-                  f"SSIM {m[f'ssim_{key}']:.4f} ± {se[f'ssim_{key}']:.4f}   (n={res['n']}, mean ± s.e.)")
+                  f"SSIM {m[f'ssim_{key}']:.4f} ± {se[f'ssim_{key}']:.4f}   "
+                  f"GT-mean PSNR {m[f'gtmean_psnr_{key}']:.2f} dB   "
+                  f"luminance {m[f'lum_{key}']:.3f} (target {m['lum_target']:.3f})   (n={res['n']}, mean ± s.e.)")
+    if "worse" in res:
+        print(f"F+R is worse than F (PSNR) on {res['worse']} of {res['n']} images")
     if args.out:
         print(f"per-image metrics: {Path(args.out) / 'metrics.json'}, {Path(args.out) / 'metrics.csv'}")
 
