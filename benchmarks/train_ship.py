@@ -59,7 +59,7 @@ RECIPES = {
 REAL_RECIPES = {
     "sci-general": {"restorer": "sci", "init": "sci-none", "data": "camera", "exposure": "refiner",
                     "train": {"iterations": 1000, "batch_size": 8, "crop_size": 96, "lr": 5e-4}},
-    "iat-general": {"restorer": "iat", "init": "iat_lol_v1-none", "data": "camera", "exposure": "refiner",
+    "iat-general": {"restorer": "iat", "init": "iat_lol_v1-none", "data": "camera", "exposure": "restorer",
                     "train": {"iterations": 1000, "batch_size": 8, "crop_size": 96, "lr": 5e-4}},
     "sci-irrgb": {"restorer": "sci", "init": "sci-general", "data": "ir_rgb", "exposure": "refiner",
                   "train": {"iterations": 400, "batch_size": 8, "crop_size": 96, "lr": 1e-3}},
