@@ -1,12 +1,18 @@
 """Train, evaluate and ship one of the refiners bundled in the package (one committed command per refiner).
 
     python benchmarks/train_ship.py sci-none            # see RECIPES; --no-ship: train and report only
+    python -m benchmarks ship sci-general --work runs/general --threads 1   # REAL_RECIPES: for real photos
+
+REAL_RECIPES (the refiners for real photos): ``*-general`` start from the older synthetic refiner of F and are
+trained on SYNTHETIC pairs of the calibrated ``camera`` preset (no IR-RGB image: they are judged cross-camera);
+``*-irrgb`` start from ``*-general`` and are adapted to the 63 REAL IR-RGB train pairs. Both are selected on the 22
+REAL IR-RGB val pairs. Run the general ones first (the adapted ones start from them).
 
 Data: SYNTHETIC pairs made by ``ptg-refine synth`` from the clean photos under PTG_DATA_DIR (default
 ../shared/data): 181 training photos x 2 variants (seed 0, long side <= 512), validation 18 McMaster pairs
 (seed 1) — the same folders as benchmarks/prior_calibration.py (``--work``, default runs/bench). The run is
 resumable (checkpoints in <work>/ship/<name>); at the end it copies ``final/`` to
-src/ptg_refine/pretrained/<name>, evaluates it from there, writes its model card (benchmarks/model_card.py),
+src/ptg_refine/pretrained/<name>, evaluates it from there, writes its model card (benchmarks/model_card.py; real-pair figures once results/real_pairs.json exists),
 its entry in src/ptg_refine/pretrained/index.json (F, prior, validation means, licences; what
 ``ptg_refine.list_pretrained()`` reads) and results/ship_<name>.md with validation PSNR against iterations, so a
 reader sees whether more compute would still pay. ``--index-only`` rewrites the index entry of an already shipped
@@ -167,10 +173,10 @@ def ship_real(args) -> None:
     (RESULTS / f"ship_{args.name}.json").write_text(json.dumps(run, indent=1))
     if args.no_ship:
         return
-    install(args.name, out, run, work, val, f"python -m benchmarks ship {args.name}")
+    install(args.name, out, run, work, val)
 
 
-def install(name: str, out: Path, run: dict, work: Path, val, command: str) -> None:
+def install(name: str, out: Path, run: dict, work: Path, val) -> None:
     """Copy ``out/final`` into the package as shipped refiner ``name``, write its index entry and model card."""
     dest = PRETRAINED / name
     if dest.exists():
@@ -181,10 +187,9 @@ def install(name: str, out: Path, run: dict, work: Path, val, command: str) -> N
     write_index_entry(name, run)
     shipped = PTGRefiner.from_pretrained(name)
     ev = evaluate_pairs(val, refiner=shipped, out_dir=work / "eval" / name, strips=False, progress=False)
-    import subprocess
-    subprocess.run([sys.executable, str(Path(__file__).parent / "model_card.py"), "--refiner", str(dest),
-                    "--history", str(out / "history.json"), "--eval", str(work / "eval" / name / "metrics.json"),
-                    "--command", command], check=True)
+    from model_card import card, load_real
+
+    (dest / "README.md").write_text(card(name, load_real()))
     print(f"shipped {name}: val PSNR F {ev['mean']['psnr_F']:.2f} -> F+R {ev['mean']['psnr_F+R']:.2f} dB")
 
 
@@ -247,7 +252,7 @@ def main():
     (RESULTS / f"ship_{tag}.json").write_text(json.dumps(run, indent=1))
     if args.no_ship:
         return
-    install(args.name, out, run, work, val, f"python benchmarks/train_ship.py {args.name}")
+    install(args.name, out, run, work, val)
 
 
 if __name__ == "__main__":
