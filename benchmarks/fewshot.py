@@ -57,6 +57,19 @@ CONDITIONS = {
 DEFAULT_INIT = {"sci": "sci-general", "iat": "iat-general"}
 
 
+def condition_texts() -> dict[str, str]:
+    """Each condition's description, from this module's docstring (one place)."""
+    block = __doc__.split("Conditions (``--conditions``):\n")[1].split("\n\n")[0]
+    out: dict[str, str] = {}
+    for line in block.splitlines():
+        head = line[2:].split(" ", 1)
+        if line.startswith("  ") and not line.startswith("   ") and head[0] in CONDITIONS:
+            out[head[0]] = head[1].strip()
+        elif out:
+            out[list(out)[-1]] += " " + line.strip()
+    return out
+
+
 def draw(pairs, n: int, seed: int):
     """N of the training pairs, a draw fixed by (n, seed), in name order."""
     if n >= len(pairs):
@@ -138,7 +151,7 @@ def report(rows: dict) -> str:
     if first:
         codes = ", ".join(sorted({r.get("code", "?") for r in rows.values()}))
         lines += [f"Versions: {first.get('versions', '?')}; code {codes}.", ""]
-    lines += ["Conditions:", "", *[f"- `{k}`" for k in CONDITIONS],
+    lines += ["Conditions:", "", *[f"- `{k}`: {' '.join(text.split())}" for k, text in condition_texts().items()],
               "", "(`init` starts from the shipped general-purpose refiner of F, trained on calibrated synthetic "
               "pairs only: no IR-RGB image.)"]
     return "\n".join(lines) + "\n"

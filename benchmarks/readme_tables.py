@@ -1,4 +1,4 @@
-"""Copy result tables from benchmarks/results/ into README.md, between include markers.
+"""Copy result tables from benchmarks/results/ into README.md and docs/*.md, between include markers.
 
 A block in README.md of the form
 
@@ -8,12 +8,13 @@ A block in README.md of the form
 
 is replaced by that section of the results file (from its heading line up to the next heading of the same or a
 higher level; the whole file without its title when no heading is given). tests/test_readme_tables.py fails when
-README.md and the results files disagree, so every number in those blocks comes from a committed results file.
+README.md or a page of docs/ and the results files disagree, so every number in those blocks comes from a committed
+results file.
 
 Command (after a benchmark has rewritten its results file):
 
-    python benchmarks/readme_tables.py          # rewrite README.md
-    python benchmarks/readme_tables.py --check  # exit 1 if README.md is stale
+    python benchmarks/readme_tables.py          # rewrite README.md and docs/*.md
+    python benchmarks/readme_tables.py --check  # exit 1 if one of them is stale
 """
 from __future__ import annotations
 
@@ -51,19 +52,26 @@ def render(readme: str, root: Path = REPO) -> str:
     return BLOCK.sub(sub, readme)
 
 
+def pages(root: Path = REPO) -> list[Path]:
+    """The documents with include blocks: README.md and every page of docs/."""
+    return [root / "README.md", *sorted((root / "docs").glob("*.md"))]
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--check", action="store_true")
     args = ap.parse_args()
-    path = REPO / "README.md"
-    old = path.read_text()
-    new = render(old)
-    if args.check:
+    stale = []
+    for path in pages():
+        old = path.read_text()
+        new = render(old)
         if new != old:
-            print("README.md is stale: run python benchmarks/readme_tables.py", file=sys.stderr)
-            sys.exit(1)
-        return
-    path.write_text(new)
+            stale.append(path.relative_to(REPO))
+            if not args.check:
+                path.write_text(new)
+    if args.check and stale:
+        print(f"stale: {', '.join(map(str, stale))}: run python benchmarks/readme_tables.py", file=sys.stderr)
+        sys.exit(1)
 
 
 if __name__ == "__main__":

@@ -67,6 +67,30 @@ def test_synth_max_side_is_reported_and_refuses_non_empty_output(tmp_path):
         synthesize_pairs(tmp_path / "clean", tmp_path / "o5", variants=0, progress=False)
 
 
+def test_synth_val_fraction_holds_out_whole_photos(tmp_path):
+    from ptg_refine.cli import main
+
+    names = [f"p{i}.png" for i in range(10)]
+    write_images(tmp_path / "clean", names)
+    assert main(["synth", "--clean", str(tmp_path / "clean"), "--out", str(tmp_path / "o"), "--variants", "2",
+                 "--val-fraction", "0.2", "--min-size", "16", "--no-progress"]) == 0
+    val = sorted(p.name for p in (tmp_path / "o" / "val" / "low").iterdir())
+    train = sorted(p.name for p in (tmp_path / "o" / "train" / "low").iterdir())
+    photos = lambda files: {f.rsplit("_v", 1)[0] for f in files}  # noqa: E731
+    assert len(val) == 4 and len(train) == 16 and not photos(val) & photos(train)  # 2 of 10 photos, both variants
+    assert sorted(p.name for p in (tmp_path / "o" / "val" / "high").iterdir()) == val
+    assert len(PairedFolder(tmp_path / "o" / "train")) == 16
+    meta = json.loads((tmp_path / "o" / "synthetic.json").read_text())
+    assert sorted(meta["val_images"]) == sorted(photos(val))
+    # a photo's side depends on its name and the seed, not on the other photos: with more photos and as many
+    # held out, an original photo held out now was held out before
+    write_images(tmp_path / "more", names + ["q0.png", "q1.png"])
+    s = synthesize_pairs(tmp_path / "more", tmp_path / "o2", val_fraction=0.2, progress=False, min_size=16)
+    assert len(s["val_images"]) == 2 and set(s["val_images"]) - {"q0", "q1"} <= photos(val)
+    with pytest.raises(ValueError, match="val_fraction must be in"):
+        synthesize_pairs(tmp_path / "clean", tmp_path / "o3", val_fraction=1.0, progress=False, min_size=16)
+
+
 def test_paired_folder_matching_and_errors(tmp_path):
     write_images(tmp_path / "p" / "low", ["1.png", "2.png"])
     write_images(tmp_path / "p" / "high", ["1.png", "2.jpg"])

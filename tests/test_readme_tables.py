@@ -6,13 +6,16 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "benchmarks"))
-from readme_tables import render, section  # noqa: E402
+from readme_tables import pages, render, section  # noqa: E402
 
 
-def test_readme_tables_match_results_files():
-    readme = (ROOT / "README.md").read_text()
-    assert "<!-- include " in readme
-    assert render(readme) == readme, "README.md is stale: run python benchmarks/readme_tables.py"
+def test_readme_and_docs_tables_match_results_files():
+    docs = pages()
+    assert docs[0].name == "README.md" and len(docs) > 1
+    assert any("<!-- include " in p.read_text() for p in docs)
+    for page in docs:
+        text = page.read_text()
+        assert render(text) == text, f"{page.name} is stale: run python benchmarks/readme_tables.py"
 
 
 def test_section_and_stale_block(tmp_path):

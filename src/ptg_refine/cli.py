@@ -167,6 +167,9 @@ def add_synth_args(p):
     p.add_argument("--preset", default="default", choices=["default", "camera"],
                    help="degradation ranges: default, or camera (calibrated to real low-light pairs: darker, "
                         "stronger white-balance shifts, a black level; see ptg_refine.data.synth)")
+    p.add_argument("--val-fraction", type=float, default=0.0,
+                   help="hold out this fraction of the clean photos for validation: writes OUT/train and OUT/val "
+                        "(every variant of a photo on the same side; the split depends on --seed and the names)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     _add_common(p, threads=False)
 
@@ -176,10 +179,15 @@ def run_synth(args):
     from .data.synth import PRESETS, synthesize_pairs
 
     s = synthesize_pairs(args.clean, args.out, variants=args.variants, seed=args.seed, max_side=args.max_side,
-                         min_size=args.min_size, progress=not args.no_progress, config=PRESETS[args.preset])
-    print(f"wrote {s['pairs']} SYNTHETIC pairs from {s['images']} clean images to {args.out} "
-          f"(seed {args.seed}, {args.variants} variant(s) each); {len(s['resized'])} image(s) downscaled "
-          f"to max side {args.max_side}; parameters in {Path(args.out) / 'synthetic.json'}")
+                         min_size=args.min_size, progress=not args.no_progress, config=PRESETS[args.preset],
+                         val_fraction=args.val_fraction)
+    where = (f"{Path(args.out) / 'train'} and {Path(args.out) / 'val'} ({len(s['val_images'])} photo(s) held out)"
+             if args.val_fraction else str(args.out))
+    resized = (f"{len(s['resized'])} image(s) downscaled to max side {args.max_side}" if args.max_side
+               else "no downscaling")
+    print(f"wrote {s['pairs']} SYNTHETIC pairs from {s['images']} clean images to {where} (seed {args.seed}, "
+          f"{args.variants} variant(s) each, preset {args.preset}); {resized}; parameters in "
+          f"{Path(args.out) / 'synthetic.json'}")
 
 
 # -- train ------------------------------------------------------------------------------------------

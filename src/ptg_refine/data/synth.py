@@ -174,10 +174,26 @@ def _remove_stale_temporaries(out_dir: Path) -> None:
             shutil.rmtree(tmp, ignore_errors=True)
 
 
+def split_names(names, val_fraction: float, seed: int) -> set[str]:
+    """The names held out for validation: ``round(val_fraction * n)`` of them (at least one when the fraction is
+    > 0), chosen by a hash of seed and name, so the split depends on neither file order nor the other names."""
+    if not 0 <= val_fraction < 1:
+        raise ValueError(f"val_fraction must be in [0, 1), got {val_fraction!r}")
+    names = list(names)
+    k = max(1, round(val_fraction * len(names))) if val_fraction > 0 else 0
+    if k >= len(names):
+        raise ValueError(f"val_fraction={val_fraction} would leave no training image out of {len(names)}")
+    order = sorted(names, key=lambda n: hashlib.sha256(f"{seed}/split/{n}".encode()).hexdigest())
+    return set(order[:k])
+
+
 def synthesize_pairs(clean_dirs, out_dir, variants: int = 1, seed: int = 0, max_side: int | None = None,
                      config: DegradationConfig = DegradationConfig(), progress: bool = True,
-                     min_size: int = DEFAULT_MIN_SIZE) -> dict:
+                     min_size: int = DEFAULT_MIN_SIZE, val_fraction: float = 0.0) -> dict:
     """Write a **synthetic** paired folder ``out_dir/low/<name>_v<k>.png`` + ``out_dir/high/<name>_v<k>.png``.
+
+    ``val_fraction`` > 0: hold out that fraction of the clean photos (all variants of a photo on one side,
+    :func:`split_names`) and write ``out_dir/train/{low,high}`` and ``out_dir/val/{low,high}`` instead.
 
     ``out_dir`` must be new or empty; it appears complete or not at all (see the module docstring).
     ``min_size``: refuse clean images whose short side (after ``max_side``) is smaller, before writing anything.
@@ -201,6 +217,7 @@ def synthesize_pairs(clean_dirs, out_dir, variants: int = 1, seed: int = 0, max_
     if out_dir.is_dir() and any(out_dir.iterdir()):
         raise FileExistsError(f"{out_dir} is not empty: write synthetic pairs into a new folder")
     items = _names(clean_dirs)
+    held_out = split_names([name for name, _ in items], val_fraction, seed)
     small = []
     for name, path in items:
         h, w = _scaled_size(*image_size(path), max_side)
@@ -214,7 +231,6 @@ def synthesize_pairs(clean_dirs, out_dir, variants: int = 1, seed: int = 0, max_
     _remove_stale_temporaries(out_dir)
     tmp = out_dir.parent / f".{out_dir.name}.synth-tmp-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
-    low_dir, high_dir = tmp / "low", tmp / "high"
     try:
         records, resized = [], []
         for name, path in tqdm(items, desc="synth", disable=not progress, unit="img"):
@@ -222,6 +238,8 @@ def synthesize_pairs(clean_dirs, out_dir, variants: int = 1, seed: int = 0, max_
             small = _resize_max_side(clean, max_side)
             if small.shape != clean.shape:
                 resized.append(name)
+            split = ("val" if name in held_out else "train") if val_fraction > 0 else None
+            low_dir, high_dir = (tmp / split if split else tmp) / "low", (tmp / split if split else tmp) / "high"
             for k in range(variants):
                 rng = np.random.default_rng(derive_seed(seed, name, k))
                 try:
@@ -232,10 +250,12 @@ def synthesize_pairs(clean_dirs, out_dir, variants: int = 1, seed: int = 0, max_
                 except OSError as e:  # e.g. disk full: say where, and that nothing was left behind
                     raise OSError(e.errno, f"{e.strerror or e} while writing the pairs of {path}; {out_dir} was not "
                                            "created") from e
-                records.append({"file": file, "source": str(path), "size": list(small.shape[:2]), **params})
+                records.append({"file": file, "source": str(path), "size": list(small.shape[:2]),
+                                **({"split": split} if split else {}), **params})
         summary = {"synthetic": True, "seed": seed, "variants": variants, "max_side": max_side, "min_size": min_size,
                    "clean_dirs": [str(d) for d in clean_dirs], "images": len(items), "pairs": len(records),
-                   "resized": resized, "degradation": asdict(config), "records": records}
+                   "resized": resized, "degradation": asdict(config), "val_fraction": val_fraction,
+                   "val_images": sorted(held_out), "records": records}
         (tmp / "synthetic.json").write_text(json.dumps(summary, indent=1))
         if out_dir.is_dir():
             out_dir.rmdir()  # empty (checked above); fails, keeping everything, if something appeared meanwhile

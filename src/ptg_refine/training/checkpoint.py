@@ -174,6 +174,11 @@ _LABELS = {"restorer": "restorer F", "restorer_weights": "F's weights (sha256)",
            "training_pairs": "number of training pairs", "training_pairs_sha256": "training pairs (sha256)"}
 
 
+# refiner settings that only change inference (enhance's output brightness), never training: a run may resume with
+# another value
+INFERENCE_ONLY = frozenset({"exposure"})
+
+
 def fingerprint_differences(saved: dict, now: dict) -> list[str]:
     """Human-readable differences between two :func:`run_fingerprint` results (empty when they agree)."""
     out = []
@@ -181,7 +186,7 @@ def fingerprint_differences(saved: dict, now: dict) -> list[str]:
         a, b = saved.get(key), now.get(key)
         if key == "refiner_config" and isinstance(a, dict) and isinstance(b, dict):
             out += [f"refiner {k}: {a.get(k)!r} (checkpoint) vs {b.get(k)!r} (now)"
-                    for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
+                    for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k) and k not in INFERENCE_ONLY]
         elif key == "restorer_weights" and (a is None or b is None):
             continue  # joint fine-tuning: F's weights are part of the checkpoint
         elif a != b:
