@@ -54,7 +54,7 @@ CONDITIONS = {
     "featloss": ("none:1280", False, {}, {"feature_loss": 0.05}),
     "init": ("none:1280", False, {}, {}),
 }
-DEFAULT_INIT = {"sci": "sci-general", "iat": "iat-general"}
+DEFAULT_INIT = {"sci": "sci-none", "iat": "iat-general"}
 
 
 def condition_texts() -> dict[str, str]:
@@ -151,8 +151,9 @@ def report(rows: dict) -> str:
     if first:
         codes = ", ".join(sorted({r.get("code", "?") for r in rows.values()}))
         lines += [f"Versions: {first.get('versions', '?')}; code {codes}.", ""]
+    inits = ", ".join(f"{k}: `{v}`" for k, v in DEFAULT_INIT.items())
     lines += ["Conditions:", "", *[f"- `{k}`: {' '.join(text.split())}" for k, text in condition_texts().items()],
-              "", "(`init` starts from the shipped general-purpose refiner of F, trained on calibrated synthetic "
+              "", f"(`init` starts from the shipped general-purpose refiner of F ({inits}), trained on synthetic "
               "pairs only: no IR-RGB image.)"]
     return "\n".join(lines) + "\n"
 

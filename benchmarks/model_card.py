@@ -24,6 +24,11 @@ MODES = ("refiner", "restorer")
 EXPOSURE_TEXT = {"refiner": "R's own brightness (Eq. 1 as is)", "restorer": "F's mean luminance kept"}
 
 
+def exposure_text(exposure) -> str:
+    return EXPOSURE_TEXT.get(exposure) or (f"the output scaled to mean luminance {exposure}, that of the training "
+                                           "targets")
+
+
 def _pm(v, d=2) -> str:
     return f"{v[0]:.{d}f} ± {v[1]:.{d}f}"
 
@@ -34,7 +39,7 @@ def real_table(name: str, f_name: str, shipped_exposure: str, real: dict) -> lis
         f["lum_target"][0]), "|---|---|---|---|---|---|---|",
         f"| F = `{f_name}` alone | {_pm(f['psnr'])} | — | {f['ssim'][0]:.3f} | {f['gtmean_psnr'][0]:.2f} | — | "
         f"{f['lum'][0]:.3f} |"]
-    for mode in MODES:
+    for mode in MODES if shipped_exposure in MODES else (*MODES, shipped_exposure):
         s = real[f_name].get(f"{name}/{mode}")
         if s is None:
             continue
@@ -80,7 +85,7 @@ def card(name: str, real: dict | None) -> str:
              f"Refinement network R ({run['params_R']:,} parameters) of PTG-RM (Xu et al., \"Boosting Image "
              f"Restoration via Priors from Pre-trained Models\", CVPR 2024) around the frozen restorer F = `{f_name}` "
              f"of the ptg-refine zoo. {prior_text} Output brightness at inference: exposure `{exposure}` "
-             f"({EXPOSURE_TEXT.get(exposure, 'a fixed mean luminance')}; `enhance(..., exposure=...)` overrides it). "
+             f"({exposure_text(exposure)}; `enhance(..., exposure=...)` overrides it). "
              "Only R's weights are stored here; F and the prior are rebuilt from `config.json`.", "",
              "```python", "from ptg_refine import PTGRefiner", f"refiner = PTGRefiner.from_pretrained(\"{name}\")",
              "out = refiner.enhance(low)   # (B,3,H,W) in [0,1]", "```", ""]

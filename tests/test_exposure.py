@@ -164,3 +164,24 @@ def test_camera_preset_is_darker_with_wider_casts_and_a_black_level():
     a, _ = degrade(clean, np.random.default_rng(5))
     b, _ = degrade(clean, np.random.default_rng(5), PRESETS["default"])
     assert np.array_equal(a, b)
+
+
+def test_a_run_resumes_across_an_exposure_change(tmp_path):
+    """exposure only changes enhance()'s output brightness, never training: the run fingerprint ignores it."""
+    from ptg_refine.training import TrainConfig, Trainer
+
+    pairs = _pairs_in_memory()
+    cfg = TrainConfig(iterations=2, batch_size=1, crop_size=16, log_every=1, ckpt_every=1)
+
+    def trainer(exposure, iterations):
+        torch.manual_seed(0)
+        refiner = PTGRefiner(restorer="gamma", prior="none:8", prior_proj_dim=None, width=8, num_blocks=1,
+                             exposure=exposure)
+        return Trainer(refiner, pairs, TrainConfig(**{**cfg.__dict__, "iterations": iterations}),
+                       out_dir=tmp_path / "run", progress=False)
+
+    trainer("refiner", 2).fit()
+    resumed = trainer(0.45, 3)
+    assert resumed.resume() == 2
+    resumed.fit()
+    assert json.loads((tmp_path / "run" / "final" / "config.json").read_text())["exposure"] == 0.45

@@ -46,3 +46,38 @@ def test_count_subnormals_sees_them():
     """The check above can fail: a state_dict with a subnormal value is counted."""
     tiny = torch.finfo(torch.float32).tiny
     assert count_subnormals({"w": torch.tensor([tiny / 4, tiny, 0.0, 1.0])}) == 1
+
+
+def _real_validated():
+    from ptg_refine._pretrained import get_pretrained_config
+
+    return [n for n in ptg_refine.list_pretrained() if get_pretrained_config(n).validation["data"].startswith("REAL")]
+
+
+@pytest.mark.parametrize("name", _real_validated())
+def test_shipped_refiner_reproduces_its_real_pair_figures(name, data_dir):
+    """Loaded from the package with its shipped exposure, a refiner selected on real pairs scores what its ship
+    record says on the first two real IR-RGB val pairs (so the weights, config.json and exposure that ship are the
+    ones that were measured)."""
+    import json
+
+    from ptg_refine.data import PairedFolder
+    from ptg_refine.evaluate import evaluate_pairs
+
+    record = json.loads((PACKAGE.parents[1] / "benchmarks" / "results" / f"ship_{name}.json").read_text())
+    pairs = PairedFolder(data_dir / "real_pairs" / "ir_rgb" / "val").pairs[:2]
+    res = evaluate_pairs(pairs, refiner=ptg_refine.PTGRefiner.from_pretrained(name), progress=False)
+    for row in res["images"]:
+        i = record["val"]["name"].index(row["name"])
+        assert row["psnr_F+R"] == pytest.approx(record["val"]["psnr_F+R"][i], abs=1e-3), (name, row["name"])
+        assert row["psnr_F"] == pytest.approx(record["val"]["psnr_F"][i], abs=1e-3), (name, row["name"])
+
+
+def test_shipped_exposure_settings_are_valid_and_indexed():
+    from ptg_refine._pretrained import get_pretrained_config
+    from ptg_refine.exposure import check_exposure
+
+    for name in ptg_refine.list_pretrained():
+        refiner = ptg_refine.PTGRefiner.from_pretrained(name)
+        assert check_exposure(refiner.exposure) == refiner.exposure == get_pretrained_config(name).exposure, name
+        assert get_pretrained_config(name).trained_on, name
