@@ -407,6 +407,34 @@ def _(c: Ctx):
     return max(r1[0], r2[0]), message(*r1[1:]) + " / " + message(*r2[1:]), True, 0
 
 
+# -- issue 17 (safety): items are numbered "17.N" ---------------------------------------------------
+class _Payload:
+    """Unpickling this calls open(marker, "w"): the marker appears if the pickle is ever run."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return open, (self.marker, "w")
+
+
+@case("17.1", "train --resume on a checkpoint whose state is a pickle with a payload (checksums rewritten)")
+def _(c: Ctx):
+    from ptg_refine.training.checkpoint import read_training_state
+
+    run = c.tmp / "run"
+    c.train(run, "--ckpt-every", "1", iterations=1)
+    folder = run / "checkpoints" / "step_0000001"
+    state = read_training_state(folder)
+    state["history"] = [_Payload(c.tmp / "marker")]
+    for name in ("training_state.json", "training_state.safetensors"):
+        (folder / name).unlink()
+    torch.save(state, folder / "training_state.pt")
+    write_checksums(folder)
+    rc, out, err = c.train(run, "--resume", iterations=2)
+    return rc, message(out, err), not (c.tmp / "marker").exists(), 2
+
+
 # -- driver -----------------------------------------------------------------------------------------
 def _clean(text: str, tmp: Path) -> str:
     text = text.replace(str(tmp.resolve()), "T").replace(str(tmp), "T").replace(os.getcwd() + os.sep, "")
@@ -433,7 +461,8 @@ def write(rows, seconds: float) -> None:
         "# Fault cases: what happens to bad input and faults",
         "",
         f"Regenerate: `{COMMAND}` (every case in a fresh temporary folder, shown as `T/`; a tiny untrained refiner "
-        "with F = gamma and prior `none`; nothing is downloaded). Item numbers refer to issue 10. Exit status: "
+        "with F = gamma and prior `none`; nothing is downloaded). Item numbers refer to issue 10, \"17.N\" to item N of "
+        "issue 17. Exit status: "
         "0 success, 1 some images of a batch failed (listed), 2 the command stopped with one `error:` line. "
         "\"Data safe\": inputs and earlier runs byte-identical, no half-written output, as checked by the script. "
         "\"As expected\": exit status and data safety as the script expects them.",

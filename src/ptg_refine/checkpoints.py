@@ -38,11 +38,13 @@ def file_sha256(path: str | Path, chunk: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
-def write_checksums(folder: str | Path) -> Path:
+def write_checksums(folder: str | Path, also=()) -> Path:
     """Write ``folder/checksums.json``: SHA-256 of every weight / state file in ``folder`` (see the module
-    docstring). Written via a temporary file and a rename; returns its path."""
+    docstring), and of the files named in ``also`` (e.g. a training state's JSON). Written via a temporary file
+    and a rename; returns its path."""
     folder = Path(folder)
-    files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix in CHECKSUM_SUFFIXES)
+    files = sorted({p for p in folder.iterdir() if p.is_file() and p.suffix in CHECKSUM_SUFFIXES}
+                   | {folder / name for name in also})
     data = {"algorithm": "sha256", "files": {p.name: file_sha256(p) for p in files}}
     tmp = folder / f".{CHECKSUMS_NAME}.tmp-{os.getpid()}"
     tmp.write_text(json.dumps(data, indent=1))

@@ -1,0 +1,151 @@
+"""Issue 17 (safety): no code from a file ever runs, no result is ever lost, every config is checked."""
+from __future__ import annotations
+
+import builtins
+import contextlib
+import io
+import json
+
+import pytest
+import torch
+
+from ptg_refine import PTGRefiner
+from ptg_refine._safe_state import load_state, save_state
+from ptg_refine.checkpoints import CheckpointWarning, CorruptCheckpointError, write_checksums
+from ptg_refine.cli import main
+from ptg_refine.data import Pair
+from ptg_refine.training import Trainer, TrainConfig
+from ptg_refine.training.checkpoint import read_training_state
+
+TINY = dict(prior="none:8", width=8, num_blocks=1, prior_hidden=16, embed_dim=8)
+
+
+def pairs(n=3, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    out = []
+    for i in range(n):
+        high = torch.randint(40, 255, (3, 20, 24), generator=g, dtype=torch.uint8)
+        out.append(Pair(f"p{i}", (high.float() * 0.3).round().byte(), high))
+    return out
+
+
+def trainer(out, iterations=6):
+    torch.manual_seed(0)
+    return Trainer(PTGRefiner(restorer="gamma", **TINY), pairs(),
+                   TrainConfig(iterations=iterations, batch_size=1, crop_size=16, keep_checkpoints=3),
+                   out_dir=out, progress=False)
+
+
+def cli(*argv):
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        rc = main([str(a) for a in argv])
+    return rc, out.getvalue(), err.getvalue()
+
+
+class Payload:
+    """Unpickling this calls open(marker, "w"): the marker file appears if the pickle is ever run."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return builtins.open, (self.marker, "w")
+
+
+def plant_pickle(folder, marker, keep_new_format=False):
+    """Replace a checkpoint's training state by a pickle carrying a payload, and rewrite checksums.json so that
+    the checksums agree (an attacker can)."""
+    state = read_training_state(folder)
+    state["history"] = [Payload(marker)]
+    if not keep_new_format:
+        for name in ("training_state.json", "training_state.safetensors"):
+            (folder / name).unlink()
+    torch.save(state, folder / "training_state.pt")
+    write_checksums(folder)
+
+
+# -- item 1: train --resume never unpickles ----------------------------------------------------------
+def test_the_planted_payload_is_live(tmp_path):
+    """The payload of the tests below does run when unpickled in full (so its marker is a real witness)."""
+    torch.save({"x": Payload(tmp_path / "marker")}, tmp_path / "p.pt")
+    torch.load(tmp_path / "p.pt", weights_only=False)
+    assert (tmp_path / "marker").exists()
+
+
+def test_resume_never_runs_a_planted_pickle(tmp_path):
+    t = trainer(tmp_path / "run")
+    for _ in range(2):
+        t.train_step(t.sample_batch())
+        t.save_checkpoint()
+    root = tmp_path / "run" / "checkpoints"
+    marker = tmp_path / "marker"
+    # the newest checkpoint's state replaced by a pickle with a payload: refused by name, the previous one used
+    plant_pickle(root / "step_0000002", marker)
+    with pytest.warns(CheckpointWarning, match=r"step_0000002/training_state\.pt is refused: .*could run code"):
+        assert trainer(tmp_path / "run").resume() == 1
+    assert not marker.exists()
+    # a pickle planted beside the JSON + safetensors state is never read
+    plant_pickle(root / "step_0000001", marker, keep_new_format=True)
+    assert trainer(tmp_path / "run").resume(root / "step_0000001") == 1
+    assert not marker.exists()
+    # every checkpoint carrying a payload: one clear error, nothing run
+    plant_pickle(root / "step_0000001", marker)
+    with pytest.raises(CorruptCheckpointError, match="no intact checkpoint"):
+        trainer(tmp_path / "run").resume()
+    assert not marker.exists()
+
+
+def test_cli_resume_with_a_planted_pickle_exits_with_one_error_line(tmp_path):
+    d = tmp_path / "pairs"
+    from PIL import Image
+
+    for p in pairs():
+        for side, img in (("low", p.low), ("high", p.high)):
+            (d / side).mkdir(parents=True, exist_ok=True)
+            Image.fromarray(img.permute(1, 2, 0).numpy()).save(d / side / f"{p.name}.png")
+    args = ["train", "--pairs", d, "--out", tmp_path / "run", "--restorer", "gamma", "--prior", "none:8",
+            "--prior-proj-dim", "0", "--width", "8", "--num-blocks", "1", "--batch-size", "1", "--crop-size", "16",
+            "--no-progress", "--threads", "1", "--ckpt-every", "1"]
+    assert cli(*args, "--iterations", "1")[0] == 0
+    marker = tmp_path / "marker"
+    plant_pickle(tmp_path / "run" / "checkpoints" / "step_0000001", marker)
+    rc, out, err = cli(*args, "--iterations", "2", "--resume")
+    assert not marker.exists()
+    assert rc == 2 and err.count("error:") == 1 and "training_state.pt is refused" in err, err
+
+
+def test_an_older_plain_pickle_state_still_resumes(tmp_path):
+    """Checkpoints of older versions (training_state.pt of plain data) resume, through weights_only=True."""
+    t = trainer(tmp_path / "run")
+    t.train_step(t.sample_batch())
+    t.save_checkpoint()
+    folder = tmp_path / "run" / "checkpoints" / "step_0000001"
+    state = read_training_state(folder)
+    for name in ("training_state.json", "training_state.safetensors"):
+        (folder / name).unlink()
+    torch.save(state, folder / "training_state.pt")
+    write_checksums(folder)
+    again = trainer(tmp_path / "run")
+    assert again.resume() == 1
+    for k, v in t.optimizer.state_dict()["state"][0].items():
+        assert torch.equal(v, again.optimizer.state_dict()["state"][0][k])
+
+
+def test_state_round_trip_is_exact_and_refuses_objects(tmp_path):
+    state = {"step": 3, "betas": (0.9, 0.999), "lrs": [1e-3, 1.0000000000000002e-3], "flags": [True, None],
+             "odd": {0: {"t": torch.randn(3, 2, dtype=torch.float64)}, "__x": 1.5},
+             "rng": torch.get_rng_state(), "scalar": torch.tensor(7.0), "nan": float("nan"), "inf": float("-inf"),
+             "nested": {"a": {"b": [torch.arange(4, dtype=torch.int16)]}}}
+    save_state(state, tmp_path, "s")
+    back = load_state(tmp_path, "s")
+    assert back["betas"] == (0.9, 0.999) and back["lrs"] == state["lrs"] and back["flags"] == [True, None]
+    assert set(back["odd"]) == {0, "__x"} and torch.equal(back["odd"][0]["t"], state["odd"][0]["t"])
+    assert torch.equal(back["rng"], state["rng"]) and back["rng"].dtype == torch.uint8
+    assert back["scalar"].shape == () and back["nan"] != back["nan"] and back["inf"] == float("-inf")
+    assert back["nested"]["a"]["b"][0].dtype == torch.int16
+    with pytest.raises(TypeError, match=r"\['x'\] \(a Payload\)"):
+        save_state({"x": Payload(tmp_path / "m")}, tmp_path, "t")
+    (tmp_path / "s.json").write_text(json.dumps({"format": "ptg-refine-state/1", "state": {"__reduce__": 1}}))
+    with pytest.raises(ValueError, match="unknown entry '__reduce__'"):
+        load_state(tmp_path, "s")
