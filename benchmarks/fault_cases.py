@@ -435,6 +435,13 @@ def _(c: Ctx):
     return rc, message(out, err), not (c.tmp / "marker").exists(), 2
 
 
+@case("17.2", "train --prior-weights: a pickle with a payload")
+def _(c: Ctx):
+    torch.save({"w": _Payload(c.tmp / "marker")}, c.tmp / "evil.pth")
+    rc, out, err = c.train(c.tmp / "run", "--prior", "efficientnet_lite0", "--prior-weights", c.tmp / "evil.pth")
+    return rc, message(out, err), not (c.tmp / "marker").exists() and err.count("\n") == 1, 2
+
+
 # -- driver -----------------------------------------------------------------------------------------
 def _clean(text: str, tmp: Path) -> str:
     text = text.replace(str(tmp.resolve()), "T").replace(str(tmp), "T").replace(os.getcwd() + os.sep, "")

@@ -149,3 +149,15 @@ def test_state_round_trip_is_exact_and_refuses_objects(tmp_path):
     (tmp_path / "s.json").write_text(json.dumps({"format": "ptg-refine-state/1", "state": {"__reduce__": 1}}))
     with pytest.raises(ValueError, match="unknown entry '__reduce__'"):
         load_state(tmp_path, "s")
+
+
+# -- item 2: a malicious --prior-weights file: one clear line ---------------------------------------
+@pytest.mark.parametrize("spec", ["efficientnet_lite0", "timm:resnet18"])
+def test_prior_weights_pickle_with_a_payload_is_refused_by_name(tmp_path, spec):
+    from ptg_refine.priors import create_prior
+
+    evil = tmp_path / "evil.pth"
+    torch.save({"w": Payload(tmp_path / "marker")}, evil)
+    with pytest.raises(ValueError, match=r"refusing to read prior weights .*evil\.pth: it is a pickle"):
+        create_prior(spec, pretrained=str(evil))
+    assert not (tmp_path / "marker").exists()
