@@ -442,6 +442,34 @@ def _(c: Ctx):
     return rc, message(out, err), not (c.tmp / "marker").exists() and err.count("\n") == 1, 2
 
 
+@case("17.3", "eval --out into an earlier evaluation")
+def _(c: Ctx):
+    c.cli("eval", "--pairs", c.pairs(), "--restorer", "gamma", "--out", c.tmp / "ev")
+    before = snapshot(c.tmp / "ev")
+    rc, out, err = c.cli("eval", "--pairs", c.pairs(), "--restorer", "identity", "--out", c.tmp / "ev")
+    return rc, message(out, err), snapshot(c.tmp / "ev") == before, 2
+
+
+@case("17.4", "eval --overwrite over an earlier evaluation, disk full while writing")
+def _(c: Ctx):
+    from ptg_refine import _outputs
+
+    c.cli("eval", "--pairs", c.pairs(), "--restorer", "gamma", "--out", c.tmp / "ev", "--no-strips")
+    before = snapshot(c.tmp / "ev")
+
+    def full(fd):
+        raise OSError(28, "No space left on device")
+
+    real, _outputs.os.fsync = _outputs.os.fsync, full
+    try:
+        rc, out, err = c.cli("eval", "--pairs", c.pairs(), "--restorer", "identity", "--out", c.tmp / "ev",
+                             "--no-strips", "--overwrite")
+    finally:
+        _outputs.os.fsync = real
+    json.loads((c.tmp / "ev" / "metrics.json").read_text())
+    return rc, message(out, err) + "; metrics.json: the earlier one, intact", snapshot(c.tmp / "ev") == before, 2
+
+
 # -- driver -----------------------------------------------------------------------------------------
 def _clean(text: str, tmp: Path) -> str:
     text = text.replace(str(tmp.resolve()), "T").replace(str(tmp), "T").replace(os.getcwd() + os.sep, "")

@@ -161,3 +161,69 @@ def test_prior_weights_pickle_with_a_payload_is_refused_by_name(tmp_path, spec):
     with pytest.raises(ValueError, match=r"refusing to read prior weights .*evil\.pth: it is a pickle"):
         create_prior(spec, pretrained=str(evil))
     assert not (tmp_path / "marker").exists()
+
+
+# -- items 3 and 4: eval never replaces an earlier evaluation unasked, and never leaves a truncated file --------
+def paired_folder(root):
+    from PIL import Image
+
+    for p in pairs():
+        for side, img in (("low", p.low), ("high", p.high)):
+            (root / side).mkdir(parents=True, exist_ok=True)
+            Image.fromarray(img.permute(1, 2, 0).numpy()).save(root / side / f"{p.name}.png")
+    return root
+
+
+def snapshot(folder):
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_eval_refuses_an_earlier_evaluation_unless_overwrite(tmp_path):
+    d = paired_folder(tmp_path / "pairs")
+    out = tmp_path / "ev"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")  # unrelated files do not count as an evaluation
+    assert cli("eval", "--pairs", d, "--restorer", "gamma", "--out", out)[0] == 0
+    assert {"metrics.json", "metrics.csv", "strips", "notes.txt"} <= {p.name for p in out.iterdir()}
+    before = snapshot(out)
+    rc, _, err = cli("eval", "--pairs", d, "--restorer", "identity", "--out", out)
+    assert rc == 2 and err.count("error:") == 1
+    assert "already holds results (metrics.json, metrics.csv, strips): pass --overwrite" in err
+    assert snapshot(out) == before
+    rc, _, err = cli("eval", "--pairs", d, "--restorer", "identity", "--out", out, "--overwrite")
+    assert rc == 0, err
+    assert json.loads((out / "metrics.json").read_text())["mean"]["psnr_F"] == pytest.approx(
+        json.loads(before["metrics.json"])["mean"]["psnr_input"])  # F = identity now
+    assert not [p for p in out.rglob(".*tmp*")]
+
+
+def test_eval_on_a_full_disk_keeps_the_earlier_metrics_intact(tmp_path, monkeypatch):
+    d = paired_folder(tmp_path / "pairs")
+    out = tmp_path / "ev"
+    assert cli("eval", "--pairs", d, "--restorer", "gamma", "--out", out, "--no-strips")[0] == 0
+    before = snapshot(out)
+
+    def full(fd):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr("ptg_refine._outputs.os.fsync", full)
+    rc, _, err = cli("eval", "--pairs", d, "--restorer", "identity", "--out", out, "--no-strips", "--overwrite")
+    assert rc == 2 and "No space left on device" in err
+    assert snapshot(out) == before  # metrics.json still the earlier, valid one; no temporary file left
+    json.loads((out / "metrics.json").read_text())
+
+
+def test_atomic_writes_publish_whole_files_or_nothing(tmp_path):
+    from ptg_refine._outputs import OutputExistsError, atomic_file, write_text_atomic
+
+    target = tmp_path / "r.json"
+    write_text_atomic(target, "old")
+    with pytest.raises(RuntimeError), atomic_file(target) as f:
+        f.write("half")
+        raise RuntimeError("killed mid-write")
+    assert target.read_text() == "old" and [p.name for p in tmp_path.iterdir()] == ["r.json"]
+    with pytest.raises(OutputExistsError, match=r"r\.json: already exists"):
+        write_text_atomic(target, "new", overwrite=False)
+    assert target.read_text() == "old" and [p.name for p in tmp_path.iterdir()] == ["r.json"]
+    write_text_atomic(target, "new")
+    assert target.read_text() == "new"

@@ -18,6 +18,8 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
+from ._outputs import write_text_atomic
+
 FORMAT = "ptg-refine-state/1"
 
 
@@ -84,7 +86,7 @@ def save_state(state, folder: str | Path, name: str) -> tuple[Path, Path]:
     umask = os.umask(0)  # safetensors creates the file 0600; give it the usual permissions
     os.umask(umask)
     os.chmod(tensors_path, 0o666 & ~umask)
-    skeleton_path.write_text(json.dumps({"format": FORMAT, "state": skeleton}, allow_nan=False))
+    write_text_atomic(skeleton_path, json.dumps({"format": FORMAT, "state": skeleton}, allow_nan=False))
     return skeleton_path, tensors_path
 
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from pathlib import Path
 
 CHECKSUMS_NAME = "checksums.json"
@@ -46,10 +45,9 @@ def write_checksums(folder: str | Path, also=()) -> Path:
     files = sorted({p for p in folder.iterdir() if p.is_file() and p.suffix in CHECKSUM_SUFFIXES}
                    | {folder / name for name in also})
     data = {"algorithm": "sha256", "files": {p.name: file_sha256(p) for p in files}}
-    tmp = folder / f".{CHECKSUMS_NAME}.tmp-{os.getpid()}"
-    tmp.write_text(json.dumps(data, indent=1))
-    os.replace(tmp, folder / CHECKSUMS_NAME)
-    return folder / CHECKSUMS_NAME
+    from ._outputs import write_text_atomic
+
+    return write_text_atomic(folder / CHECKSUMS_NAME, json.dumps(data, indent=1))
 
 
 def verify_checksums(folder: str | Path) -> bool:

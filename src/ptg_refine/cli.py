@@ -16,6 +16,7 @@ EXAMPLES_DIR = Path(__file__).parent / "examples_data"
 DEFAULT_OVERLAP = 32
 EXIT_FAILURES, EXIT_ERROR, EXIT_INTERRUPTED = 1, 2, 130
 RUN_FILES = ("checkpoints", "final", "history.json")  # what `train` writes into --out
+RESULT_FILES = {"eval": ("metrics.json", "metrics.csv", "strips")}  # what eval writes into --out
 
 
 class CLIError(Exception):
@@ -71,6 +72,13 @@ def _check_out(path, option: str = "--out"):
     from ._validation import check_output_dir
 
     return check_output_dir(path, option)
+
+
+def _refuse_earlier_results(out, command: str, overwrite: bool) -> None:
+    """Before any long work: ``out`` holds no results of an earlier ``command`` run, unless ``overwrite``."""
+    from ._outputs import refuse_existing_results
+
+    refuse_existing_results(out, RESULT_FILES[command], "--out", overwrite)
 
 
 def _flat(text: str, limit: int = 600) -> str:
@@ -373,6 +381,8 @@ def add_eval_args(p):
                    help="local weights file of the refiner's prior (offline use; default: its config's setting)")
     p.add_argument("--out", default=None, help="folder for metrics.json, metrics.csv, strips/ (default: print only)")
     p.add_argument("--no-strips", action="store_true", help="do not write comparison strips")
+    p.add_argument("--overwrite", action="store_true", help="replace an earlier evaluation in --out (its "
+                                                            "metrics.json, metrics.csv and strips)")
     p.add_argument("--limit", type=int, default=None, help="score only the first N pairs (name order)")
     _add_common(p)
 
@@ -384,6 +394,7 @@ def run_eval(args):
         raise CLIError("--prior-weights needs --refiner (without a refiner no prior is used)")
     if args.out is not None:
         _check_out(args.out)
+        _refuse_earlier_results(args.out, "eval", getattr(args, "overwrite", False))
     _check_file(args.restorer_weights, "--restorer-weights")
 
     from .data import PairedFolder

@@ -14,13 +14,14 @@ What a read does to a file, so that nothing is silently wrong:
 """
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from struct import error as struct_error  # raised by Pillow on some malformed headers
 
 import numpy as np
 import torch
 from PIL import Image, ImageDraw, ImageOps
+
+from .._outputs import save_atomic
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 ALPHA_BACKGROUND = 0  # transparent pixels are composited on black (0, 0, 0)
@@ -160,12 +161,15 @@ def to_uint8(image: torch.Tensor) -> np.ndarray:
     return image.detach().float().clamp(0, 1).mul(255).round().byte().permute(1, 2, 0).cpu().numpy()
 
 
-def save_image(image: torch.Tensor | np.ndarray, path: str | Path, alpha: np.ndarray | None = None) -> Path:
+def save_image(image: torch.Tensor | np.ndarray, path: str | Path, alpha: np.ndarray | None = None,
+               overwrite: bool = True) -> Path:
     """Write a (3,H,W) float tensor in [0,1] or an (H,W,3) uint8 array; the format follows the suffix.
 
     alpha: optional (H,W) uint8 alpha channel (the output is then RGBA; PNG / WebP / TIFF). The file is written
-    to a temporary name next to ``path`` and renamed into place, so an interrupted write never leaves a
-    half-written image under the final name. Folders are created as needed.
+    to a temporary name next to ``path`` and renamed into place (:func:`ptg_refine._outputs.save_atomic`), so an
+    interrupted write never leaves a half-written image under the final name. ``overwrite=False``: an existing
+    ``path`` is never replaced, even one created by another process meanwhile
+    (:class:`~ptg_refine._outputs.OutputExistsError`). Folders are created as needed.
     """
     path = Path(path)
     array = to_uint8(image) if isinstance(image, torch.Tensor) else image
@@ -178,14 +182,7 @@ def save_image(image: torch.Tensor | np.ndarray, path: str | Path, alpha: np.nda
     if fmt is None:
         raise ValueError(f"{path}: unknown image file extension {path.suffix!r}")
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        picture.save(tmp, format=fmt)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return path
+    return save_atomic(lambda tmp: picture.save(tmp, format=fmt), path, overwrite=overwrite)
 
 
 def _label(image: np.ndarray, text: str) -> np.ndarray:

@@ -44,6 +44,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from .._outputs import write_text_atomic
 from .io import image_size, list_images, read_uint8, save_image
 
 DEFAULT_MIN_SIZE = 96  # TrainConfig.crop_size's default
@@ -236,7 +237,7 @@ def synthesize_pairs(clean_dirs, out_dir, variants: int = 1, seed: int = 0, max_
         summary = {"synthetic": True, "seed": seed, "variants": variants, "max_side": max_side, "min_size": min_size,
                    "clean_dirs": [str(d) for d in clean_dirs], "images": len(items), "pairs": len(records),
                    "resized": resized, "degradation": asdict(config), "records": records}
-        (tmp / "synthetic.json").write_text(json.dumps(summary, indent=1))
+        write_text_atomic(tmp / "synthetic.json", json.dumps(summary, indent=1))
         if out_dir.is_dir():
             out_dir.rmdir()  # empty (checked above); fails, keeping everything, if something appeared meanwhile
         os.replace(tmp, out_dir)

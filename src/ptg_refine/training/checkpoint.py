@@ -35,6 +35,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
+from .._outputs import write_text_atomic
 from .._safe_state import load_state, save_state, state_paths
 from ..checkpoints import CheckpointWarning, CorruptCheckpointError, verify_checksums, write_checksums
 from ..refiner import WEIGHTS_NAME
@@ -91,9 +92,7 @@ def save_checkpoint(trainer) -> Path | None:
         if path.exists():
             shutil.rmtree(path)
         os.replace(tmp, path)
-        latest_tmp = root / f".latest_{os.getpid()}"
-        latest_tmp.write_text(path.name)
-        os.replace(latest_tmp, root / "latest")
+        write_text_atomic(root / "latest", path.name)
         kept = sorted(p for p in root.glob("step_*") if p.is_dir())
         for old in kept[:-max(1, trainer.config.keep_checkpoints)]:
             shutil.rmtree(old, ignore_errors=True)
@@ -213,13 +212,14 @@ def check_run_fingerprint(trainer, state: dict, checkpoint) -> None:
 
 # -- loading and fallback ---------------------------------------------------------------------------
 def clean_stale_temporaries(checkpoints_dir: str | Path) -> list[Path]:
-    """Remove ``.tmp_step_*`` folders and ``.latest_*`` files left in ``checkpoints_dir`` by a run killed while
-    writing a checkpoint (only one run may write into a folder at a time). Returns what was removed."""
+    """Remove ``.tmp_step_*`` folders and ``.latest_*`` / ``.latest.tmp-*`` files left in ``checkpoints_dir`` by a
+    run killed while writing a checkpoint (only one run may write into a folder at a time). Returns what was
+    removed."""
     root = Path(checkpoints_dir)
     removed = []
     if not root.is_dir():
         return removed
-    for p in sorted(root.glob(".tmp_step_*")) + sorted(root.glob(".latest_*")):
+    for p in sorted(root.glob(".tmp_step_*")) + sorted(root.glob(".latest_*")) + sorted(root.glob(".latest.tmp-*")):
         if p.is_dir():
             shutil.rmtree(p, ignore_errors=True)
         else:

@@ -29,6 +29,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from .._outputs import write_text_atomic
 from ..data.crops import FLIP_DIMS, apply_crop, sample_crop
 from ..evaluate import evaluate_pairs
 from . import checkpoint as _checkpoint
@@ -312,7 +313,7 @@ class Trainer:
                 self.refiner.save_pretrained(self.out_dir / "final")
                 if c.joint:
                     _checkpoint.save_restorer(self.refiner, self.out_dir / "final")
-                (self.out_dir / "history.json").write_text(json.dumps(
+                write_text_atomic(self.out_dir / "history.json", json.dumps(
                     {"config": asdict(c), "summary": summary, "history": self.history}, indent=1))
         return summary
 
