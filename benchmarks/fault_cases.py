@@ -470,6 +470,42 @@ def _(c: Ctx):
     return rc, message(out, err) + "; metrics.json: the earlier one, intact", snapshot(c.tmp / "ev") == before, 2
 
 
+@case("17.5", "two enhance runs into one folder: the other writes a.png after this run's check")
+def _(c: Ctx):
+    import ptg_refine.cli as cli_module
+
+    c.images("in", ["a.png", "b.png"])
+    real = cli_module.plan_outputs
+
+    def plan_then_race(*a, **k):
+        plan = real(*a, **k)
+        (c.tmp / "out").mkdir(exist_ok=True)
+        (c.tmp / "out" / "a.png").write_bytes(b"the other run's result")
+        return plan
+
+    cli_module.plan_outputs = plan_then_race
+    try:
+        rc, out, err = c.enhance(c.tmp / "in", "-o", c.tmp / "out")
+    finally:
+        cli_module.plan_outputs = real
+    return rc, message(out, err, prefer=("error:",)), \
+        (c.tmp / "out" / "a.png").read_bytes() == b"the other run's result", 1
+
+
+@case("17.6", "hidden .a.png.tmp-PID left in the output folder by a killed enhance")
+def _(c: Ctx):
+    import subprocess
+
+    c.images("in", ["a.png"])
+    (c.tmp / "out").mkdir()
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                          text=True).stdout.strip()
+    (c.tmp / "out" / f".a.png.tmp-{dead}").write_bytes(b"half an image")
+    rc, out, err = c.enhance(c.tmp / "in", "-o", c.tmp / "out")
+    left = sorted(p.name for p in (c.tmp / "out").iterdir())
+    return rc, " / ".join(err.strip().splitlines()[-1:] + out.strip().splitlines()[-1:]), left == ["a.png"], 0
+
+
 # -- driver -----------------------------------------------------------------------------------------
 def _clean(text: str, tmp: Path) -> str:
     text = text.replace(str(tmp.resolve()), "T").replace(str(tmp), "T").replace(os.getcwd() + os.sep, "")

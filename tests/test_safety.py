@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import builtins
+import os
 import contextlib
 import io
 import json
@@ -222,8 +223,63 @@ def test_atomic_writes_publish_whole_files_or_nothing(tmp_path):
         f.write("half")
         raise RuntimeError("killed mid-write")
     assert target.read_text() == "old" and [p.name for p in tmp_path.iterdir()] == ["r.json"]
-    with pytest.raises(OutputExistsError, match=r"r\.json: already exists"):
+    with pytest.raises(OutputExistsError, match=r"r\.json already exists"):
         write_text_atomic(target, "new", overwrite=False)
     assert target.read_text() == "old" and [p.name for p in tmp_path.iterdir()] == ["r.json"]
     write_text_atomic(target, "new")
     assert target.read_text() == "new"
+
+
+# -- items 5 and 6: enhance never replaces an output unasked, even in a race; stale temporaries cleaned ---------
+def test_enhance_never_replaces_a_file_created_by_another_run_meanwhile(tmp_path, monkeypatch):
+    import ptg_refine.cli as cli_module
+    from PIL import Image
+
+    refiner = tmp_path / "refiner"
+    torch.manual_seed(0)
+    PTGRefiner(restorer="gamma", **TINY).save_pretrained(refiner)
+    (tmp_path / "in").mkdir()
+    for name in ("a.png", "b.png"):
+        Image.new("RGB", (40, 32), (30, 40, 50)).save(tmp_path / "in" / name)
+    out = tmp_path / "out"
+    real_plan = cli_module.plan_outputs
+
+    def plan_then_race(*a, **k):  # another enhance run writes a.png after this run's "already exist" check
+        plan = real_plan(*a, **k)
+        out.mkdir(exist_ok=True)
+        (out / "a.png").write_bytes(b"the other run's result")
+        return plan
+
+    monkeypatch.setattr(cli_module, "plan_outputs", plan_then_race)
+    args = ["enhance", tmp_path / "in", "-o", out, "--refiner", refiner, "--no-progress"]
+    rc, _, err = cli(*args)
+    assert (out / "a.png").read_bytes() == b"the other run's result"
+    assert rc == 1 and "out/a.png already exists (written meanwhile by another run?) and was not replaced" in err
+    assert (out / "b.png").is_file()
+    assert not [p for p in out.iterdir() if p.name.startswith(".")]
+    (out / "b.png").unlink()
+    assert cli(*args, "--overwrite")[0] == 0  # asked: replaced
+    assert (out / "a.png").read_bytes() != b"the other run's result"
+
+
+def test_enhance_removes_temporaries_of_a_killed_run_only(tmp_path):
+    import subprocess
+    import sys
+
+    from PIL import Image
+
+    refiner = tmp_path / "refiner"
+    torch.manual_seed(0)
+    PTGRefiner(restorer="gamma", **TINY).save_pretrained(refiner)
+    (tmp_path / "in").mkdir()
+    Image.new("RGB", (40, 32), (30, 40, 50)).save(tmp_path / "in" / "a.png")
+    out = tmp_path / "out"
+    out.mkdir()
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                          text=True).stdout.strip()
+    (out / f".a.png.tmp-{dead}").write_bytes(b"half")  # a killed run's
+    (out / f".a.png.tmp-{os.getppid()}").write_bytes(b"busy")  # a running process's: left alone
+    (out / ".notes.tmp-1").write_bytes(b"not ours")
+    rc, _, err = cli("enhance", tmp_path / "in", "-o", out, "--refiner", refiner, "--no-progress")
+    assert rc == 0 and "removed 1 temporary file(s) left by an interrupted earlier run" in err
+    assert sorted(p.name for p in out.iterdir()) == sorted(["a.png", f".a.png.tmp-{os.getppid()}", ".notes.tmp-1"])

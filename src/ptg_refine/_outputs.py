@@ -26,8 +26,8 @@ class OutputExistsError(FileExistsError):
 
 
 def _exists(path: Path) -> OutputExistsError:
-    return OutputExistsError(f"{path}: already exists (not replaced: pass --overwrite, or overwrite=True, to "
-                             "replace it)")
+    return OutputExistsError(f"{path} already exists (written meanwhile by another run?) and was not replaced "
+                             "(--overwrite / overwrite=True replaces it)")
 
 
 def temporary_name(path: str | Path) -> Path:

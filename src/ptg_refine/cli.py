@@ -522,6 +522,16 @@ def plan_outputs(images, out: Path, side_by_side: bool, overwrite: bool) -> list
     return plan
 
 
+def _remove_stale_temporaries(plan) -> None:
+    """Remove the hidden ``.NAME.png.tmp-PID`` files a killed earlier run left beside this run's outputs."""
+    from ._outputs import remove_stale_temporaries
+
+    removed = remove_stale_temporaries(p for pair in plan for p in pair if p is not None)
+    if removed:
+        print(f"removed {len(removed)} temporary file(s) left by an interrupted earlier run: "
+              f"{', '.join(str(p) for p in removed[:3])}{', ...' if len(removed) > 3 else ''}", file=sys.stderr)
+
+
 def _report_skipped(skipped) -> None:
     if not skipped:
         return
@@ -554,6 +564,7 @@ def run_enhance(args):
     images = ImageFolder(inputs, recursive=args.recursive, exclude=[out])
     _report_skipped([(p, why) for p, why in images.skipped if p.parent != EXAMPLES_DIR])
     plan = plan_outputs(images, out, args.side_by_side, args.overwrite)
+    _remove_stale_temporaries(plan)
     _threads(args)
     refiner = load_refiner(args.refiner, args.restorer, args.restorer_weights, args.prior_weights)
     args.tile, args.overlap = tile, overlap
@@ -566,9 +577,10 @@ def run_enhance(args):
                 raise ValueError(f"image is {low.shape[1]}x{low.shape[2]} pixels; the refiner needs at least "
                                  f"{MIN_SIZE}x{MIN_SIZE}")
             restored, refined = enhance_image(refiner, low[None], args)
-            save_image(refined[0], target, alpha=alpha)
+            save_image(refined[0], target, alpha=alpha, overwrite=args.overwrite)  # never replaced unasked
             if strip is not None:
-                save_image(comparison_strip([low, restored[0], refined[0]], ["input", "F", "F+R"]), strip)
+                save_image(comparison_strip([low, restored[0], refined[0]], ["input", "F", "F+R"]), strip,
+                           overwrite=args.overwrite)
             written += 1
         except Exception as e:  # noqa: BLE001  (one bad file must not abort the batch)
             if getattr(args, "debug", False):
