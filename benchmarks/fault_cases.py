@@ -506,6 +506,34 @@ def _(c: Ctx):
     return rc, " / ".join(err.strip().splitlines()[-1:] + out.strip().splitlines()[-1:]), left == ["a.png"], 0
 
 
+def _config_case(c: Ctx, **change):
+    c.images("in", ["a.png"])
+    config = json.loads((c.refiner / "config.json").read_text())
+    (c.refiner / "config.json").write_text(json.dumps({**config, **change}))
+    rc, out, err = c.enhance(c.tmp / "in", "-o", c.tmp / "out")
+    return rc, message(out, err), not (c.tmp / "out").exists() and len(err.strip().splitlines()) == 1, 2
+
+
+@case("17.7", "config.json num_blocks: 100000000 (would build a network of many GB)")
+def _(c: Ctx):
+    return _config_case(c, num_blocks=100_000_000)
+
+
+@case("17.8", "config.json with a misspelt key prior_inputs")
+def _(c: Ctx):
+    return _config_case(c, prior_inputs="low")
+
+
+@case("17.9", "config.json width: \"16\" (a string)")
+def _(c: Ctx):
+    return _config_case(c, width="16")
+
+
+@case("17.9", "config.json num_blocks: 2.5")
+def _(c: Ctx):
+    return _config_case(c, num_blocks=2.5)
+
+
 # -- driver -----------------------------------------------------------------------------------------
 def _clean(text: str, tmp: Path) -> str:
     text = text.replace(str(tmp.resolve()), "T").replace(str(tmp), "T").replace(os.getcwd() + os.sep, "")

@@ -283,3 +283,67 @@ def test_enhance_removes_temporaries_of_a_killed_run_only(tmp_path):
     rc, _, err = cli("enhance", tmp_path / "in", "-o", out, "--refiner", refiner, "--no-progress")
     assert rc == 0 and "removed 1 temporary file(s) left by an interrupted earlier run" in err
     assert sorted(p.name for p in out.iterdir()) == sorted(["a.png", f".a.png.tmp-{os.getppid()}", ".notes.tmp-1"])
+
+
+# -- items 7, 8, 9: config.json checked, never guessed ----------------------------------------------------------
+@pytest.fixture
+def saved_refiner(tmp_path):
+    torch.manual_seed(0)
+    folder = tmp_path / "refiner"
+    PTGRefiner(restorer="gamma", **TINY).save_pretrained(folder)
+    config = json.loads((folder / "config.json").read_text())
+
+    def with_config(**change):
+        (folder / "config.json").write_text(json.dumps({**config, **change}))
+        return folder
+
+    return with_config
+
+
+@pytest.mark.parametrize("change, match", [
+    ({"num_blocks": 100_000_000}, r"num_blocks = 100000000 is out of bounds: it must lie in \[1, 32\]"),
+    ({"width": 0}, r"width = 0 is out of bounds: it must lie in \[1, 256\]"),
+    ({"prior_hidden": 10**9}, r"prior_hidden = 1000000000 is out of bounds"),
+    ({"embed_dim": 5000}, r"embed_dim = 5000 is out of bounds"),
+    ({"ffn_expansion": 1e6}, r"ffn_expansion = 1000000.0 is out of bounds"),
+])
+def test_config_sizes_are_bounded(saved_refiner, change, match):
+    folder = saved_refiner(**change)
+    with pytest.raises(ValueError, match=r"refiner/config\.json: " + match):
+        PTGRefiner.from_pretrained(folder)
+
+
+@pytest.mark.parametrize("key, suggestion", [("prior_inputs", "did you mean 'prior_input'"), ("foo", "available: ")])
+def test_unknown_config_keys_are_refused_with_close_names(saved_refiner, key, suggestion):
+    folder = saved_refiner(**{key: "low"})
+    with pytest.raises(ValueError, match=rf"config\.json: unknown key {key!r}; {suggestion}"):
+        PTGRefiner.from_pretrained(folder)
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"width": "16"}, "width must be an integer, got '16' (str)"),
+    ({"num_blocks": 2.5}, "num_blocks must be an integer, got 2.5 (float)"),
+    ({"num_blocks": 1e8}, "num_blocks must be an integer, got 100000000.0 (float)"),
+    ({"heads": True}, "heads must be an integer, got True (bool)"),
+    ({"prior_mode": 3}, "prior_mode must be a string, got 3 (int)"),
+    ({"exposure": [0.5]}, "exposure must be \"refiner\", \"restorer\" or a number in (0, 1), got [0.5] (list)"),
+])
+def test_wrong_config_types_name_field_value_and_type(saved_refiner, change, message):
+    folder = saved_refiner(**change)
+    with pytest.raises(TypeError) as e:
+        PTGRefiner.from_pretrained(folder)
+    assert str(e.value) == f"{folder / 'config.json'}: {message}"
+
+
+def test_valid_configs_still_load_and_the_cli_says_one_line(saved_refiner, tmp_path):
+    for change in ({"exposure": "restorer"}, {"exposure": 0.4}, {"prior_seed": None}, {}):
+        assert PTGRefiner.from_pretrained(saved_refiner(**change)).config["exposure"] == change.get("exposure",
+                                                                                                    "refiner")
+    from PIL import Image
+
+    (tmp_path / "in").mkdir()
+    Image.new("RGB", (40, 32)).save(tmp_path / "in" / "a.png")
+    rc, _, err = cli("enhance", tmp_path / "in", "-o", tmp_path / "out", "--refiner",
+                     saved_refiner(prior_inputs="low"), "--no-progress")
+    assert rc == 2 and err.strip().count("\n") == 0 and "did you mean 'prior_input'" in err
+    assert not (tmp_path / "out").exists()

@@ -20,6 +20,7 @@ from ._hub import HubUnavailableError, hub_file
 from ._pretrained import PRETRAINED_DIR, is_pretrained, unknown_pretrained_message
 from ._pretrained import list_pretrained  # noqa: F401  (its former home: ``from ptg_refine.refiner import ...``)
 from .exposure import apply_exposure, check_exposure
+from ._config_checks import check_refiner_config, check_refiner_values
 from ._validation import check_features, check_image, check_restored
 from .modules import RefinementNetwork
 from .priors import DEFAULT, CallablePrior, create_prior
@@ -125,6 +126,10 @@ class RefinerConfig:
         return asdict(self)
 
 
+_CONFIG_FIELDS = tuple(RefinerConfig.__dataclass_fields__)
+_SIZE_FIELDS = tuple(f for f in _CONFIG_FIELDS if f not in ("restorer", "prior", "prior_pretrained"))  # no objects
+
+
 class PTGRefiner(
     nn.Module,
     PyTorchModelHubMixin,
@@ -176,6 +181,7 @@ class PTGRefiner(
                  prior_mode: str = "global", prior_input: str = "low", dense_hidden: int = 32,
                  prior_seed: int | None = None, exposure: str | float = "refiner"):
         super().__init__()
+        check_refiner_values({k: v for k, v in locals().items() if k in _SIZE_FIELDS}, "PTGRefiner")
         self.exposure = check_exposure(exposure)
         if prior_mode not in PRIOR_MODES:
             raise ValueError(f"prior_mode must be one of {PRIOR_MODES}, got {prior_mode!r}")
@@ -379,9 +385,12 @@ class PTGRefiner(
             if name.count("/") != 1:
                 raise FileNotFoundError(f"{name!r} is neither a local folder nor a hub repo id 'user/name' "
                                         f"({unknown_pretrained_message(name)})")
-            _hub_checkpoint_file(name, CONFIG_NAME, revision=kwargs.get("revision"), token=kwargs.get("token"),
-                                 cache_dir=kwargs.get("cache_dir"),
-                                 local_files_only=kwargs.get("local_files_only", False))  # offline: fails fast
+            config_file = _hub_checkpoint_file(name, CONFIG_NAME, revision=kwargs.get("revision"),
+                                               token=kwargs.get("token"), cache_dir=kwargs.get("cache_dir"),
+                                               local_files_only=kwargs.get("local_files_only", False))  # fails fast
+            from .checkpoints import read_config
+
+            check_refiner_config(read_config(config_file), f"{config_file} (of hub repo {name!r})", _CONFIG_FIELDS)
         elif not os.path.isfile(os.path.join(name, CONFIG_NAME)):
             raise FileNotFoundError(f"{name!r} has no {CONFIG_NAME}: not a save_pretrained folder")
         elif not os.path.isfile(os.path.join(name, WEIGHTS_NAME)):
@@ -389,7 +398,8 @@ class PTGRefiner(
         else:
             from .checkpoints import check_pretrained_folder
 
-            check_pretrained_folder(name)  # valid config.json, weights match their recorded checksums
+            config = check_pretrained_folder(name)  # valid config.json, weights match their recorded checksums
+            check_refiner_config(config, os.path.join(name, CONFIG_NAME), _CONFIG_FIELDS)  # keys, types, sizes
         return super().from_pretrained(name, **kwargs)
 
     @classmethod
