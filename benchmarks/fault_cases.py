@@ -534,6 +534,18 @@ def _(c: Ctx):
     return _config_case(c, num_blocks=2.5)
 
 
+@case("17.10", "API: from_pretrained(restorer=\"identity\") on a refiner trained around gamma, then save")
+def _(c: Ctx):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model = PTGRefiner.from_pretrained(c.refiner, restorer="identity")
+    model.save_pretrained(c.tmp / "again")
+    saved = json.loads((c.tmp / "again" / "config.json").read_text())["restorer"]
+    c.commands.append("PTGRefiner.from_pretrained(T/refiner, restorer='identity').save_pretrained(T/again)")
+    msg = " / ".join(f"{w.category.__name__}: {w.message}" for w in caught) + f"; saved config: restorer {saved!r}"
+    return (2 if caught else 0), msg, saved == "gamma", 2
+
+
 # -- driver -----------------------------------------------------------------------------------------
 def _clean(text: str, tmp: Path) -> str:
     text = text.replace(str(tmp.resolve()), "T").replace(str(tmp), "T").replace(os.getcwd() + os.sep, "")

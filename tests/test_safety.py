@@ -347,3 +347,24 @@ def test_valid_configs_still_load_and_the_cli_says_one_line(saved_refiner, tmp_p
                      saved_refiner(prior_inputs="low"), "--no-progress")
     assert rc == 2 and err.strip().count("\n") == 0 and "did you mean 'prior_input'" in err
     assert not (tmp_path / "out").exists()
+
+
+# -- item 10: a refiner run around another F warns, and its config stays truthful ------------------------------
+def test_other_restorer_warns_and_the_config_keeps_the_trained_one(saved_refiner, tmp_path):
+    from ptg_refine.refiner import RestorerMismatchWarning
+    from ptg_refine.restorers import create_restorer
+
+    folder = saved_refiner()  # trained around gamma
+    with pytest.warns(RestorerMismatchWarning, match=r"trained for restorer 'gamma' but runs on 'identity'"):
+        model = PTGRefiner.from_pretrained(folder, restorer="identity")
+    assert model.restorer.name == "identity" and model.config["restorer"] == "gamma"
+    model.save_pretrained(tmp_path / "again")
+    assert json.loads((tmp_path / "again" / "config.json").read_text())["restorer"] == "gamma"
+    with pytest.warns(RestorerMismatchWarning, match="runs on 'identity'"):
+        PTGRefiner.from_pretrained(folder, restorer=create_restorer("identity"))
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        same = PTGRefiner.from_pretrained(folder, restorer=create_restorer("gamma"))  # the same F: silent
+    assert same.config["restorer"] == "gamma"  # and recorded, though given as a module

@@ -149,11 +149,7 @@ def load_refiner(refiner: str, restorer: str | None = None, restorer_weights: st
         raise RuntimeError(f"refiner {folder}: its weights do not fit its config.json ({_flat(e, 300)})") from e
     if model.restorer is None:
         raise CLIError(f"refiner {refiner!r} does not record its restorer F; pass --restorer NAME")
-    trained_for = config.get("restorer")
-    if restorer is not None and trained_for and trained_for != restorer:
-        print(f"warning: refiner {refiner!r} was trained for restorer {trained_for!r}, running it on "
-              f"{restorer!r}", file=sys.stderr)
-    return model
+    return model  # (another --restorer than the refiner's own: from_pretrained warns)
 
 
 # -- synth ------------------------------------------------------------------------------------------

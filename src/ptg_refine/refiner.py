@@ -5,6 +5,7 @@ Xu, Kong, Hu, Liu, Bao, "Boosting Image Restoration via Priors from Pre-trained 
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -62,6 +63,23 @@ def _hub_checkpoint_file(repo_id: str, filename: str, **kwargs) -> str:
         raise OSError(f"could not fetch {filename} of hub repo {repo_id!r} ({getattr(e, 'reason', e)}). "
                       "Offline? Download the repo elsewhere and pass its local folder "
                       "(save_pretrained layout: config.json + model.safetensors).") from e
+
+
+class RestorerMismatchWarning(UserWarning):
+    """A refiner was loaded around another restorer F than the one it was trained for."""
+
+
+def _warn_other_restorer(refiner, trained_for, given) -> None:
+    """Warn when ``given`` (a zoo name or a module with a ``name``) is not the F ``trained_for`` (config.json)."""
+    if not trained_for or given is None:
+        return
+    given_name = given if isinstance(given, str) else getattr(given, "name", None)
+    if given_name == trained_for:
+        return
+    shown = repr(given_name) if given_name else f"a {type(given).__name__}"
+    warnings.warn(f"refiner {os.fspath(refiner)!r} was trained for restorer {trained_for!r} but runs on {shown}: R "
+                  "corrects the errors of the F it was trained with, so its output may be worse than F's alone "
+                  f"(its config keeps restorer {trained_for!r})", RestorerMismatchWarning, stacklevel=3)
 
 
 def _resolve_restorer(restorer):
@@ -390,7 +408,8 @@ class PTGRefiner(
                                                local_files_only=kwargs.get("local_files_only", False))  # fails fast
             from .checkpoints import read_config
 
-            check_refiner_config(read_config(config_file), f"{config_file} (of hub repo {name!r})", _CONFIG_FIELDS)
+            config = read_config(config_file)
+            check_refiner_config(config, f"{config_file} (of hub repo {name!r})", _CONFIG_FIELDS)
         elif not os.path.isfile(os.path.join(name, CONFIG_NAME)):
             raise FileNotFoundError(f"{name!r} has no {CONFIG_NAME}: not a save_pretrained folder")
         elif not os.path.isfile(os.path.join(name, WEIGHTS_NAME)):
@@ -400,7 +419,13 @@ class PTGRefiner(
 
             config = check_pretrained_folder(name)  # valid config.json, weights match their recorded checksums
             check_refiner_config(config, os.path.join(name, CONFIG_NAME), _CONFIG_FIELDS)  # keys, types, sizes
-        return super().from_pretrained(name, **kwargs)
+        trained_for = config.get("restorer")
+        given = kwargs.get("restorer")
+        _warn_other_restorer(pretrained_model_name_or_path, trained_for, given)
+        model = super().from_pretrained(name, **kwargs)
+        if trained_for and given is not None:  # config.json keeps the F that R was trained for
+            model.refiner_config.restorer = trained_for
+        return model
 
     @classmethod
     def _from_pretrained(cls, *, model_id, revision, cache_dir, force_download, local_files_only, token,
