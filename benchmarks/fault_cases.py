@@ -546,6 +546,14 @@ def _(c: Ctx):
     return (2 if caught else 0), msg, saved == "gamma", 2
 
 
+@case("17.11", "enhance --prior-weights with a refiner whose prior is none")
+def _(c: Ctx):
+    c.images("in", ["a.png"])
+    (c.tmp / "w.pth").write_bytes(b"weights")
+    rc, out, err = c.enhance(c.tmp / "in", "-o", c.tmp / "out", "--prior-weights", c.tmp / "w.pth")
+    return rc, message(out, err), not (c.tmp / "out").exists(), 2
+
+
 # -- driver -----------------------------------------------------------------------------------------
 def _clean(text: str, tmp: Path) -> str:
     text = text.replace(str(tmp.resolve()), "T").replace(str(tmp), "T").replace(os.getcwd() + os.sep, "")

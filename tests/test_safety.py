@@ -368,3 +368,18 @@ def test_other_restorer_warns_and_the_config_keeps_the_trained_one(saved_refiner
         warnings.simplefilter("error")
         same = PTGRefiner.from_pretrained(folder, restorer=create_restorer("gamma"))  # the same F: silent
     assert same.config["restorer"] == "gamma"  # and recorded, though given as a module
+
+
+# -- item 11: prior weights for a prior without weights are refused ---------------------------------------------
+def test_prior_weights_with_a_none_prior_are_refused(saved_refiner, tmp_path):
+    from PIL import Image
+
+    (tmp_path / "w.pth").write_bytes(b"weights")
+    with pytest.raises(ValueError, match=r"prior 'none' \(g = 0\) has no weights, so the prior weights .*w\.pth"):
+        PTGRefiner.from_pretrained(saved_refiner(), prior_pretrained=str(tmp_path / "w.pth"))
+    (tmp_path / "in").mkdir()
+    Image.new("RGB", (40, 32)).save(tmp_path / "in" / "a.png")
+    rc, _, err = cli("enhance", tmp_path / "in", "-o", tmp_path / "out", "--refiner", saved_refiner(),
+                     "--prior-weights", tmp_path / "w.pth", "--no-progress")
+    assert rc == 2 and "has no weights" in err and not (tmp_path / "out").exists()
+    assert PTGRefiner.from_pretrained(saved_refiner()).prior.name == "none"  # its own setting: fine

@@ -38,6 +38,8 @@ def check_refiner_values(values: dict, where: str) -> None:
         if name in SIZE_LIMITS or name == "prior_seed":
             if name == "prior_proj_dim" and (value is None or value == "auto"):
                 continue
+            if name == "prior_proj_dim" and isinstance(value, str):  # a string, but not the one allowed
+                raise ValueError(f"{where}: prior_proj_dim must be an integer, \"auto\" or null (None), got {value!r}")
             if name in ("prior_seed", "prior_dim") and value is None:  # prior_dim None: inferred from the prior
                 continue
             if not _is_int(value):
