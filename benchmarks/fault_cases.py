@@ -554,6 +554,26 @@ def _(c: Ctx):
     return rc, message(out, err), not (c.tmp / "out").exists(), 2
 
 
+@case("17.12", "API: hubconf.ptg_refiner(pretrained=False) (torch.hub.load's usual flag)")
+def _(c: Ctx):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("ptg_hubconf_faults", ROOT / "hubconf.py")
+    hubconf = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(hubconf)
+    refiner = None
+
+    def build():
+        nonlocal refiner
+        refiner = hubconf.ptg_refiner(restorer="gamma", prior="none:8", pretrained=False)
+
+    outcome = api(build)
+    x = torch.rand(1, 3, 32, 32)
+    ok = refiner is not None and torch.equal(refiner(x), refiner.restore(x))
+    c.commands.append("torch.hub.load(..., 'ptg_refiner', restorer='gamma', prior='none:8', pretrained=False)")
+    return (0 if outcome == "no error" else 2), f"{outcome}: an untrained refiner (returns F's output)", ok, 0
+
+
 # -- driver -----------------------------------------------------------------------------------------
 def _clean(text: str, tmp: Path) -> str:
     text = text.replace(str(tmp.resolve()), "T").replace(str(tmp), "T").replace(os.getcwd() + os.sep, "")

@@ -383,3 +383,17 @@ def test_prior_weights_with_a_none_prior_are_refused(saved_refiner, tmp_path):
                      "--prior-weights", tmp_path / "w.pth", "--no-progress")
     assert rc == 2 and "has no weights" in err and not (tmp_path / "out").exists()
     assert PTGRefiner.from_pretrained(saved_refiner()).prior.name == "none"  # its own setting: fine
+
+
+# -- item 12: torch.hub's pretrained=False builds an untrained refiner ------------------------------------------
+def test_hub_pretrained_false_builds_an_untrained_refiner():
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location("ptg_hubconf_safety", Path(__file__).parents[1] / "hubconf.py")
+    hubconf = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(hubconf)
+    x = torch.rand(1, 3, 32, 32)
+    for pretrained in (False, None):
+        refiner = hubconf.ptg_refiner(restorer="gamma", prior="none:8", pretrained=pretrained)
+        assert torch.equal(refiner(x), refiner.restore(x))  # a new refiner returns F's output
