@@ -574,6 +574,18 @@ def _(c: Ctx):
     return (0 if outcome == "no error" else 2), f"{outcome}: an untrained refiner (returns F's output)", ok, 0
 
 
+@case("17.13", "zeroed bytes inside model.safetensors of a folder without checksums.json")
+def _(c: Ctx):
+    c.images("in", ["a.png"])
+    (c.refiner / "checksums.json").unlink()
+    weights = c.refiner / "model.safetensors"
+    data = bytearray(weights.read_bytes())
+    data[-80:-16] = bytes(64)
+    weights.write_bytes(bytes(data))
+    rc, out, err = c.enhance(c.tmp / "in", "-o", c.tmp / "out")
+    return rc, message(out, err), "cannot be detected" in err, 0
+
+
 # -- driver -----------------------------------------------------------------------------------------
 def _clean(text: str, tmp: Path) -> str:
     text = text.replace(str(tmp.resolve()), "T").replace(str(tmp), "T").replace(os.getcwd() + os.sep, "")

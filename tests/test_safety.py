@@ -397,3 +397,24 @@ def test_hub_pretrained_false_builds_an_untrained_refiner():
     for pretrained in (False, None):
         refiner = hubconf.ptg_refiner(restorer="gamma", prior="none:8", pretrained=pretrained)
         assert torch.equal(refiner(x), refiner.restore(x))  # a new refiner returns F's output
+
+
+# -- item 13: a folder without checksums.json warns that its integrity cannot be checked -----------------------
+def test_a_folder_without_checksums_warns_once(saved_refiner, tmp_path):
+    from PIL import Image
+
+    folder = saved_refiner()
+    (folder / "checksums.json").unlink()
+    with pytest.warns(CheckpointWarning, match=r"refiner has no checksums\.json: damage to its weights .* cannot be "
+                                               r"detected"):
+        PTGRefiner.from_pretrained(folder)
+    (tmp_path / "in").mkdir()
+    Image.new("RGB", (40, 32)).save(tmp_path / "in" / "a.png")
+    rc, _, err = cli("enhance", tmp_path / "in", "-o", tmp_path / "out", "--refiner", folder, "--no-progress")
+    assert rc == 0 and err.count("has no checksums.json") == 1, err
+    write_checksums(folder)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        PTGRefiner.from_pretrained(folder)

@@ -4,7 +4,8 @@
   (``*.safetensors``, ``*.pt``, ``*.pth``, ``*.bin``) in ``checksums.json``; :func:`verify_checksums` recomputes
   them and raises :class:`CorruptCheckpointError` naming the first file that differs (zeroed bytes inside a
   ``model.safetensors`` load without error, but to different weights). Folders without ``checksums.json``
-  (older checkpoints, hand-made folders) are accepted unverified.
+  (older checkpoints, hand-made folders) are accepted unverified, with a :class:`CheckpointWarning` from
+  :func:`check_pretrained_folder`.
 * **Configs.** :func:`read_config` / :func:`check_pretrained_folder` check a folder before ``from_pretrained``.
 
 Training checkpoints (run fingerprints, resuming past a corrupt checkpoint) build on this in
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import warnings
 from pathlib import Path
 
 CHECKSUMS_NAME = "checksums.json"
@@ -102,5 +104,9 @@ def check_pretrained_folder(folder: str | Path) -> dict:
     their checksums (when recorded). Returns the config."""
     folder = Path(folder)
     config = read_config(folder) if (folder / "config.json").is_file() else {}
-    verify_checksums(folder)
+    if not verify_checksums(folder):
+        warnings.warn(f"{folder} has no {CHECKSUMS_NAME}: damage to its weights (e.g. zeroed bytes) cannot be "
+                      "detected. If the folder is intact, record its checksums with "
+                      "ptg_refine.checkpoints.write_checksums(folder)", CheckpointWarning, stacklevel=1)  # here:
+        # one place, so a folder checked twice (the CLI, then from_pretrained) warns once
     return config
