@@ -586,6 +586,29 @@ def _(c: Ctx):
     return rc, message(out, err), "cannot be detected" in err, 0
 
 
+@case("17.14", "train: disk full while writing the second checkpoint")
+def _(c: Ctx):
+    from safetensors import SafetensorError
+
+    import ptg_refine._safe_state as safe_state
+
+    real, calls = safe_state.save_file, []
+
+    def full_on_second(*a, **k):
+        calls.append(1)
+        if len(calls) == 2:
+            raise SafetensorError("Error while serializing: I/O error: No space left on device (os error 28)")
+        return real(*a, **k)
+
+    safe_state.save_file = full_on_second
+    try:
+        rc, out, err = c.train(c.tmp / "run", "--ckpt-every", "1")
+    finally:
+        safe_state.save_file = real
+    left = sorted(p.name for p in (c.tmp / "run" / "checkpoints").iterdir())
+    return rc, message(out, err) + f"; checkpoints/: {', '.join(left)}", left == ["latest", "step_0000001"], 2
+
+
 # -- driver -----------------------------------------------------------------------------------------
 def _clean(text: str, tmp: Path) -> str:
     text = text.replace(str(tmp.resolve()), "T").replace(str(tmp), "T").replace(os.getcwd() + os.sep, "")

@@ -418,3 +418,29 @@ def test_a_folder_without_checksums_warns_once(saved_refiner, tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         PTGRefiner.from_pretrained(folder)
+
+
+# -- item 14: train on a full disk says so, naming the file, and leaves no partial checkpoint ------------------
+def test_train_on_a_full_disk_names_the_file(tmp_path, monkeypatch):
+    from safetensors import SafetensorError
+
+    import ptg_refine._safe_state as safe_state
+
+    d = paired_folder(tmp_path / "pairs")
+    real, calls = safe_state.save_file, []
+
+    def full_on_second(*a, **k):
+        calls.append(1)
+        if len(calls) == 2:
+            raise SafetensorError("Error while serializing: I/O error: No space left on device (os error 28)")
+        return real(*a, **k)
+
+    monkeypatch.setattr(safe_state, "save_file", full_on_second)
+    rc, _, err = cli("train", "--pairs", d, "--out", tmp_path / "run", "--restorer", "gamma", "--prior", "none:8",
+                     "--prior-proj-dim", "0", "--width", "8", "--num-blocks", "1", "--batch-size", "1",
+                     "--crop-size", "16", "--no-progress", "--threads", "1", "--ckpt-every", "1", "--iterations", "3")
+    assert rc == 2 and err.strip().count("\n") == 0, err
+    assert "checkpoints/step_0000002/training_state.safetensors: No space left on device" in err
+    root = tmp_path / "run" / "checkpoints"
+    assert sorted(p.name for p in root.iterdir()) == ["latest", "step_0000001"]  # nothing partial
+    assert read_training_state(root / "step_0000001")["step"] == 1

@@ -47,6 +47,28 @@ def _naming(path: Path):
         raise type(e)(e.errno, e.strerror or str(e), str(path)) from e
 
 
+_OS_ERROR = re.compile(r"\(os error (\d+)\)")
+
+
+@contextlib.contextmanager
+def writing(path: str | Path):
+    """Around a write of ``path`` by a library that reports I/O failures without the file (safetensors:
+    "Error while serializing: I/O error: ... (os error 28)"; an OSError without a file name): raise an OSError
+    naming ``path`` with the system's message (e.g. "No space left on device") instead."""
+    try:
+        yield
+    except OSError as e:
+        if e.filename is not None or isinstance(e, OutputExistsError):
+            raise
+        raise type(e)(e.errno, e.strerror or str(e), str(path)) from e
+    except Exception as e:  # noqa: BLE001  (SafetensorError, RuntimeError: only those carrying an OS error)
+        m = _OS_ERROR.search(str(e))
+        if m is None:
+            raise
+        code = int(m[1])
+        raise OSError(code, os.strerror(code), str(path)) from e
+
+
 def _fsync(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:

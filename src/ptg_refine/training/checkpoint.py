@@ -35,7 +35,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from .._outputs import write_text_atomic
+from .._outputs import write_text_atomic, writing
 from .._safe_state import load_state, save_state, state_paths
 from ..checkpoints import CheckpointWarning, CorruptCheckpointError, verify_checksums, write_checksums
 from ..refiner import WEIGHTS_NAME
@@ -80,15 +80,23 @@ def save_checkpoint(trainer) -> Path | None:
         path = root / f"step_{trainer.step:07d}"
         tmp = root / f".tmp_step_{trainer.step:07d}_{os.getpid()}"
         shutil.rmtree(tmp, ignore_errors=True)
-        trainer.refiner.save_pretrained(tmp)
-        if trainer.config.joint:
-            save_restorer(trainer.refiner, tmp)
-        files = save_state({"step": trainer.step, "config": asdict(trainer.config),
-                            "optimizer": trainer.optimizer.state_dict(), "scheduler": trainer.scheduler.state_dict(),
-                            "scaler": trainer.scaler.state_dict(), "rng": rng, "history": trainer.history,
-                            "train_time": trainer.train_time, "world_size": trainer.world,
-                            "fingerprint": run_fingerprint(trainer)}, tmp, STATE_NAME)
-        write_checksums(tmp, also=[f.name for f in files])
+        try:  # a failed write (e.g. a full disk) names the file and leaves no partial checkpoint
+            with writing(path / WEIGHTS_NAME):
+                trainer.refiner.save_pretrained(tmp)
+            if trainer.config.joint:
+                with writing(path / RESTORER_NAME):
+                    save_restorer(trainer.refiner, tmp)
+            state = {"step": trainer.step, "config": asdict(trainer.config),
+                     "optimizer": trainer.optimizer.state_dict(), "scheduler": trainer.scheduler.state_dict(),
+                     "scaler": trainer.scaler.state_dict(), "rng": rng, "history": trainer.history,
+                     "train_time": trainer.train_time, "world_size": trainer.world,
+                     "fingerprint": run_fingerprint(trainer)}
+            with writing(path / f"{STATE_NAME}.safetensors"):
+                files = save_state(state, tmp, STATE_NAME)
+            write_checksums(tmp, also=[f.name for f in files])
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
         if path.exists():
             shutil.rmtree(path)
         os.replace(tmp, path)
