@@ -609,6 +609,16 @@ def _(c: Ctx):
     return rc, message(out, err) + f"; checkpoints/: {', '.join(left)}", left == ["latest", "step_0000001"], 2
 
 
+@case("17.15", "animated GIF and APNG given as files")
+def _(c: Ctx):
+    (c.tmp / "in").mkdir()
+    frames = [Image.fromarray(np.full((32, 40, 3), v, np.uint8)) for v in (10, 80, 160)]
+    frames[0].save(c.tmp / "in" / "anim.gif", save_all=True, append_images=frames[1:], duration=100)
+    frames[0].save(c.tmp / "in" / "apng.png", save_all=True, append_images=frames[1:], duration=100)
+    rc, out, err = c.enhance(c.tmp / "in" / "anim.gif", c.tmp / "in" / "apng.png", "-o", c.tmp / "out")
+    return rc, message(out, err, prefer=("error:",)), not (c.tmp / "out").exists(), 1
+
+
 # -- driver -----------------------------------------------------------------------------------------
 def _clean(text: str, tmp: Path) -> str:
     text = text.replace(str(tmp.resolve()), "T").replace(str(tmp), "T").replace(os.getcwd() + os.sep, "")

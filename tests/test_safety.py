@@ -444,3 +444,19 @@ def test_train_on_a_full_disk_names_the_file(tmp_path, monkeypatch):
     root = tmp_path / "run" / "checkpoints"
     assert sorted(p.name for p in root.iterdir()) == ["latest", "step_0000001"]  # nothing partial
     assert read_training_state(root / "step_0000001")["step"] == 1
+
+
+# -- item 15: animated images are refused, not cut to their first frame --------------------------------------
+@pytest.mark.parametrize("name", ["anim.gif", "anim.png", "anim.webp"])
+def test_animated_images_are_refused_by_name(tmp_path, name):
+    import numpy as np
+    from PIL import Image
+
+    from ptg_refine.data import read_image
+
+    frames = [Image.fromarray(np.full((32, 40, 3), v, np.uint8)) for v in (10, 80, 160)]
+    frames[0].save(tmp_path / name, save_all=True, append_images=frames[1:], duration=100)
+    with pytest.raises(ValueError, match=rf"{name}: an animated or multi-frame image \(3 frames\) is not supported"):
+        read_image(tmp_path / name)
+    frames[0].save(tmp_path / "still.png")
+    assert read_image(tmp_path / "still.png").shape == (3, 32, 40)

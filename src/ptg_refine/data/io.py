@@ -10,6 +10,8 @@ What a read does to a file, so that nothing is silently wrong:
   writes it back (the output keeps the input's transparency).
 * **16-bit** files (grey ``I;16`` and RGB 48-bit PNG / TIFF) are rejected with a message instead of being cut to
   8 bits silently; convert them to 8-bit RGB first.
+* **Animated** GIF / PNG / WebP and multi-page TIFF files are rejected with a message instead of being cut to
+  their first frame; save the frames as separate images first.
 * Unreadable, truncated and decompression-bomb files raise ``ValueError`` naming the file.
 """
 from __future__ import annotations
@@ -82,6 +84,14 @@ def _reject_deep(im: Image.Image, path: Path) -> None:
                              "convert to 8-bit RGB")
 
 
+def _reject_animated(im: Image.Image, path: Path) -> None:
+    """Animated GIF / APNG / WebP and multi-page TIFF: Pillow would give their first frame alone."""
+    frames = getattr(im, "n_frames", 1)
+    if frames > 1:
+        raise ValueError(f"{path}: an animated or multi-frame image ({frames} frames) is not supported: only its "
+                         "first frame would be enhanced; save the frames as separate images first")
+
+
 def _has_alpha(im: Image.Image) -> bool:
     return im.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in im.info
 
@@ -102,6 +112,7 @@ def read_uint8_alpha(path: str | Path) -> tuple[np.ndarray, np.ndarray | None]:
     try:
         with Image.open(path) as im:
             _reject_deep(im, path)
+            _reject_animated(im, path)
             im = ImageOps.exif_transpose(im)
             if _has_alpha(im):
                 rgba = np.asarray(im.convert("RGBA"), dtype=np.uint8)
