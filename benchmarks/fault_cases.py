@@ -619,6 +619,17 @@ def _(c: Ctx):
     return rc, message(out, err, prefer=("error:",)), not (c.tmp / "out").exists(), 1
 
 
+@case("17.16", "symbolic link loops (self, x.png <-> y.png) in an input folder")
+def _(c: Ctx):
+    d = c.images("in", ["a.png"])
+    os.symlink("self", d / "self")
+    os.symlink("x.png", d / "y.png")
+    os.symlink("y.png", d / "x.png")
+    rc, out, err = c.enhance(d, "-o", c.tmp / "out")
+    return rc, " / ".join((err + out).strip().splitlines()), sorted(p.name for p in (c.tmp / "out").iterdir()) == [
+        "a.png"], 0
+
+
 # -- driver -----------------------------------------------------------------------------------------
 def _clean(text: str, tmp: Path) -> str:
     text = text.replace(str(tmp.resolve()), "T").replace(str(tmp), "T").replace(os.getcwd() + os.sep, "")

@@ -460,3 +460,22 @@ def test_animated_images_are_refused_by_name(tmp_path, name):
         read_image(tmp_path / name)
     frames[0].save(tmp_path / "still.png")
     assert read_image(tmp_path / "still.png").shape == (3, 32, 40)
+
+
+# -- item 16: a symbolic link loop in an input folder is skipped, the rest processed ---------------------------
+@pytest.mark.parametrize("recursive", [False, True])
+def test_symlink_loops_are_skipped_and_the_batch_goes_on(saved_refiner, tmp_path, recursive):
+    from PIL import Image
+
+    d = tmp_path / "in"
+    d.mkdir()
+    Image.new("RGB", (40, 32)).save(d / "a.png")
+    os.symlink("x.png", d / "y.png")
+    os.symlink("y.png", d / "x.png")
+    os.symlink("self", d / "self")
+    os.symlink("missing.png", d / "gone.png")
+    rc, out, err = cli("enhance", d, "-o", tmp_path / "out", "--refiner", saved_refiner(), "--no-progress",
+                       *(["--recursive"] if recursive else []))
+    assert rc == 0 and sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.png"]
+    assert "self (symbolic link loop)" in err and "x.png (symbolic link loop)" in err
+    assert "gone.png (broken symbolic link)" in err

@@ -16,6 +16,7 @@ What a read does to a file, so that nothing is silently wrong:
 """
 from __future__ import annotations
 
+import errno
 from pathlib import Path
 from struct import error as struct_error  # raised by Pillow on some malformed headers
 
@@ -36,7 +37,8 @@ def _is_image_file(path: Path) -> bool:
 
 def scan_folder(folder: str | Path, recursive: bool = False, exclude=()) -> tuple[list[Path], list[tuple[Path, str]]]:
     """(sorted image files, skipped entries) of ``folder``. Skipped entries are ``(path, reason)`` for files that
-    are not images (by extension), subfolders when not ``recursive``, and anything inside ``exclude`` folders
+    are not images (by extension), subfolders when not ``recursive``, symbolic link loops and broken links, and
+    anything inside ``exclude`` folders
     (e.g. the output folder of a run that sits inside its input folder). Raises if ``folder`` is no folder."""
     folder = Path(folder)
     if not folder.is_dir():
@@ -44,6 +46,13 @@ def scan_folder(folder: str | Path, recursive: bool = False, exclude=()) -> tupl
     excluded = [e for e in (Path(x).resolve() for x in exclude) if e != folder.resolve()]
     images, skipped = [], []
     for entry in sorted(folder.rglob("*") if recursive else folder.iterdir()):
+        if entry.is_symlink():  # a link loop or a broken link: skipped (reported), the rest goes on
+            try:
+                entry.resolve(strict=True)
+            except (OSError, RuntimeError) as e:  # RuntimeError: Python < 3.13's "Symlink loop"
+                loop = isinstance(e, RuntimeError) or e.errno == errno.ELOOP
+                skipped.append((entry, "symbolic link loop" if loop else "broken symbolic link"))
+                continue
         if excluded:
             resolved = entry.resolve()
             if resolved in excluded:
