@@ -630,6 +630,19 @@ def _(c: Ctx):
         "a.png"], 0
 
 
+@case("17.17", "a 10000x9000 image (stood in for: a 1000x900 image with 64 MB of memory free)")
+def _(c: Ctx):
+    import ptg_refine._memory as memory
+
+    c.images("in", ["big.png"], size=(900, 1000))
+    real, memory.available_bytes = memory.available_bytes, lambda device=None: 64 * 2**20
+    try:
+        rc, out, err = c.enhance(c.tmp / "in", "-o", c.tmp / "out")
+    finally:
+        memory.available_bytes = real
+    return rc, message(out, err, prefer=("error:",)), "--tile 512" in err and not (c.tmp / "out").exists(), 1
+
+
 # -- driver -----------------------------------------------------------------------------------------
 def _clean(text: str, tmp: Path) -> str:
     text = text.replace(str(tmp.resolve()), "T").replace(str(tmp), "T").replace(os.getcwd() + os.sep, "")

@@ -479,3 +479,24 @@ def test_symlink_loops_are_skipped_and_the_batch_goes_on(saved_refiner, tmp_path
     assert rc == 0 and sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.png"]
     assert "self (symbolic link loop)" in err and "x.png (symbolic link loop)" in err
     assert "gone.png (broken symbolic link)" in err
+
+
+# -- item 17: a huge image fails at once with "--tile 512" instead of running out of memory --------------------
+def test_an_image_too_large_for_memory_says_tile_before_any_work(saved_refiner, tmp_path, monkeypatch):
+    from PIL import Image
+
+    import ptg_refine._memory as memory
+
+    (tmp_path / "in").mkdir()
+    Image.new("RGB", (1000, 900)).save(tmp_path / "in" / "big.png")
+    Image.new("RGB", (40, 32)).save(tmp_path / "in" / "small.png")
+    # width-8 R: 900 x 1000 x (12 x 8 + 48) bytes = 124 MiB; pretend 64 MiB are free
+    assert memory.untiled_bytes(PTGRefiner.from_pretrained(saved_refiner()), 900, 1000) == 900 * 1000 * 144
+    monkeypatch.setattr(memory, "available_bytes", lambda device=None: 64 * 2**20)
+    args = ["enhance", tmp_path / "in", "-o", tmp_path / "out", "--refiner", saved_refiner(), "--no-progress"]
+    rc, _, err = cli(*args)
+    assert rc == 1 and "big.png: a 1000x900 image needs about 124 MB to enhance whole, but only 64 MB" in err
+    assert "pass --tile 512" in err and sorted(p.name for p in (tmp_path / "out").iterdir()) == ["small.png"]
+    (tmp_path / "out" / "small.png").unlink()
+    assert cli(*args, "--tile", "512")[0] == 0  # tiled: no whole-image estimate needed
+    assert (tmp_path / "out" / "big.png").is_file()

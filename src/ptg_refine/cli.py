@@ -470,12 +470,20 @@ def _tile_args(args) -> tuple[int | None, int]:
     return tile, overlap
 
 
+def _check_untiled_memory(refiner, low) -> None:
+    """Before enhancing ``low`` whole: refuse, saying --tile 512, when it would not fit in memory."""
+    from ._memory import check_untiled_memory
+
+    check_untiled_memory(refiner, low.shape[-2], low.shape[-1], device=low.device)
+
+
 def enhance_image(refiner, low, args):
     """(1,3,H,W) -> (F output, refined output). The one place to add tiling options to. With
     ``args.tile_restorer`` F runs tile by tile inside ``enhance`` and its whole-image output is computed only
     for a comparison strip (``args.side_by_side``; else None)."""
     tile = getattr(args, "tile", None)
     if tile is None:
+        _check_untiled_memory(refiner, low)
         restored = refiner.restore(low)
         return restored, refiner.enhance(low, restored)
     overlap = getattr(args, "overlap", None)
