@@ -1,4 +1,4 @@
-"""Fault cases tried against the CLI and the API, and what happens: the table of issue 10.
+"""Fault cases tried against the CLI and the API, and what happens: the table of issues 10 and 17 (cases "17.N").
 
 Command (from the repository root; writes benchmarks/results/fault_cases.md, about half a minute on a CPU):
 
