@@ -671,7 +671,8 @@ def write(rows, seconds: float) -> None:
         f"Regenerate: `{COMMAND}` (every case in a fresh temporary folder, shown as `T/`; a tiny untrained refiner "
         "with F = gamma and prior `none`; nothing is downloaded). Item numbers refer to issue 10, \"17.N\" to item N of "
         "issue 17. Exit status: "
-        "0 success, 1 some images of a batch failed (listed), 2 the command stopped with one `error:` line. "
+        "0 success, 1 some images of a batch failed (listed), 2 the command stopped with one `error:` line (API "
+        "cases: 2 when the call raised, or for 17.10 warned). "
         "\"Data safe\": inputs and earlier runs byte-identical, no half-written output, as checked by the script. "
         "\"As expected\": exit status and data safety as the script expects them.",
         "",
