@@ -7,6 +7,7 @@ import contextlib
 import io
 import json
 
+import numpy as np
 import pytest
 import torch
 
@@ -137,14 +138,14 @@ def test_state_round_trip_is_exact_and_refuses_objects(tmp_path):
     state = {"step": 3, "betas": (0.9, 0.999), "lrs": [1e-3, 1.0000000000000002e-3], "flags": [True, None],
              "odd": {0: {"t": torch.randn(3, 2, dtype=torch.float64)}, "__x": 1.5},
              "rng": torch.get_rng_state(), "scalar": torch.tensor(7.0), "nan": float("nan"), "inf": float("-inf"),
-             "nested": {"a": {"b": [torch.arange(4, dtype=torch.int16)]}}}
+             "nested": {"a": {"b": [torch.arange(4, dtype=torch.int16)]}}, "np": np.float32(0.1)}
     save_state(state, tmp_path, "s")
     back = load_state(tmp_path, "s")
     assert back["betas"] == (0.9, 0.999) and back["lrs"] == state["lrs"] and back["flags"] == [True, None]
     assert set(back["odd"]) == {0, "__x"} and torch.equal(back["odd"][0]["t"], state["odd"][0]["t"])
     assert torch.equal(back["rng"], state["rng"]) and back["rng"].dtype == torch.uint8
     assert back["scalar"].shape == () and back["nan"] != back["nan"] and back["inf"] == float("-inf")
-    assert back["nested"]["a"]["b"][0].dtype == torch.int16
+    assert back["nested"]["a"]["b"][0].dtype == torch.int16 and back["np"] == float(np.float32(0.1))
     with pytest.raises(TypeError, match=r"\['x'\] \(a Payload\)"):
         save_state({"x": Payload(tmp_path / "m")}, tmp_path, "t")
     (tmp_path / "s.json").write_text(json.dumps({"format": "ptg-refine-state/1", "state": {"__reduce__": 1}}))

@@ -41,6 +41,8 @@ def _pack(obj, tensors: dict, where: str):
             return {k: _pack(v, tensors, f"{where}[{k!r}]") for k, v in obj.items()}
         return {"__dict__": [[_pack(k, tensors, f"{where} key"), _pack(v, tensors, f"{where}[{k!r}]")]
                              for k, v in obj.items()]}
+    if type(obj).__module__ == "numpy" and getattr(obj, "ndim", None) == 0:  # a numpy scalar (np.float32, ...)
+        return _pack(obj.item(), tensors, where)
     raise TypeError(f"cannot store {where} (a {type(obj).__name__}) in a JSON + safetensors state: only dicts, "
                     "lists, tuples, str, int, float, bool, None and tensors")
 
