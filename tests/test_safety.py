@@ -501,3 +501,18 @@ def test_an_image_too_large_for_memory_says_tile_before_any_work(saved_refiner, 
     (tmp_path / "out" / "small.png").unlink()
     assert cli(*args, "--tile", "512")[0] == 0  # tiled: no whole-image estimate needed
     assert (tmp_path / "out" / "big.png").is_file()
+
+
+def test_sigterm_during_a_write_leaves_no_temporary(tmp_path, monkeypatch):
+    import signal
+
+    from ptg_refine._outputs import interrupt_on_terminate, save_atomic
+
+    def write_then_get_killed(tmp):
+        tmp.write_bytes(b"half an image")
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    before = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(KeyboardInterrupt), interrupt_on_terminate():
+        save_atomic(write_then_get_killed, tmp_path / "a.png")
+    assert list(tmp_path.iterdir()) == [] and signal.getsignal(signal.SIGTERM) == before

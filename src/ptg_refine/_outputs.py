@@ -177,6 +177,29 @@ def glob_escape(name: str) -> str:
     return re.sub(r"([*?\[])", r"[\1]", name)
 
 
+@contextlib.contextmanager
+def interrupt_on_terminate():
+    """Inside the block a SIGTERM (``kill PID``) raises KeyboardInterrupt, so that the temporary files and folders
+    of the writes in progress are removed on the way out, as for Ctrl-C (a SIGKILL cannot be caught: its leftovers
+    are removed by the next run, :func:`remove_stale_temporaries`). Only in the main thread; the previous handler
+    is restored afterwards."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def refuse_existing_results(folder: str | Path, names, option: str = "--out", overwrite: bool = False) -> list[str]:
     """The entries of ``names`` present in ``folder``. Without ``overwrite``, FileExistsError naming them when
     there are any (an earlier run's results: pass --overwrite to replace them, or choose another folder)."""

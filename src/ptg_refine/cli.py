@@ -644,6 +644,8 @@ def _expected(e: BaseException) -> bool:
 
 
 def main(argv=None) -> int:
+    from ._outputs import interrupt_on_terminate
+
     argv = sys.argv[1:] if argv is None else [str(a) for a in argv]
     args = build_parser(only=_command_in(argv) or "").parse_args(argv)
     debug = getattr(args, "debug", False)
@@ -651,7 +653,8 @@ def main(argv=None) -> int:
         if not debug:
             warnings.showwarning = _show_warning
         try:
-            rc = args.func(args)
+            with interrupt_on_terminate():  # kill PID: temporaries removed as for Ctrl-C
+                rc = args.func(args)
         except KeyboardInterrupt:
             print("error: interrupted", file=sys.stderr)
             return EXIT_INTERRUPTED
