@@ -503,7 +503,8 @@ def _(c: Ctx):
     (c.tmp / "out" / f".a.png.tmp-{dead}").write_bytes(b"half an image")
     rc, out, err = c.enhance(c.tmp / "in", "-o", c.tmp / "out")
     left = sorted(p.name for p in (c.tmp / "out").iterdir())
-    return rc, " / ".join(err.strip().splitlines()[-1:] + out.strip().splitlines()[-1:]), left == ["a.png"], 0
+    msg = " / ".join(err.strip().splitlines()[-1:] + out.strip().splitlines()[-1:]).replace(f"tmp-{dead}", "tmp-PID")
+    return rc, msg, left == ["a.png"], 0
 
 
 def _config_case(c: Ctx, **change):
