@@ -26,12 +26,13 @@ def ptg_refiner(restorer=None, prior=_UNSET, pretrained=None, **kwargs):
     prior: prior spec (``ptg_refine.list_priors()``) or module. A new refiner defaults to ``"clip"``; with
         ``pretrained`` the checkpoint's config records its prior, which an explicit ``prior`` (any value,
         ``"clip"`` included) replaces.
-    pretrained: None for a new refiner (returns F's output until trained); True for the default shipped
-        refiner (``"default": true`` in the package's pretrained/index.json: ``sci-none``); a shipped refiner's
-        name (``ptg_refine.list_pretrained()``), a local save_pretrained folder, or a Hugging Face Hub repo id.
+    pretrained: None or False for a new, untrained refiner (returns F's output until trained); True for the
+        default shipped refiner (``"default": true`` in the package's pretrained/index.json: ``sci-none``); a
+        shipped refiner's name (``ptg_refine.list_pretrained()``), a local save_pretrained folder, or a Hugging
+        Face Hub repo id.
     Other keyword arguments go to ``PTGRefiner`` / ``PTGRefiner.from_pretrained``.
     """
-    if pretrained is None:
+    if pretrained is None or pretrained is False:
         return PTGRefiner(restorer=restorer, prior="clip" if prior is _UNSET else prior, **kwargs)
     if pretrained is True:
         pretrained = default_pretrained()

@@ -1,4 +1,4 @@
-"""Fault cases tried against the CLI and the API, and what happens: the table of issue 10.
+"""Fault cases tried against the CLI and the API, and what happens: the table of issues 10 and 17 (cases "17.N").
 
 Command (from the repository root; writes benchmarks/results/fault_cases.md, about half a minute on a CPU):
 
@@ -407,6 +407,243 @@ def _(c: Ctx):
     return max(r1[0], r2[0]), message(*r1[1:]) + " / " + message(*r2[1:]), True, 0
 
 
+# -- issue 17 (safety): items are numbered "17.N" ---------------------------------------------------
+class _Payload:
+    """Unpickling this calls open(marker, "w"): the marker appears if the pickle is ever run."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return open, (self.marker, "w")
+
+
+@case("17.1", "train --resume on a checkpoint whose state is a pickle with a payload (checksums rewritten)")
+def _(c: Ctx):
+    from ptg_refine.training.checkpoint import read_training_state
+
+    run = c.tmp / "run"
+    c.train(run, "--ckpt-every", "1", iterations=1)
+    folder = run / "checkpoints" / "step_0000001"
+    state = read_training_state(folder)
+    state["history"] = [_Payload(c.tmp / "marker")]
+    for name in ("training_state.json", "training_state.safetensors"):
+        (folder / name).unlink()
+    torch.save(state, folder / "training_state.pt")
+    write_checksums(folder)
+    rc, out, err = c.train(run, "--resume", iterations=2)
+    return rc, message(out, err), not (c.tmp / "marker").exists(), 2
+
+
+@case("17.2", "train --prior-weights: a pickle with a payload")
+def _(c: Ctx):
+    torch.save({"w": _Payload(c.tmp / "marker")}, c.tmp / "evil.pth")
+    rc, out, err = c.train(c.tmp / "run", "--prior", "efficientnet_lite0", "--prior-weights", c.tmp / "evil.pth")
+    return rc, message(out, err), not (c.tmp / "marker").exists() and err.count("\n") == 1, 2
+
+
+@case("17.3", "eval --out into an earlier evaluation")
+def _(c: Ctx):
+    c.cli("eval", "--pairs", c.pairs(), "--restorer", "gamma", "--out", c.tmp / "ev")
+    before = snapshot(c.tmp / "ev")
+    rc, out, err = c.cli("eval", "--pairs", c.pairs(), "--restorer", "identity", "--out", c.tmp / "ev")
+    return rc, message(out, err), snapshot(c.tmp / "ev") == before, 2
+
+
+@case("17.4", "eval --overwrite over an earlier evaluation, disk full while writing")
+def _(c: Ctx):
+    from ptg_refine import _outputs
+
+    c.cli("eval", "--pairs", c.pairs(), "--restorer", "gamma", "--out", c.tmp / "ev", "--no-strips")
+    before = snapshot(c.tmp / "ev")
+
+    def full(fd):
+        raise OSError(28, "No space left on device")
+
+    real, _outputs.os.fsync = _outputs.os.fsync, full
+    try:
+        rc, out, err = c.cli("eval", "--pairs", c.pairs(), "--restorer", "identity", "--out", c.tmp / "ev",
+                             "--no-strips", "--overwrite")
+    finally:
+        _outputs.os.fsync = real
+    json.loads((c.tmp / "ev" / "metrics.json").read_text())
+    return rc, message(out, err) + "; metrics.json: the earlier one, intact", snapshot(c.tmp / "ev") == before, 2
+
+
+@case("17.5", "two enhance runs into one folder: the other writes a.png after this run's check")
+def _(c: Ctx):
+    import ptg_refine.cli as cli_module
+
+    c.images("in", ["a.png", "b.png"])
+    real = cli_module.plan_outputs
+
+    def plan_then_race(*a, **k):
+        plan = real(*a, **k)
+        (c.tmp / "out").mkdir(exist_ok=True)
+        (c.tmp / "out" / "a.png").write_bytes(b"the other run's result")
+        return plan
+
+    cli_module.plan_outputs = plan_then_race
+    try:
+        rc, out, err = c.enhance(c.tmp / "in", "-o", c.tmp / "out")
+    finally:
+        cli_module.plan_outputs = real
+    return rc, message(out, err, prefer=("error:",)), \
+        (c.tmp / "out" / "a.png").read_bytes() == b"the other run's result", 1
+
+
+@case("17.6", "hidden .a.png.tmp-PID left in the output folder by a killed enhance")
+def _(c: Ctx):
+    import subprocess
+
+    c.images("in", ["a.png"])
+    (c.tmp / "out").mkdir()
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                          text=True).stdout.strip()
+    (c.tmp / "out" / f".a.png.tmp-{dead}").write_bytes(b"half an image")
+    rc, out, err = c.enhance(c.tmp / "in", "-o", c.tmp / "out")
+    left = sorted(p.name for p in (c.tmp / "out").iterdir())
+    msg = " / ".join(err.strip().splitlines()[-1:] + out.strip().splitlines()[-1:]).replace(f"tmp-{dead}", "tmp-PID")
+    return rc, msg, left == ["a.png"], 0
+
+
+def _config_case(c: Ctx, **change):
+    c.images("in", ["a.png"])
+    config = json.loads((c.refiner / "config.json").read_text())
+    (c.refiner / "config.json").write_text(json.dumps({**config, **change}))
+    rc, out, err = c.enhance(c.tmp / "in", "-o", c.tmp / "out")
+    return rc, message(out, err), not (c.tmp / "out").exists() and len(err.strip().splitlines()) == 1, 2
+
+
+@case("17.7", "config.json num_blocks: 100000000 (would build a network of many GB)")
+def _(c: Ctx):
+    return _config_case(c, num_blocks=100_000_000)
+
+
+@case("17.8", "config.json with a misspelt key prior_inputs")
+def _(c: Ctx):
+    return _config_case(c, prior_inputs="low")
+
+
+@case("17.9", "config.json width: \"16\" (a string)")
+def _(c: Ctx):
+    return _config_case(c, width="16")
+
+
+@case("17.9", "config.json num_blocks: 2.5")
+def _(c: Ctx):
+    return _config_case(c, num_blocks=2.5)
+
+
+@case("17.10", "API: from_pretrained(restorer=\"identity\") on a refiner trained around gamma, then save")
+def _(c: Ctx):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model = PTGRefiner.from_pretrained(c.refiner, restorer="identity")
+    model.save_pretrained(c.tmp / "again")
+    saved = json.loads((c.tmp / "again" / "config.json").read_text())["restorer"]
+    c.commands.append("PTGRefiner.from_pretrained(T/refiner, restorer='identity').save_pretrained(T/again)")
+    msg = " / ".join(f"{w.category.__name__}: {w.message}" for w in caught) + f"; saved config: restorer {saved!r}"
+    return (2 if caught else 0), msg, saved == "gamma", 2
+
+
+@case("17.11", "enhance --prior-weights with a refiner whose prior is none")
+def _(c: Ctx):
+    c.images("in", ["a.png"])
+    (c.tmp / "w.pth").write_bytes(b"weights")
+    rc, out, err = c.enhance(c.tmp / "in", "-o", c.tmp / "out", "--prior-weights", c.tmp / "w.pth")
+    return rc, message(out, err), not (c.tmp / "out").exists(), 2
+
+
+@case("17.12", "API: hubconf.ptg_refiner(pretrained=False) (torch.hub.load's usual flag)")
+def _(c: Ctx):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("ptg_hubconf_faults", ROOT / "hubconf.py")
+    hubconf = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(hubconf)
+    refiner = None
+
+    def build():
+        nonlocal refiner
+        refiner = hubconf.ptg_refiner(restorer="gamma", prior="none:8", pretrained=False)
+
+    outcome = api(build)
+    x = torch.rand(1, 3, 32, 32)
+    ok = refiner is not None and torch.equal(refiner(x), refiner.restore(x))
+    c.commands.append("torch.hub.load(..., 'ptg_refiner', restorer='gamma', prior='none:8', pretrained=False)")
+    return (0 if outcome == "no error" else 2), f"{outcome}: an untrained refiner (returns F's output)", ok, 0
+
+
+@case("17.13", "zeroed bytes inside model.safetensors of a folder without checksums.json")
+def _(c: Ctx):
+    c.images("in", ["a.png"])
+    (c.refiner / "checksums.json").unlink()
+    weights = c.refiner / "model.safetensors"
+    data = bytearray(weights.read_bytes())
+    data[-80:-16] = bytes(64)
+    weights.write_bytes(bytes(data))
+    rc, out, err = c.enhance(c.tmp / "in", "-o", c.tmp / "out")
+    return rc, message(out, err), "cannot be detected" in err, 0
+
+
+@case("17.14", "train: disk full while writing the second checkpoint")
+def _(c: Ctx):
+    from safetensors import SafetensorError
+
+    import ptg_refine._safe_state as safe_state
+
+    real, calls = safe_state.save_file, []
+
+    def full_on_second(*a, **k):
+        calls.append(1)
+        if len(calls) == 2:
+            raise SafetensorError("Error while serializing: I/O error: No space left on device (os error 28)")
+        return real(*a, **k)
+
+    safe_state.save_file = full_on_second
+    try:
+        rc, out, err = c.train(c.tmp / "run", "--ckpt-every", "1")
+    finally:
+        safe_state.save_file = real
+    left = sorted(p.name for p in (c.tmp / "run" / "checkpoints").iterdir())
+    return rc, message(out, err) + f"; checkpoints/: {', '.join(left)}", left == ["latest", "step_0000001"], 2
+
+
+@case("17.15", "animated GIF and APNG given as files")
+def _(c: Ctx):
+    (c.tmp / "in").mkdir()
+    frames = [Image.fromarray(np.full((32, 40, 3), v, np.uint8)) for v in (10, 80, 160)]
+    frames[0].save(c.tmp / "in" / "anim.gif", save_all=True, append_images=frames[1:], duration=100)
+    frames[0].save(c.tmp / "in" / "apng.png", save_all=True, append_images=frames[1:], duration=100)
+    rc, out, err = c.enhance(c.tmp / "in" / "anim.gif", c.tmp / "in" / "apng.png", "-o", c.tmp / "out")
+    return rc, message(out, err, prefer=("error:",)), not (c.tmp / "out").exists(), 1
+
+
+@case("17.16", "symbolic link loops (self, x.png <-> y.png) in an input folder")
+def _(c: Ctx):
+    d = c.images("in", ["a.png"])
+    os.symlink("self", d / "self")
+    os.symlink("x.png", d / "y.png")
+    os.symlink("y.png", d / "x.png")
+    rc, out, err = c.enhance(d, "-o", c.tmp / "out")
+    return rc, " / ".join((err + out).strip().splitlines()), sorted(p.name for p in (c.tmp / "out").iterdir()) == [
+        "a.png"], 0
+
+
+@case("17.17", "a 10000x9000 image (stood in for: a 1000x900 image with 64 MB of memory free)")
+def _(c: Ctx):
+    import ptg_refine._memory as memory
+
+    c.images("in", ["big.png"], size=(900, 1000))
+    real, memory.available_bytes = memory.available_bytes, lambda device=None: 64 * 2**20
+    try:
+        rc, out, err = c.enhance(c.tmp / "in", "-o", c.tmp / "out")
+    finally:
+        memory.available_bytes = real
+    return rc, message(out, err, prefer=("error:",)), "--tile 512" in err and not (c.tmp / "out").exists(), 1
+
+
 # -- driver -----------------------------------------------------------------------------------------
 def _clean(text: str, tmp: Path) -> str:
     text = text.replace(str(tmp.resolve()), "T").replace(str(tmp), "T").replace(os.getcwd() + os.sep, "")
@@ -433,8 +670,10 @@ def write(rows, seconds: float) -> None:
         "# Fault cases: what happens to bad input and faults",
         "",
         f"Regenerate: `{COMMAND}` (every case in a fresh temporary folder, shown as `T/`; a tiny untrained refiner "
-        "with F = gamma and prior `none`; nothing is downloaded). Item numbers refer to issue 10. Exit status: "
-        "0 success, 1 some images of a batch failed (listed), 2 the command stopped with one `error:` line. "
+        "with F = gamma and prior `none`; nothing is downloaded). Item numbers refer to issue 10, \"17.N\" to item N of "
+        "issue 17. Exit status: "
+        "0 success, 1 some images of a batch failed (listed), 2 the command stopped with one `error:` line (API "
+        "cases: 2 when the call raised, or for 17.10 warned). "
         "\"Data safe\": inputs and earlier runs byte-identical, no half-written output, as checked by the script. "
         "\"As expected\": exit status and data safety as the script expects them.",
         "",

@@ -24,7 +24,8 @@ from ptg_refine.data.io import image_size, read_uint8, read_uint8_alpha
 from ptg_refine.restorers import create_restorer
 from ptg_refine.restorers._common import read_state_dict
 from ptg_refine.training import Trainer, TrainConfig
-from ptg_refine.training.checkpoint import find_intact_checkpoint, fingerprint_differences
+from ptg_refine._safe_state import save_state
+from ptg_refine.training.checkpoint import find_intact_checkpoint, fingerprint_differences, read_training_state
 
 TINY = dict(prior="none:8", width=8, num_blocks=1, prior_hidden=16, embed_dim=8)
 
@@ -310,9 +311,10 @@ def test_checkpoints_carry_checksums_and_a_fingerprint(tmp_path):
     t = trainer(tmp_path)
     run_steps(t, 1)
     ckpt = tmp_path / "checkpoints" / "step_0000001"
-    assert set(json.loads((ckpt / "checksums.json").read_text())["files"]) == {"model.safetensors",
-                                                                                "training_state.pt"}
-    fp = torch.load(ckpt / "training_state.pt", weights_only=False)["fingerprint"]
+    assert set(json.loads((ckpt / "checksums.json").read_text())["files"]) == {
+        "model.safetensors", "training_state.json", "training_state.safetensors"}
+    assert not (ckpt / "training_state.pt").exists()  # no pickle
+    fp = read_training_state(ckpt)["fingerprint"]
     assert fp["restorer"] == "gamma" and fp["prior"] == "none:8" and fp["training_pairs"] == 3
 
 
@@ -330,13 +332,13 @@ def test_corrupt_newest_checkpoint_falls_back_with_a_message(tmp_path):
     run_steps(ref, 2)
     for k, v in ref.refiner.net.state_dict().items():
         assert torch.equal(v, again.refiner.net.state_dict()[k]), k
-    # unreadable state (truncated pickle, no checksum to tell): also skipped, by name
+    # unreadable state (truncated JSON, no checksum to tell): also skipped, by name
     (root / "step_0000002" / "checksums.json").unlink()
-    (root / "step_0000002" / "training_state.pt").write_bytes(b"")
-    with pytest.warns(CheckpointWarning, match=r"step_0000002/training_state\.pt is unreadable"):
+    (root / "step_0000002" / "training_state.json").write_bytes(b"")
+    with pytest.warns(CheckpointWarning, match=r"step_0000002/training_state\.\* is unreadable"):
         assert trainer(tmp_path).resume() == 1
     # every checkpoint damaged: one error listing them
-    zero_bytes_inside(root / "step_0000001" / "training_state.pt")
+    zero_bytes_inside(root / "step_0000001" / "training_state.safetensors")
     with pytest.raises(CorruptCheckpointError, match=r"no intact checkpoint.*step_0000003.*step_0000002.*step_0000001"):
         trainer(tmp_path).resume()
     # an explicit checkpoint is not replaced by another one
@@ -365,11 +367,10 @@ def test_resume_refuses_another_restorer_prior_or_data(tmp_path):
     with pytest.raises(ValueError, match=r"prior: 'none:8' \(checkpoint\) vs 'none:12' \(now\)"):
         trainer(tmp_path, prior="none:12").resume()
     # a checkpoint without a fingerprint (older version) resumes with a warning
-    state_file = tmp_path / "checkpoints" / "step_0000001" / "training_state.pt"
-    state = torch.load(state_file, weights_only=False)
+    ckpt = tmp_path / "checkpoints" / "step_0000001"
+    state = read_training_state(ckpt)
     del state["fingerprint"]
-    torch.save(state, state_file)
-    write_checksums(state_file.parent)
+    write_checksums(ckpt, also=[f.name for f in save_state(state, ckpt, "training_state")])
     with pytest.warns(CheckpointWarning, match="no run fingerprint"):
         assert trainer(tmp_path).resume() == 1
 

@@ -15,6 +15,7 @@ from ptg_refine import PTGRefiner
 from ptg_refine.data import Pair
 from ptg_refine.training import (FeatureCache, Trainer, TrainConfig, charbonnier, joint_loss,
                                   prior_parameter_names, refinement_loss)
+from ptg_refine.training.checkpoint import read_training_state
 
 TINY = dict(prior="none:8", width=8, num_blocks=1, prior_hidden=16, embed_dim=8)
 
@@ -147,7 +148,7 @@ def test_torchrun_two_processes(tmp_path):
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     res = subprocess.run(cmd, capture_output=True, text=True, timeout=240, env=env)
     assert res.returncode == 0, res.stderr[-3000:]
-    state = torch.load(out / "checkpoints" / "step_0000003" / "training_state.pt", weights_only=False)
+    state = read_training_state(out / "checkpoints" / "step_0000003")
     assert state["world_size"] == 2 and state["step"] == 3 and len(state["rng"]) == 2
     assert not torch.equal(state["rng"][0]["generator"], state["rng"][1]["generator"])  # ranks draw different crops
     assert (out / "final" / "model.safetensors").is_file()

@@ -4,7 +4,8 @@
   (``*.safetensors``, ``*.pt``, ``*.pth``, ``*.bin``) in ``checksums.json``; :func:`verify_checksums` recomputes
   them and raises :class:`CorruptCheckpointError` naming the first file that differs (zeroed bytes inside a
   ``model.safetensors`` load without error, but to different weights). Folders without ``checksums.json``
-  (older checkpoints, hand-made folders) are accepted unverified.
+  (older checkpoints, hand-made folders) are accepted unverified, with a :class:`CheckpointWarning` from
+  :func:`check_pretrained_folder`.
 * **Configs.** :func:`read_config` / :func:`check_pretrained_folder` check a folder before ``from_pretrained``.
 
 Training checkpoints (run fingerprints, resuming past a corrupt checkpoint) build on this in
@@ -14,7 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
+import warnings
 from pathlib import Path
 
 CHECKSUMS_NAME = "checksums.json"
@@ -38,16 +39,17 @@ def file_sha256(path: str | Path, chunk: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
-def write_checksums(folder: str | Path) -> Path:
+def write_checksums(folder: str | Path, also=()) -> Path:
     """Write ``folder/checksums.json``: SHA-256 of every weight / state file in ``folder`` (see the module
-    docstring). Written via a temporary file and a rename; returns its path."""
+    docstring), and of the files named in ``also`` (e.g. a training state's JSON). Written via a temporary file
+    and a rename; returns its path."""
     folder = Path(folder)
-    files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix in CHECKSUM_SUFFIXES)
+    files = sorted({p for p in folder.iterdir() if p.is_file() and p.suffix in CHECKSUM_SUFFIXES}
+                   | {folder / name for name in also})
     data = {"algorithm": "sha256", "files": {p.name: file_sha256(p) for p in files}}
-    tmp = folder / f".{CHECKSUMS_NAME}.tmp-{os.getpid()}"
-    tmp.write_text(json.dumps(data, indent=1))
-    os.replace(tmp, folder / CHECKSUMS_NAME)
-    return folder / CHECKSUMS_NAME
+    from ._outputs import write_text_atomic
+
+    return write_text_atomic(folder / CHECKSUMS_NAME, json.dumps(data, indent=1))
 
 
 def verify_checksums(folder: str | Path) -> bool:
@@ -102,5 +104,9 @@ def check_pretrained_folder(folder: str | Path) -> dict:
     their checksums (when recorded). Returns the config."""
     folder = Path(folder)
     config = read_config(folder) if (folder / "config.json").is_file() else {}
-    verify_checksums(folder)
+    if not verify_checksums(folder):
+        warnings.warn(f"{folder} has no {CHECKSUMS_NAME}: damage to its weights (e.g. zeroed bytes) cannot be "
+                      "detected. If the folder is intact, record its checksums with "
+                      "ptg_refine.checkpoints.write_checksums(folder)", CheckpointWarning, stacklevel=1)  # here:
+        # one place, so a folder checked twice (the CLI, then from_pretrained) warns once
     return config

@@ -16,6 +16,7 @@ EXAMPLES_DIR = Path(__file__).parent / "examples_data"
 DEFAULT_OVERLAP = 32
 EXIT_FAILURES, EXIT_ERROR, EXIT_INTERRUPTED = 1, 2, 130
 RUN_FILES = ("checkpoints", "final", "history.json")  # what `train` writes into --out
+RESULT_FILES = {"eval": ("metrics.json", "metrics.csv", "strips")}  # what eval writes into --out
 
 
 class CLIError(Exception):
@@ -71,6 +72,13 @@ def _check_out(path, option: str = "--out"):
     from ._validation import check_output_dir
 
     return check_output_dir(path, option)
+
+
+def _refuse_earlier_results(out, command: str, overwrite: bool) -> None:
+    """Before any long work: ``out`` holds no results of an earlier ``command`` run, unless ``overwrite``."""
+    from ._outputs import refuse_existing_results
+
+    refuse_existing_results(out, RESULT_FILES[command], "--out", overwrite)
 
 
 def _flat(text: str, limit: int = 600) -> str:
@@ -141,11 +149,7 @@ def load_refiner(refiner: str, restorer: str | None = None, restorer_weights: st
         raise RuntimeError(f"refiner {folder}: its weights do not fit its config.json ({_flat(e, 300)})") from e
     if model.restorer is None:
         raise CLIError(f"refiner {refiner!r} does not record its restorer F; pass --restorer NAME")
-    trained_for = config.get("restorer")
-    if restorer is not None and trained_for and trained_for != restorer:
-        print(f"warning: refiner {refiner!r} was trained for restorer {trained_for!r}, running it on "
-              f"{restorer!r}", file=sys.stderr)
-    return model
+    return model  # (another --restorer than the refiner's own: from_pretrained warns)
 
 
 # -- synth ------------------------------------------------------------------------------------------
@@ -408,6 +412,8 @@ def add_eval_args(p):
                    help="local weights file of the refiner's prior (offline use; default: its config's setting)")
     p.add_argument("--out", default=None, help="folder for metrics.json, metrics.csv, strips/ (default: print only)")
     p.add_argument("--no-strips", action="store_true", help="do not write comparison strips")
+    p.add_argument("--overwrite", action="store_true", help="replace an earlier evaluation in --out (its "
+                                                            "metrics.json, metrics.csv and strips)")
     p.add_argument("--limit", type=int, default=None, help="score only the first N pairs (name order)")
     _add_common(p)
 
@@ -419,6 +425,7 @@ def run_eval(args):
         raise CLIError("--prior-weights needs --refiner (without a refiner no prior is used)")
     if args.out is not None:
         _check_out(args.out)
+        _refuse_earlier_results(args.out, "eval", getattr(args, "overwrite", False))
     _check_file(args.restorer_weights, "--restorer-weights")
 
     from .data import PairedFolder
@@ -502,12 +509,20 @@ def _tile_args(args) -> tuple[int | None, int]:
     return tile, overlap
 
 
+def _check_untiled_memory(refiner, low) -> None:
+    """Before enhancing ``low`` whole: refuse, saying --tile 512, when it would not fit in memory."""
+    from ._memory import check_untiled_memory
+
+    check_untiled_memory(refiner, low.shape[-2], low.shape[-1], device=low.device)
+
+
 def enhance_image(refiner, low, args):
     """(1,3,H,W) -> (F output, refined output). The one place to add tiling options to. With
     ``args.tile_restorer`` F runs tile by tile inside ``enhance`` and its whole-image output is computed only
     for a comparison strip (``args.side_by_side``; else None)."""
     tile = getattr(args, "tile", None)
     if tile is None:
+        _check_untiled_memory(refiner, low)
         restored = refiner.restore(low)
         return restored, refiner.enhance(low, restored)
     overlap = getattr(args, "overlap", None)
@@ -550,6 +565,16 @@ def plan_outputs(images, out: Path, side_by_side: bool, overwrite: bool) -> list
     return plan
 
 
+def _remove_stale_temporaries(plan) -> None:
+    """Remove the hidden ``.NAME.png.tmp-PID`` files a killed earlier run left beside this run's outputs."""
+    from ._outputs import remove_stale_temporaries
+
+    removed = remove_stale_temporaries(p for pair in plan for p in pair if p is not None)
+    if removed:
+        print(f"removed {len(removed)} temporary file(s) left by an interrupted earlier run: "
+              f"{', '.join(str(p) for p in removed[:3])}{', ...' if len(removed) > 3 else ''}", file=sys.stderr)
+
+
 def _report_skipped(skipped) -> None:
     if not skipped:
         return
@@ -582,6 +607,7 @@ def run_enhance(args):
     images = ImageFolder(inputs, recursive=args.recursive, exclude=[out])
     _report_skipped([(p, why) for p, why in images.skipped if p.parent != EXAMPLES_DIR])
     plan = plan_outputs(images, out, args.side_by_side, args.overwrite)
+    _remove_stale_temporaries(plan)
     _threads(args)
     refiner = load_refiner(args.refiner, args.restorer, args.restorer_weights, args.prior_weights)
     args.tile, args.overlap = tile, overlap
@@ -594,9 +620,10 @@ def run_enhance(args):
                 raise ValueError(f"image is {low.shape[1]}x{low.shape[2]} pixels; the refiner needs at least "
                                  f"{MIN_SIZE}x{MIN_SIZE}")
             restored, refined = enhance_image(refiner, low[None], args)
-            save_image(refined[0], target, alpha=alpha)
+            save_image(refined[0], target, alpha=alpha, overwrite=args.overwrite)  # never replaced unasked
             if strip is not None:
-                save_image(comparison_strip([low, restored[0], refined[0]], ["input", "F", "F+R"]), strip)
+                save_image(comparison_strip([low, restored[0], refined[0]], ["input", "F", "F+R"]), strip,
+                           overwrite=args.overwrite)
             written += 1
         except Exception as e:  # noqa: BLE001  (one bad file must not abort the batch)
             if getattr(args, "debug", False):
@@ -656,6 +683,8 @@ def _expected(e: BaseException) -> bool:
 
 
 def main(argv=None) -> int:
+    from ._outputs import interrupt_on_terminate
+
     argv = sys.argv[1:] if argv is None else [str(a) for a in argv]
     args = build_parser(only=_command_in(argv) or "").parse_args(argv)
     debug = getattr(args, "debug", False)
@@ -663,7 +692,8 @@ def main(argv=None) -> int:
         if not debug:
             warnings.showwarning = _show_warning
         try:
-            rc = args.func(args)
+            with interrupt_on_terminate():  # kill PID: temporaries removed as for Ctrl-C
+                rc = args.func(args)
         except KeyboardInterrupt:
             print("error: interrupted", file=sys.stderr)
             return EXIT_INTERRUPTED

@@ -27,6 +27,7 @@ import torch
 from PIL import Image
 from pytorch_msssim import ssim as _ssim
 
+from ._outputs import atomic_file, save_atomic, write_text_atomic
 from .data.io import comparison_strip
 from .exposure import mean_luminance, mean_saturation, scale_to_luminance
 
@@ -98,7 +99,8 @@ def evaluate_pairs(pairs, restorer=None, refiner=None, cache=None, out_dir=None,
         if out_dir is not None and strips:
             ims = [v[0] for v in outputs.values()] + [target[0]]
             strip = comparison_strip(ims, [*outputs.keys(), "target"])
-            Image.fromarray(strip).save(_mkdir(out_dir / "strips") / f"{pair.name}.png")
+            save_atomic(lambda tmp: Image.fromarray(strip).save(tmp, format="PNG"),
+                        _mkdir(out_dir / "strips") / f"{pair.name}.png")
     if not rows:
         raise ValueError("no pairs to evaluate")
     keys = [k for k in rows[0] if k != "name"]
@@ -110,8 +112,8 @@ def evaluate_pairs(pairs, restorer=None, refiner=None, cache=None, out_dir=None,
         result["worse"] = sum(r["psnr_F+R"] < r["psnr_F"] for r in rows)
     if out_dir is not None:
         _mkdir(out_dir)
-        (out_dir / "metrics.json").write_text(json.dumps(result, indent=1))
-        with open(out_dir / "metrics.csv", "w", newline="") as fh:
+        write_text_atomic(out_dir / "metrics.json", json.dumps(result, indent=1))
+        with atomic_file(out_dir / "metrics.csv", "w", newline="") as fh:
             writer = csv.DictWriter(fh, fieldnames=["name", *keys])
             writer.writeheader()
             writer.writerows(rows)

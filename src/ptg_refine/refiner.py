@@ -5,6 +5,7 @@ Xu, Kong, Hu, Liu, Bao, "Boosting Image Restoration via Priors from Pre-trained 
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -20,6 +21,7 @@ from ._hub import HubUnavailableError, hub_file
 from ._pretrained import PRETRAINED_DIR, is_pretrained, unknown_pretrained_message
 from ._pretrained import list_pretrained  # noqa: F401  (its former home: ``from ptg_refine.refiner import ...``)
 from .exposure import apply_exposure, check_exposure
+from ._config_checks import check_refiner_config, check_refiner_values
 from ._validation import check_features, check_image, check_restored
 from .modules import RefinementNetwork
 from .priors import DEFAULT, CallablePrior, create_prior
@@ -61,6 +63,23 @@ def _hub_checkpoint_file(repo_id: str, filename: str, **kwargs) -> str:
         raise OSError(f"could not fetch {filename} of hub repo {repo_id!r} ({getattr(e, 'reason', e)}). "
                       "Offline? Download the repo elsewhere and pass its local folder "
                       "(save_pretrained layout: config.json + model.safetensors).") from e
+
+
+class RestorerMismatchWarning(UserWarning):
+    """A refiner was loaded around another restorer F than the one it was trained for."""
+
+
+def _warn_other_restorer(refiner, trained_for, given) -> None:
+    """Warn when ``given`` (a zoo name or a module with a ``name``) is not the F ``trained_for`` (config.json)."""
+    if not trained_for or given is None:
+        return
+    given_name = given if isinstance(given, str) else getattr(given, "name", None)
+    if given_name == trained_for:
+        return
+    shown = repr(given_name) if given_name else f"a {type(given).__name__}"
+    warnings.warn(f"refiner {os.fspath(refiner)!r} was trained for restorer {trained_for!r} but runs on {shown}: R "
+                  "corrects the errors of the F it was trained with, so its output may be worse than F's alone "
+                  f"(its config keeps restorer {trained_for!r})", RestorerMismatchWarning, stacklevel=3)
 
 
 def _resolve_restorer(restorer):
@@ -125,6 +144,10 @@ class RefinerConfig:
         return asdict(self)
 
 
+_CONFIG_FIELDS = tuple(RefinerConfig.__dataclass_fields__)
+_SIZE_FIELDS = tuple(f for f in _CONFIG_FIELDS if f not in ("restorer", "prior", "prior_pretrained"))  # no objects
+
+
 class PTGRefiner(
     nn.Module,
     PyTorchModelHubMixin,
@@ -176,6 +199,7 @@ class PTGRefiner(
                  prior_mode: str = "global", prior_input: str = "low", dense_hidden: int = 32,
                  prior_seed: int | None = None, exposure: str | float = "refiner"):
         super().__init__()
+        check_refiner_values({k: v for k, v in locals().items() if k in _SIZE_FIELDS}, "PTGRefiner")
         self.exposure = check_exposure(exposure)
         if prior_mode not in PRIOR_MODES:
             raise ValueError(f"prior_mode must be one of {PRIOR_MODES}, got {prior_mode!r}")
@@ -379,9 +403,13 @@ class PTGRefiner(
             if name.count("/") != 1:
                 raise FileNotFoundError(f"{name!r} is neither a local folder nor a hub repo id 'user/name' "
                                         f"({unknown_pretrained_message(name)})")
-            _hub_checkpoint_file(name, CONFIG_NAME, revision=kwargs.get("revision"), token=kwargs.get("token"),
-                                 cache_dir=kwargs.get("cache_dir"),
-                                 local_files_only=kwargs.get("local_files_only", False))  # offline: fails fast
+            config_file = _hub_checkpoint_file(name, CONFIG_NAME, revision=kwargs.get("revision"),
+                                               token=kwargs.get("token"), cache_dir=kwargs.get("cache_dir"),
+                                               local_files_only=kwargs.get("local_files_only", False))  # fails fast
+            from .checkpoints import read_config
+
+            config = read_config(config_file)
+            check_refiner_config(config, f"{config_file} (of hub repo {name!r})", _CONFIG_FIELDS)
         elif not os.path.isfile(os.path.join(name, CONFIG_NAME)):
             raise FileNotFoundError(f"{name!r} has no {CONFIG_NAME}: not a save_pretrained folder")
         elif not os.path.isfile(os.path.join(name, WEIGHTS_NAME)):
@@ -389,8 +417,15 @@ class PTGRefiner(
         else:
             from .checkpoints import check_pretrained_folder
 
-            check_pretrained_folder(name)  # valid config.json, weights match their recorded checksums
-        return super().from_pretrained(name, **kwargs)
+            config = check_pretrained_folder(name)  # valid config.json, weights match their recorded checksums
+            check_refiner_config(config, os.path.join(name, CONFIG_NAME), _CONFIG_FIELDS)  # keys, types, sizes
+        trained_for = config.get("restorer")
+        given = kwargs.get("restorer")
+        _warn_other_restorer(pretrained_model_name_or_path, trained_for, given)
+        model = super().from_pretrained(name, **kwargs)
+        if trained_for and given is not None:  # config.json keeps the F that R was trained for
+            model.refiner_config.restorer = trained_for
+        return model
 
     @classmethod
     def _from_pretrained(cls, *, model_id, revision, cache_dir, force_download, local_files_only, token,

@@ -10,17 +10,21 @@ What a read does to a file, so that nothing is silently wrong:
   writes it back (the output keeps the input's transparency).
 * **16-bit** files (grey ``I;16`` and RGB 48-bit PNG / TIFF) are rejected with a message instead of being cut to
   8 bits silently; convert them to 8-bit RGB first.
+* **Animated** GIF / PNG / WebP and multi-page TIFF files are rejected with a message instead of being cut to
+  their first frame; save the frames as separate images first.
 * Unreadable, truncated and decompression-bomb files raise ``ValueError`` naming the file.
 """
 from __future__ import annotations
 
-import os
+import errno
 from pathlib import Path
 from struct import error as struct_error  # raised by Pillow on some malformed headers
 
 import numpy as np
 import torch
 from PIL import Image, ImageDraw, ImageOps
+
+from .._outputs import save_atomic
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 ALPHA_BACKGROUND = 0  # transparent pixels are composited on black (0, 0, 0)
@@ -33,7 +37,8 @@ def _is_image_file(path: Path) -> bool:
 
 def scan_folder(folder: str | Path, recursive: bool = False, exclude=()) -> tuple[list[Path], list[tuple[Path, str]]]:
     """(sorted image files, skipped entries) of ``folder``. Skipped entries are ``(path, reason)`` for files that
-    are not images (by extension), subfolders when not ``recursive``, and anything inside ``exclude`` folders
+    are not images (by extension), subfolders when not ``recursive``, symbolic link loops and broken links, and
+    anything inside ``exclude`` folders
     (e.g. the output folder of a run that sits inside its input folder). Raises if ``folder`` is no folder."""
     folder = Path(folder)
     if not folder.is_dir():
@@ -41,6 +46,13 @@ def scan_folder(folder: str | Path, recursive: bool = False, exclude=()) -> tupl
     excluded = [e for e in (Path(x).resolve() for x in exclude) if e != folder.resolve()]
     images, skipped = [], []
     for entry in sorted(folder.rglob("*") if recursive else folder.iterdir()):
+        if entry.is_symlink():  # a link loop or a broken link: skipped (reported), the rest goes on
+            try:
+                entry.resolve(strict=True)
+            except (OSError, RuntimeError) as e:  # RuntimeError: Python < 3.13's "Symlink loop"
+                loop = isinstance(e, RuntimeError) or e.errno == errno.ELOOP
+                skipped.append((entry, "symbolic link loop" if loop else "broken symbolic link"))
+                continue
         if excluded:
             resolved = entry.resolve()
             if resolved in excluded:
@@ -81,6 +93,14 @@ def _reject_deep(im: Image.Image, path: Path) -> None:
                              "convert to 8-bit RGB")
 
 
+def _reject_animated(im: Image.Image, path: Path) -> None:
+    """Animated GIF / APNG / WebP and multi-page TIFF: Pillow would give their first frame alone."""
+    frames = getattr(im, "n_frames", 1)
+    if frames > 1:
+        raise ValueError(f"{path}: an animated or multi-frame image ({frames} frames) is not supported: only its "
+                         "first frame would be enhanced; save the frames as separate images first")
+
+
 def _has_alpha(im: Image.Image) -> bool:
     return im.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in im.info
 
@@ -101,6 +121,7 @@ def read_uint8_alpha(path: str | Path) -> tuple[np.ndarray, np.ndarray | None]:
     try:
         with Image.open(path) as im:
             _reject_deep(im, path)
+            _reject_animated(im, path)
             im = ImageOps.exif_transpose(im)
             if _has_alpha(im):
                 rgba = np.asarray(im.convert("RGBA"), dtype=np.uint8)
@@ -160,12 +181,15 @@ def to_uint8(image: torch.Tensor) -> np.ndarray:
     return image.detach().float().clamp(0, 1).mul(255).round().byte().permute(1, 2, 0).cpu().numpy()
 
 
-def save_image(image: torch.Tensor | np.ndarray, path: str | Path, alpha: np.ndarray | None = None) -> Path:
+def save_image(image: torch.Tensor | np.ndarray, path: str | Path, alpha: np.ndarray | None = None,
+               overwrite: bool = True) -> Path:
     """Write a (3,H,W) float tensor in [0,1] or an (H,W,3) uint8 array; the format follows the suffix.
 
     alpha: optional (H,W) uint8 alpha channel (the output is then RGBA; PNG / WebP / TIFF). The file is written
-    to a temporary name next to ``path`` and renamed into place, so an interrupted write never leaves a
-    half-written image under the final name. Folders are created as needed.
+    to a temporary name next to ``path`` and renamed into place (:func:`ptg_refine._outputs.save_atomic`), so an
+    interrupted write never leaves a half-written image under the final name. ``overwrite=False``: an existing
+    ``path`` is never replaced, even one created by another process meanwhile
+    (:class:`~ptg_refine._outputs.OutputExistsError`). Folders are created as needed.
     """
     path = Path(path)
     array = to_uint8(image) if isinstance(image, torch.Tensor) else image
@@ -178,14 +202,7 @@ def save_image(image: torch.Tensor | np.ndarray, path: str | Path, alpha: np.nda
     if fmt is None:
         raise ValueError(f"{path}: unknown image file extension {path.suffix!r}")
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        picture.save(tmp, format=fmt)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return path
+    return save_atomic(lambda tmp: picture.save(tmp, format=fmt), path, overwrite=overwrite)
 
 
 def _label(image: np.ndarray, text: str) -> np.ndarray:

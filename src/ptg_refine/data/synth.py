@@ -44,6 +44,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from .._outputs import write_text_atomic
 from .io import image_size, list_images, read_uint8, save_image
 
 DEFAULT_MIN_SIZE = 96  # TrainConfig.crop_size's default
@@ -256,7 +257,7 @@ def synthesize_pairs(clean_dirs, out_dir, variants: int = 1, seed: int = 0, max_
                    "clean_dirs": [str(d) for d in clean_dirs], "images": len(items), "pairs": len(records),
                    "resized": resized, "degradation": asdict(config), "val_fraction": val_fraction,
                    "val_images": sorted(held_out), "records": records}
-        (tmp / "synthetic.json").write_text(json.dumps(summary, indent=1))
+        write_text_atomic(tmp / "synthetic.json", json.dumps(summary, indent=1))
         if out_dir.is_dir():
             out_dir.rmdir()  # empty (checked above); fails, keeping everything, if something appeared meanwhile
         os.replace(tmp, out_dir)

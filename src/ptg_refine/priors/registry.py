@@ -6,6 +6,8 @@ maps to a :class:`PriorConfig` (plain data: builder, argument, default weights, 
 """
 from __future__ import annotations
 
+import os
+import pickle
 from dataclasses import dataclass
 from typing import Callable
 
@@ -120,4 +122,19 @@ def create_prior(spec: str, pretrained=DEFAULT, **kwargs) -> nn.Module:
     from .._frozen import freeze
 
     name, arg = parse_spec(spec)
-    return freeze(PRIORS.get(name).builder(arg, pretrained, **kwargs))
+    try:
+        return freeze(PRIORS.get(name).builder(arg, pretrained, **kwargs))
+    except (pickle.UnpicklingError, RuntimeError) as e:
+        unsafe = isinstance(e, pickle.UnpicklingError) or "weights_only" in str(e)
+        if not unsafe or isinstance(e, ValueError) or not _is_file(pretrained):
+            raise
+        from ..restorers._common import UnsafeCheckpointError
+
+        raise UnsafeCheckpointError(
+            f"refusing to read prior weights {os.fspath(pretrained)}: it is a pickle holding objects other than "
+            "tensors, which could run code when loaded (only plain state_dicts, read with "
+            "torch.load(weights_only=True), and .safetensors files are accepted)") from e
+
+
+def _is_file(value) -> bool:
+    return isinstance(value, (str, os.PathLike)) and os.path.isfile(value)

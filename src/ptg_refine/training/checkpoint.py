@@ -2,10 +2,15 @@
 writing them atomically, resuming from them, and refusing or skipping the wrong ones.
 
 * **Save.** :func:`save_checkpoint` writes ``out_dir/checkpoints/step_<n>``: the ``save_pretrained`` files of the
-  refiner (R only; F's weights too in joint mode, ``restorer.safetensors``) and ``training_state.pt`` (optimiser,
-  scheduler, AMP scaler, the RNG states of every rank, history, config, run fingerprint), with checksums
+  refiner (R only; F's weights too in joint mode, ``restorer.safetensors``) and the training state (optimiser,
+  scheduler, AMP scaler, the RNG states of every rank, history, config, run fingerprint) as
+  ``training_state.json`` + ``training_state.safetensors`` (:mod:`ptg_refine._safe_state`), with checksums
   (:func:`ptg_refine.checkpoints.write_checksums`), through a temporary folder and an atomic rename; then
   ``checkpoints/latest`` names it and only the newest ``keep_checkpoints`` are kept.
+* **No code from a checkpoint runs.** The state is JSON and safetensors, never a pickle. A checkpoint of an
+  older version (``training_state.pt``, a pickle) is read with ``torch.load(weights_only=True)`` only: torch's
+  restricted unpickler, which builds tensors and plain containers and refuses any other object, so a planted
+  payload is reported as an unsafe file instead of running.
 * **Run fingerprints.** :func:`run_fingerprint` records what a training run was made of: F (name and a hash of
   its weights), the prior (spec, weights hash), R's configuration and the training pairs (names and image
   hashes). :func:`fingerprint_differences` lists what differs, so ``--resume`` refuses to continue a run on
@@ -30,13 +35,16 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
+from .._outputs import write_text_atomic, writing
+from .._safe_state import load_state, save_state, state_paths
 from ..checkpoints import CheckpointWarning, CorruptCheckpointError, verify_checksums, write_checksums
 from ..refiner import WEIGHTS_NAME
 from . import distributed
 from .cache import image_hash, model_fingerprint
 from .config import RESUMABLE_CHANGES
 
-STATE_NAME = "training_state.pt"
+STATE_NAME = "training_state"  # training_state.json + training_state.safetensors (no pickle)
+LEGACY_STATE_NAME = "training_state.pt"  # older versions: a pickle, read with weights_only=True only
 RESTORER_NAME = "restorer.safetensors"  # F's weights, joint fine-tuning only
 
 
@@ -72,21 +80,27 @@ def save_checkpoint(trainer) -> Path | None:
         path = root / f"step_{trainer.step:07d}"
         tmp = root / f".tmp_step_{trainer.step:07d}_{os.getpid()}"
         shutil.rmtree(tmp, ignore_errors=True)
-        trainer.refiner.save_pretrained(tmp)
-        if trainer.config.joint:
-            save_restorer(trainer.refiner, tmp)
-        torch.save({"step": trainer.step, "config": asdict(trainer.config),
-                    "optimizer": trainer.optimizer.state_dict(), "scheduler": trainer.scheduler.state_dict(),
-                    "scaler": trainer.scaler.state_dict(), "rng": rng, "history": trainer.history,
-                    "train_time": trainer.train_time, "world_size": trainer.world,
-                    "fingerprint": run_fingerprint(trainer)}, tmp / STATE_NAME)
-        write_checksums(tmp)
+        try:  # a failed write (e.g. a full disk) names the file and leaves no partial checkpoint
+            with writing(path / WEIGHTS_NAME):
+                trainer.refiner.save_pretrained(tmp)
+            if trainer.config.joint:
+                with writing(path / RESTORER_NAME):
+                    save_restorer(trainer.refiner, tmp)
+            state = {"step": trainer.step, "config": asdict(trainer.config),
+                     "optimizer": trainer.optimizer.state_dict(), "scheduler": trainer.scheduler.state_dict(),
+                     "scaler": trainer.scaler.state_dict(), "rng": rng, "history": trainer.history,
+                     "train_time": trainer.train_time, "world_size": trainer.world,
+                     "fingerprint": run_fingerprint(trainer)}
+            with writing(path / f"{STATE_NAME}.safetensors"):
+                files = save_state(state, tmp, STATE_NAME)
+            write_checksums(tmp, also=[f.name for f in files])
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
         if path.exists():
             shutil.rmtree(path)
         os.replace(tmp, path)
-        latest_tmp = root / f".latest_{os.getpid()}"
-        latest_tmp.write_text(path.name)
-        os.replace(latest_tmp, root / "latest")
+        write_text_atomic(root / "latest", path.name)
         kept = sorted(p for p in root.glob("step_*") if p.is_dir())
         for old in kept[:-max(1, trainer.config.keep_checkpoints)]:
             shutil.rmtree(old, ignore_errors=True)
@@ -211,13 +225,14 @@ def check_run_fingerprint(trainer, state: dict, checkpoint) -> None:
 
 # -- loading and fallback ---------------------------------------------------------------------------
 def clean_stale_temporaries(checkpoints_dir: str | Path) -> list[Path]:
-    """Remove ``.tmp_step_*`` folders and ``.latest_*`` files left in ``checkpoints_dir`` by a run killed while
-    writing a checkpoint (only one run may write into a folder at a time). Returns what was removed."""
+    """Remove ``.tmp_step_*`` folders and ``.latest_*`` / ``.latest.tmp-*`` files left in ``checkpoints_dir`` by a
+    run killed while writing a checkpoint (only one run may write into a folder at a time). Returns what was
+    removed."""
     root = Path(checkpoints_dir)
     removed = []
     if not root.is_dir():
         return removed
-    for p in sorted(root.glob(".tmp_step_*")) + sorted(root.glob(".latest_*")):
+    for p in sorted(root.glob(".tmp_step_*")) + sorted(root.glob(".latest_*")) + sorted(root.glob(".latest.tmp-*")):
         if p.is_dir():
             shutil.rmtree(p, ignore_errors=True)
         else:
@@ -226,23 +241,54 @@ def clean_stale_temporaries(checkpoints_dir: str | Path) -> list[Path]:
     return removed
 
 
+def read_training_state(checkpoint: str | Path, state_name: str = STATE_NAME) -> dict:
+    """The training state of a checkpoint folder (tensors on the CPU), without running any code from its files:
+    ``STATE_NAME.json`` + ``.safetensors``, or an older version's ``training_state.pt`` through torch's restricted
+    unpickler (``weights_only=True``: tensors and plain containers only). Checksums are not verified here (see
+    :func:`load_training_checkpoint`). FileNotFoundError when there is no state; :class:`CorruptCheckpointError`
+    naming the file when it is unreadable, or a pickle holding other objects (it could run code: refused)."""
+    checkpoint = Path(checkpoint)
+    skeleton, tensors = state_paths(checkpoint, state_name)
+    legacy = checkpoint / LEGACY_STATE_NAME
+    if skeleton.is_file() or tensors.is_file():
+        path = skeleton
+        try:
+            state = load_state(checkpoint, state_name)
+        except (ValueError, OSError) as e:
+            raise CorruptCheckpointError(f"{skeleton.parent / (state_name + '.*')} is unreadable "
+                                         f"({' '.join(str(e).split())[:300]})") from e
+    elif legacy.is_file():
+        path = legacy
+        try:
+            state = torch.load(legacy, map_location="cpu", weights_only=True)
+        except pickle.UnpicklingError as e:
+            raise CorruptCheckpointError(
+                f"{legacy} is refused: it is a pickle that holds objects other than tensors and plain data, which "
+                "could run code when loaded (only torch.load(weights_only=True) is used on it); if you did not "
+                "write this file, do not trust this folder") from e
+        except (EOFError, RuntimeError, zipfile.BadZipFile, ValueError, OSError, KeyError, AttributeError,
+                IndexError) as e:
+            raise CorruptCheckpointError(f"{legacy} is unreadable ({type(e).__name__}: "
+                                         f"{' '.join(str(e).split())[:200]})") from e
+    else:
+        raise FileNotFoundError(f"{checkpoint} is not a training checkpoint (no {skeleton.name} + {tensors.name}, "
+                                f"nor an older {LEGACY_STATE_NAME})")
+    if not isinstance(state, dict) or not isinstance(state.get("step"), int):
+        raise CorruptCheckpointError(f"{path} is unreadable (not a training state: no step)")
+    return state
+
+
 def load_training_checkpoint(checkpoint: str | Path, joint: bool = False, state_name: str = STATE_NAME,
                              weights_name: str = WEIGHTS_NAME, restorer_name: str = RESTORER_NAME):
     """(training state dict, R's state_dict, F's state_dict or None) of a checkpoint folder, on the CPU, after
-    verifying its checksums. FileNotFoundError when the folder is no training checkpoint;
-    :class:`CorruptCheckpointError` naming the file when one is damaged."""
+    verifying its checksums; no code from its files runs (:func:`read_training_state`). FileNotFoundError when
+    the folder is no training checkpoint; :class:`CorruptCheckpointError` naming the file when one is damaged."""
     checkpoint = Path(checkpoint)
-    if not (checkpoint / state_name).is_file():
-        raise FileNotFoundError(f"{checkpoint} is not a training checkpoint (no {state_name})")
+    skeleton, tensors = state_paths(checkpoint, state_name)
+    if not (skeleton.is_file() or tensors.is_file() or (checkpoint / LEGACY_STATE_NAME).is_file()):
+        raise FileNotFoundError(f"{checkpoint} is not a training checkpoint (no {skeleton.name})")
     verify_checksums(checkpoint)
-    try:
-        state = torch.load(checkpoint / state_name, map_location="cpu", weights_only=False)
-        if not isinstance(state, dict) or "step" not in state:
-            raise ValueError("not a training state")
-    except (EOFError, RuntimeError, pickle.UnpicklingError, zipfile.BadZipFile, ValueError, OSError, KeyError,
-            AttributeError, IndexError) as e:
-        raise CorruptCheckpointError(f"{checkpoint / state_name} is unreadable ({type(e).__name__}: "
-                                     f"{' '.join(str(e).split())[:200]})") from e
+    state = read_training_state(checkpoint, state_name)
 
     def weights(name):
         path = checkpoint / name

@@ -29,6 +29,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from .._outputs import write_text_atomic, writing
 from ..data.crops import FLIP_DIMS, apply_crop, sample_crop
 from ..evaluate import evaluate_pairs
 from . import checkpoint as _checkpoint
@@ -309,10 +310,12 @@ class Trainer:
         if self.out_dir is not None:
             self.save_checkpoint()
             if self.rank == 0:
-                self.refiner.save_pretrained(self.out_dir / "final")
+                with writing(self.out_dir / "final" / "model.safetensors"):  # e.g. a full disk: names the file
+                    self.refiner.save_pretrained(self.out_dir / "final")
                 if c.joint:
-                    _checkpoint.save_restorer(self.refiner, self.out_dir / "final")
-                (self.out_dir / "history.json").write_text(json.dumps(
+                    with writing(self.out_dir / "final" / _checkpoint.RESTORER_NAME):
+                        _checkpoint.save_restorer(self.refiner, self.out_dir / "final")
+                write_text_atomic(self.out_dir / "history.json", json.dumps(
                     {"config": asdict(c), "summary": summary, "history": self.history}, indent=1))
         return summary
 
