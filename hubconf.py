@@ -3,7 +3,7 @@
     refiner = torch.hub.load("<owner>/ptg-refine", "ptg_refiner", restorer=my_model, prior="clip")
     refiner = torch.hub.load("/path/to/checkout", "ptg_refiner", source="local", restorer="sci", prior="none")
     refiner = torch.hub.load(..., "ptg_refiner", pretrained=True)    # the default shipped refiner
-    refiner = torch.hub.load(..., "ptg_refiner", pretrained="iat_lol_v1-none")  # or a folder / hub repo id
+    refiner = torch.hub.load(..., "ptg_refiner", pretrained="iat-general")  # or a folder / hub repo id
 """
 import os
 import sys

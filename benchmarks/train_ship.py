@@ -33,7 +33,7 @@ import torch
 
 from _runs import DATA, REPO, code_version, restorer, versions
 from prior_calibration import prepare_data
-from ptg_refine import PTGRefiner
+from ptg_refine import PTGRefiner, list_pretrained
 from ptg_refine._pretrained import INDEX_FILE, get_pretrained_config
 from ptg_refine.data import PairedFolder
 from ptg_refine.evaluate import evaluate_pairs
@@ -148,12 +148,15 @@ def ship_real(args) -> None:
         train_dir = DATA / "real_pairs" / "ir_rgb" / "train"
     train, val = PairedFolder(train_dir).pairs, PairedFolder(DATA / "real_pairs" / "ir_rgb" / "val").pairs
     torch.manual_seed(train_kw["seed"])
-    refiner = PTGRefiner.from_pretrained(recipe["init"])
+    init = recipe["init"]
+    if init not in list_pretrained():  # withdrawn from the package: its training run's folder (see REAL_RECIPES)
+        init = str(REPO / "runs" / "bench" / "ship" / init / "final")
+    refiner = PTGRefiner.from_pretrained(init)
     exposure = recipe["exposure"]
     if exposure == "targets":
         exposure = round(statistics.mean(float(mean_luminance(p.high_float()[None])[0]) for p in train), 2)
     refiner.exposure = refiner.refiner_config.exposure = exposure
-    init_cfg = get_pretrained_config(recipe["init"])
+    init_cfg = get_pretrained_config(recipe["init"]) if recipe["init"] in list_pretrained() else None
     cfg = TrainConfig(**train_kw, val_every=min(args.val_every, train_kw["iterations"] // 4), ckpt_every=250)
     out = work / "ship" / args.name
     trainer = Trainer(refiner, train, cfg, val_pairs=val, out_dir=out, cache_dir=work / "cache",
@@ -162,7 +165,7 @@ def ship_real(args) -> None:
     t0 = time.perf_counter()
     summary = trainer.fit()
     hist = json.loads((out / "history.json").read_text())
-    trained_on = [*init_cfg.trained_on] if init_cfg.trained_on else [TRAINED_ON["synthetic"]]
+    trained_on = [*init_cfg.trained_on] if init_cfg and init_cfg.trained_on else [TRAINED_ON["synthetic"]]
     trained_on.append(TRAINED_ON[recipe["data"]])
     lines = [f"# `{args.name}`: REAL IR-RGB val PSNR against iterations", "",
              f"F = `{f_name}`; R initialised from `{recipe['init']}`, trained on {TRAINED_ON[recipe['data']]}; "

@@ -40,7 +40,8 @@ def test_saturation_of_grey_and_pure_colours():
 def test_exposure_options_are_checked(bad):
     with pytest.raises(ValueError, match="exposure must be 'refiner'"):
         check_exposure(bad)
-    with pytest.raises(ValueError, match="exposure must be 'refiner'"):
+    # a wrong type is a TypeError naming the field (the config checks), a wrong value a ValueError with the options
+    with pytest.raises(TypeError if bad is None or isinstance(bad, bool) else ValueError, match="exposure"):
         PTGRefiner(restorer="identity", prior="none:8", exposure=bad)
 
 

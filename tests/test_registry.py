@@ -81,7 +81,7 @@ def _folders() -> list[str]:
 
 
 def test_index_and_shipped_folders_agree():
-    assert list_pretrained() == _folders() and {"sci-none", "iat_lol_v1-none"} <= set(list_pretrained())
+    assert list_pretrained() == _folders() and {"sci-none", "iat-general"} <= set(list_pretrained())
     for name in list_pretrained():
         folder = PRETRAINED_DIR / name
         assert {"config.json", "model.safetensors", "checksums.json"} <= {p.name for p in folder.iterdir()}, name
@@ -116,10 +116,11 @@ def test_one_default_shipped_refiner_used_by_the_cli():
 
 
 def test_pretrained_patterns_and_unknown_names():
-    assert list_pretrained("sci*") == ["sci-none"] and list_pretrained("iat*") == ["iat_lol_v1-none"]
+    assert list_pretrained("sci*") == ["sci-irrgb", "sci-none"] and list_pretrained("iat*") == ["iat-general", "iat-irrgb"]
     with pytest.raises(ValueError, match="unknown shipped refiner 'sci-nne'; did you mean 'sci-none'\\?"):
         get_pretrained_config("sci-nne")
-    with pytest.raises(FileNotFoundError, match="did you mean 'sci-none'\\? available: iat_lol_v1-none, sci-none"):
+    with pytest.raises(FileNotFoundError,
+                       match="did you mean 'sci-none'\\? available: iat-general, iat-irrgb, sci-irrgb, sci-none"):
         PTGRefiner.from_pretrained("sci-nne")
 
 
@@ -127,7 +128,7 @@ def test_pretrained_patterns_and_unknown_names():
 def test_typed_config_round_trip_writes_the_shipped_config_keys(tmp_path):
     shipped = json.loads((PRETRAINED_DIR / "sci-none" / "config.json").read_text())
     torch.manual_seed(0)
-    refiner = PTGRefiner(restorer="sci", prior="none:1280", prior_proj_dim=128)
+    refiner = PTGRefiner(restorer="sci", prior="none:1280", prior_proj_dim=128, exposure=0.45)
     assert isinstance(refiner.refiner_config, RefinerConfig) and refiner.config == shipped
     refiner.save_pretrained(tmp_path / "r")
     written = (tmp_path / "r" / "config.json").read_text()
