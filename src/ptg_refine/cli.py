@@ -45,6 +45,10 @@ def _add_common(p, threads: bool = True):
     if threads:
         p.add_argument("--threads", type=int, default=None, help="number of CPU threads for torch "
                                                                  "(torch.set_num_threads; default: torch's choice)")
+        # the commands that run models (the same ones that take --threads) choose where they run
+        from ._device import DEVICE_HELP
+
+        p.add_argument("--device", default="auto", help=DEVICE_HELP)
     p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
                    help="on an error, print the full traceback too")
 
@@ -54,6 +58,18 @@ def _threads(args):
         import torch
 
         torch.set_num_threads(args.threads)
+
+
+def _device(args):
+    """The torch.device of ``--device``, checked (one error line when e.g. no GPU is there)."""
+    from ._device import resolve_device
+
+    return resolve_device(getattr(args, "device", "auto"), "--device")
+
+
+def _to_device(model, device):
+    """``model`` (a PTGRefiner: F, G and R together; or a restorer module) moved to ``device``; None stays None."""
+    return model.to(device) if hasattr(model, "to") and callable(model.to) else model
 
 
 def _check_file(path, option: str) -> None:
@@ -329,6 +345,7 @@ def run_train(args):
     from .training import Trainer, config_from_args, init_distributed_from_env
 
     _threads(args)
+    device = _device(args)
     init_distributed_from_env()
     config = config_from_args(args)
     torch.manual_seed(config.seed)  # R's initialisation (and a random prior's) follow the seed
@@ -342,7 +359,8 @@ def run_train(args):
     train = PairedFolder(args.pairs, limit=args.limit)
     val = PairedFolder(args.val_pairs) if args.val_pairs else None
     trainer = Trainer(refiner, train.pairs, config, val_pairs=val.pairs if val else None, out_dir=out,
-                      cache_dir=args.cache_dir, restorer_name=args.restorer, progress=not args.no_progress)
+                      cache_dir=args.cache_dir, restorer_name=args.restorer, progress=not args.no_progress,
+                      device=device)
     if args.overwrite and existing and trainer.rank == 0:
         _clear_run(out)
         print(f"--overwrite: removed the previous run's {', '.join(n for n in RUN_FILES if n in existing)} from "
@@ -390,11 +408,14 @@ def run_eval(args):
     from .evaluate import evaluate_pairs
 
     _threads(args)
+    device = _device(args)
     refiner = load_refiner(args.refiner, args.restorer, args.restorer_weights, args.prior_weights) \
         if args.refiner else None
     restorer = refiner.restorer if refiner is not None else build_restorer(args.restorer, args.restorer_weights)
+    refiner, restorer = _to_device(refiner, device), _to_device(restorer, device)
     pairs = PairedFolder(args.pairs, limit=args.limit).pairs
-    res = evaluate_pairs(pairs, restorer=restorer, refiner=refiner, out_dir=args.out, strips=not args.no_strips)
+    res = evaluate_pairs(pairs, restorer=restorer, refiner=refiner, out_dir=args.out, strips=not args.no_strips,
+                         device=device)
     m, se = res["mean"], res["se"]
     for key in ("input", "F", "F+R"):
         if f"psnr_{key}" in m:
@@ -544,7 +565,9 @@ def run_enhance(args):
     _report_skipped([(p, why) for p, why in images.skipped if p.parent != EXAMPLES_DIR])
     plan = plan_outputs(images, out, args.side_by_side, args.overwrite)
     _threads(args)
-    refiner = load_refiner(args.refiner, args.restorer, args.restorer_weights, args.prior_weights)
+    device = _device(args)
+    refiner = _to_device(load_refiner(args.refiner, args.restorer, args.restorer_weights, args.prior_weights),
+                         device)
     args.tile, args.overlap = tile, overlap
     written, failures = 0, []
     for i in tqdm(range(len(images)), desc="enhance", unit="img", disable=args.no_progress):
@@ -554,7 +577,7 @@ def run_enhance(args):
             if min(low.shape[1:]) < MIN_SIZE:
                 raise ValueError(f"image is {low.shape[1]}x{low.shape[2]} pixels; the refiner needs at least "
                                  f"{MIN_SIZE}x{MIN_SIZE}")
-            restored, refined = enhance_image(refiner, low[None], args)
+            restored, refined = enhance_image(refiner, low[None].to(device), args)
             save_image(refined[0], target, alpha=alpha)
             if strip is not None:
                 save_image(comparison_strip([low, restored[0], refined[0]], ["input", "F", "F+R"]), strip)

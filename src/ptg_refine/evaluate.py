@@ -54,18 +54,24 @@ def mean_se(values) -> tuple[float, float]:
 
 @torch.no_grad()
 def evaluate_pairs(pairs, restorer=None, refiner=None, cache=None, out_dir=None, strips: bool = True,
-                   progress: bool = True, device="cpu") -> dict:
+                   progress: bool = True, device=None) -> dict:
     """Score input, F (``restorer`` or ``refiner.restorer``) and F+R (if ``refiner``) on every pair.
 
     pairs: a list of :class:`ptg_refine.data.Pair` (e.g. ``PairedFolder(root).pairs``). cache: an optional
     :class:`ptg_refine.training.FeatureCache` holding F / G of the full images. out_dir: writes
     ``metrics.json``, ``metrics.csv`` and (``strips``) ``strips/<name>.png``. Returns
-    ``{"images": [per-image rows], "mean": {...}, "se": {...}, "n": n}``.
+    ``{"images": [per-image rows], "mean": {...}, "se": {...}, "n": n}``. device: where the images go (the
+    caller's models must be there already, e.g. ``refiner.to(device)``); None: the device of the refiner's R,
+    else of the restorer's weights, else the CPU. Metrics are computed in float32 on that device.
     """
     from tqdm import tqdm
 
+    from ._device import module_device
+
     if restorer is None and refiner is not None:
         restorer = refiner.restorer
+    if device is None:
+        device = module_device(refiner, restorer) or torch.device("cpu")
     if restorer is None and cache is None:
         raise ValueError("evaluate_pairs needs a restorer F (restorer= or a refiner with one)")
     if refiner is not None:
