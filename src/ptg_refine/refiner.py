@@ -308,11 +308,17 @@ class PTGRefiner(
         return self.net(low, restored, g, position=position, return_details=return_details, dense=dense_features)
 
     @torch.no_grad()
-    def enhance(self, low: torch.Tensor, restored: torch.Tensor | None = None,
+    def enhance(self, low, restored: torch.Tensor | None = None,
                 prior_features: torch.Tensor | None = None, tile: int | None = None, overlap: int = 32,
                 tile_restorer: bool = False, context: int | None = None,
-                dense_features: torch.Tensor | None = None, exposure: str | float | None = None) -> torch.Tensor:
+                dense_features: torch.Tensor | None = None, exposure: str | float | None = None):
         """Inference: no gradient, output clamped to [0,1].
+
+        low: a (B,3,H,W) float tensor in [0,1] (the result is one too), or one image as a file path, a
+        ``PIL.Image`` (either gives a ``PIL.Image``: EXIF orientation applied and transparency kept, as
+        ``ptg-refine enhance`` reads and writes files) or a numpy (H,W,3) array (uint8 or float in [0,1]; the
+        result has the same dtype). ``restored``, ``prior_features`` and ``dense_features`` stay tensors.
+        Non-tensor images go to the device of R's weights.
 
         exposure: the output's brightness (None: this refiner's ``exposure``, see :mod:`ptg_refine.exposure`):
         ``"refiner"`` (Eq. 1 as is), ``"restorer"`` (F's mean luminance) or a target mean luminance in (0, 1).
@@ -327,6 +333,14 @@ class PTGRefiner(
         """
         from .tiling import _refine_tiled, _tiled_map, check_tiling_args, receptive_field
 
+        if not isinstance(low, torch.Tensor):
+            from ._device import module_device
+            from ._image_input import as_batch
+
+            batch, back = as_batch(low, module_device(self))
+            return back(self.enhance(batch, restored, prior_features, tile=tile, overlap=overlap,
+                                     tile_restorer=tile_restorer, context=context, dense_features=dense_features,
+                                     exposure=exposure))
         if tile is None and tile_restorer:
             raise ValueError("tile_restorer=True needs tile=<pixels>")
         exposure = self.exposure if exposure is None else check_exposure(exposure)

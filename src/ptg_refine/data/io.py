@@ -100,17 +100,7 @@ def read_uint8_alpha(path: str | Path) -> tuple[np.ndarray, np.ndarray | None]:
     path = _open(path)
     try:
         with Image.open(path) as im:
-            _reject_deep(im, path)
-            im = ImageOps.exif_transpose(im)
-            if _has_alpha(im):
-                rgba = np.asarray(im.convert("RGBA"), dtype=np.uint8)
-                alpha = rgba[..., 3].copy()
-                if alpha.min() == 255:
-                    return np.ascontiguousarray(rgba[..., :3]), None
-                rgb = (rgba[..., :3].astype(np.uint16) * alpha[..., None] + ALPHA_BACKGROUND * (255 - alpha[..., None])
-                       + 127) // 255
-                return rgb.astype(np.uint8), alpha
-            return np.asarray(im.convert("RGB"), dtype=np.uint8).copy(), None
+            return pil_to_uint8_alpha(im, path)
     except Image.DecompressionBombError as e:
         raise ValueError(f"could not read image {str(path)!r}: {e} (Pillow's decompression-bomb guard; raise "
                          "PIL.Image.MAX_IMAGE_PIXELS if you trust the file)") from e
@@ -118,6 +108,22 @@ def read_uint8_alpha(path: str | Path) -> tuple[np.ndarray, np.ndarray | None]:
         if isinstance(e, (FileNotFoundError, PermissionError, IsADirectoryError)):
             raise
         raise ValueError(f"could not read image {str(path)!r}: {e}") from e
+
+
+def pil_to_uint8_alpha(im: Image.Image, name="image") -> tuple[np.ndarray, np.ndarray | None]:
+    """What :func:`read_uint8_alpha` does to an opened image (EXIF orientation, transparency on black, 16-bit
+    refused; ``name`` appears in the messages): (H,W,3) uint8 RGB and the alpha channel or None."""
+    _reject_deep(im, name)
+    im = ImageOps.exif_transpose(im)
+    if _has_alpha(im):
+        rgba = np.asarray(im.convert("RGBA"), dtype=np.uint8)
+        alpha = rgba[..., 3].copy()
+        if alpha.min() == 255:
+            return np.ascontiguousarray(rgba[..., :3]), None
+        rgb = (rgba[..., :3].astype(np.uint16) * alpha[..., None] + ALPHA_BACKGROUND * (255 - alpha[..., None])
+               + 127) // 255
+        return rgb.astype(np.uint8), alpha
+    return np.asarray(im.convert("RGB"), dtype=np.uint8).copy(), None
 
 
 def read_uint8(path: str | Path) -> np.ndarray:
