@@ -12,7 +12,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-KINDS = "a (B,3,H,W) float tensor in [0,1], an image file path, a PIL.Image or a numpy (H,W,3) array"
+KINDS = "a (B,3,H,W) torch.Tensor (float, in [0,1]), an image file path, a PIL.Image or a numpy (H,W,3) array"
 
 
 def _pil_out(alpha):

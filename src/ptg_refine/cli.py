@@ -67,6 +67,12 @@ def _device(args):
     return resolve_device(getattr(args, "device", "auto"), "--device")
 
 
+def _add_precision(p, default: str, note: str = ""):
+    from ._precision import PRECISION_HELP, PRECISIONS
+
+    p.add_argument("--precision", choices=PRECISIONS, default=default, help=PRECISION_HELP + note)
+
+
 def _to_device(model, device):
     """``model`` (a PTGRefiner: F, G and R together; or a restorer module) moved to ``device``; None stays None."""
     return model.to(device) if hasattr(model, "to") and callable(model.to) else model
@@ -392,6 +398,7 @@ def add_eval_args(p):
     p.add_argument("--out", default=None, help="folder for metrics.json, metrics.csv, strips/ (default: print only)")
     p.add_argument("--no-strips", action="store_true", help="do not write comparison strips")
     p.add_argument("--limit", type=int, default=None, help="score only the first N pairs (name order)")
+    _add_precision(p, default="fp32", note="; fp32 by default so that metrics are comparable across machines")
     _add_common(p)
 
 
@@ -415,7 +422,7 @@ def run_eval(args):
     refiner, restorer = _to_device(refiner, device), _to_device(restorer, device)
     pairs = PairedFolder(args.pairs, limit=args.limit).pairs
     res = evaluate_pairs(pairs, restorer=restorer, refiner=refiner, out_dir=args.out, strips=not args.no_strips,
-                         device=device)
+                         device=device, precision=args.precision)
     m, se = res["mean"], res["se"]
     for key in ("input", "F", "F+R"):
         if f"psnr_{key}" in m:
@@ -457,6 +464,7 @@ def add_enhance_args(p):
                    help="with --tile: also run F tile by tile (less memory; differs from a whole-image F if F has "
                         "global operations)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _add_precision(p, default="auto")
     _add_common(p)
 
 
@@ -489,16 +497,17 @@ def enhance_image(refiner, low, args):
     ``args.tile_restorer`` F runs tile by tile inside ``enhance`` and its whole-image output is computed only
     for a comparison strip (``args.side_by_side``; else None)."""
     tile = getattr(args, "tile", None)
+    precision = getattr(args, "precision", "auto")
     if tile is None:
         restored = refiner.restore(low)
-        return restored, refiner.enhance(low, restored)
+        return restored, refiner.enhance(low, restored, precision=precision)
     overlap = getattr(args, "overlap", None)
     overlap = default_overlap(tile) if overlap is None else overlap
     if getattr(args, "tile_restorer", False):
-        refined = refiner.enhance(low, tile=tile, overlap=overlap, tile_restorer=True)
+        refined = refiner.enhance(low, tile=tile, overlap=overlap, tile_restorer=True, precision=precision)
         return (refiner.restore(low) if getattr(args, "side_by_side", False) else None), refined
     restored = refiner.restore(low)
-    return restored, refiner.enhance(low, restored, tile=tile, overlap=overlap)
+    return restored, refiner.enhance(low, restored, tile=tile, overlap=overlap, precision=precision)
 
 
 def plan_outputs(images, out: Path, side_by_side: bool, overwrite: bool) -> list[tuple[Path, Path | None]]:
@@ -640,6 +649,9 @@ def _expected(e: BaseException) -> bool:
 
 
 def main(argv=None) -> int:
+    from ._precision import set_passive_wait
+
+    set_passive_wait()  # before torch loads its OpenMP runtime (unless the user chose a wait policy)
     argv = sys.argv[1:] if argv is None else [str(a) for a in argv]
     args = build_parser(only=_command_in(argv) or "").parse_args(argv)
     debug = getattr(args, "debug", False)

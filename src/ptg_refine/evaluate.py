@@ -54,7 +54,7 @@ def mean_se(values) -> tuple[float, float]:
 
 @torch.no_grad()
 def evaluate_pairs(pairs, restorer=None, refiner=None, cache=None, out_dir=None, strips: bool = True,
-                   progress: bool = True, device=None) -> dict:
+                   progress: bool = True, device=None, precision: str = "fp32") -> dict:
     """Score input, F (``restorer`` or ``refiner.restorer``) and F+R (if ``refiner``) on every pair.
 
     pairs: a list of :class:`ptg_refine.data.Pair` (e.g. ``PairedFolder(root).pairs``). cache: an optional
@@ -62,7 +62,8 @@ def evaluate_pairs(pairs, restorer=None, refiner=None, cache=None, out_dir=None,
     ``metrics.json``, ``metrics.csv`` and (``strips``) ``strips/<name>.png``. Returns
     ``{"images": [per-image rows], "mean": {...}, "se": {...}, "n": n}``. device: where the images go (the
     caller's models must be there already, e.g. ``refiner.to(device)``); None: the device of the refiner's R,
-    else of the restorer's weights, else the CPU. Metrics are computed in float32 on that device.
+    else of the restorer's weights, else the CPU. Metrics are computed in float32 on that device. precision: R's
+    arithmetic (``PTGRefiner.enhance``); float32 by default, so that scores are comparable across machines.
     """
     from tqdm import tqdm
 
@@ -91,7 +92,7 @@ def evaluate_pairs(pairs, restorer=None, refiner=None, cache=None, out_dir=None,
             g = cache.prior_features(pair.low)[:1].to(device) if cache is not None else None
             dense = cache.dense_features(pair.low)[None].to(device) \
                 if cache is not None and refiner.uses_dense else None
-            outputs["F+R"] = refiner.enhance(low, restored, g, dense_features=dense)
+            outputs["F+R"] = refiner.enhance(low, restored, g, dense_features=dense, precision=precision)
         target_lum = mean_luminance(target)
         for key, pred in outputs.items():
             row[f"psnr_{key}"] = float(psnr(pred, target)[0])

@@ -4,6 +4,7 @@ Xu, Kong, Hu, Liu, Bao, "Boosting Image Restoration via Priors from Pre-trained 
 """
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -19,6 +20,7 @@ from ._frozen import freeze
 from ._hub import HubUnavailableError, hub_file
 from ._pretrained import PRETRAINED_DIR, is_pretrained, unknown_pretrained_message
 from ._pretrained import list_pretrained  # noqa: F401  (its former home: ``from ptg_refine.refiner import ...``)
+from ._precision import autocast_dtype
 from .exposure import apply_exposure, check_exposure
 from ._validation import check_features, check_image, check_restored
 from .modules import RefinementNetwork
@@ -89,6 +91,18 @@ def _resolve_prior(prior, pretrained, prior_dim, seed=None):
         return CallablePrior(prior, prior_dim)
     raise TypeError(f"prior must be a spec string (see ptg_refine.list_priors()), an nn.Module or a callable "
                     f"returning (B,D) features; got {type(prior).__name__}")
+
+
+@contextlib.contextmanager
+def reduced_precision(device: torch.device, dtype):
+    """R under autocast to ``dtype`` with float32 ends (:mod:`ptg_refine.modules.precision`); nothing if None."""
+    if dtype is None:
+        yield
+        return
+    from .modules.precision import float32_ends
+
+    with torch.autocast(device.type, dtype=dtype), float32_ends():
+        yield
 
 
 @dataclass
@@ -311,8 +325,13 @@ class PTGRefiner(
     def enhance(self, low, restored: torch.Tensor | None = None,
                 prior_features: torch.Tensor | None = None, tile: int | None = None, overlap: int = 32,
                 tile_restorer: bool = False, context: int | None = None,
-                dense_features: torch.Tensor | None = None, exposure: str | float | None = None):
+                dense_features: torch.Tensor | None = None, exposure: str | float | None = None,
+                precision: str = "auto"):
         """Inference: no gradient, output clamped to [0,1].
+
+        precision: R's arithmetic (:mod:`ptg_refine._precision`): ``"auto"`` (bfloat16 autocast with float32
+        ends on a CPU with native bfloat16, output within 1/255 of float32; else float32), ``"fp32"`` (exactly
+        :meth:`forward`'s Eq. 1, clamped) or ``"bf16"``. F and G always run in float32.
 
         low: a (B,3,H,W) float tensor in [0,1] (the result is one too), or one image as a file path, a
         ``PIL.Image`` (either gives a ``PIL.Image``: EXIF orientation applied and transparency kept, as
@@ -340,10 +359,11 @@ class PTGRefiner(
             batch, back = as_batch(low, module_device(self))
             return back(self.enhance(batch, restored, prior_features, tile=tile, overlap=overlap,
                                      tile_restorer=tile_restorer, context=context, dense_features=dense_features,
-                                     exposure=exposure))
+                                     exposure=exposure, precision=precision))
         if tile is None and tile_restorer:
             raise ValueError("tile_restorer=True needs tile=<pixels>")
         exposure = self.exposure if exposure is None else check_exposure(exposure)
+        amp = autocast_dtype(precision, low.device)
         if tile is not None:
             check_tiling_args(tile, overlap, context)
         # prepare once: F (whole, or tiled), G on the whole image, each input checked once
@@ -354,12 +374,13 @@ class PTGRefiner(
         low, restored, prior_features = self.prepare(low, restored, prior_features)
         if self.uses_dense and dense_features is None:
             dense_features = self.dense_features(low, restored)
-        if tile is None:
-            out = self.net(low, restored, prior_features, dense=dense_features)
-        else:
-            out = _refine_tiled(self.net, low, restored, prior_features, tile, overlap, context, "exact",
-                                dense_features)
-        return apply_exposure(out, restored, exposure)
+        with reduced_precision(low.device, amp):
+            if tile is None:
+                out = self.net(low, restored, prior_features, dense=dense_features)
+            else:
+                out = _refine_tiled(self.net, low, restored, prior_features, tile, overlap, context, "exact",
+                                    dense_features)
+        return apply_exposure(out.float(), restored, exposure)
 
     # -- Hugging Face Hub -----------------------------------------------------------------------------
     def save_pretrained(self, save_directory, *, config=None, **kwargs):
