@@ -37,6 +37,8 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
     def _get_help_string(self, action):
         if action.default is None or action.default is False or isinstance(action.default, list) and not action.default:
             return action.help
+        if isinstance(action, argparse._StoreFalseAction):  # "--no-flips (default: True)" would read backwards
+            return action.help
         return super()._get_help_string(action)
 
 
@@ -71,6 +73,16 @@ def _add_precision(p, default: str, note: str = ""):
     from ._precision import PRECISION_HELP, PRECISIONS
 
     p.add_argument("--precision", choices=PRECISIONS, default=default, help=PRECISION_HELP + note)
+
+
+def refiner_label(spec) -> str:
+    """A short name of ``--refiner`` for comparison strips: a shipped name or hub id as given, a folder by its name
+    (``run/final`` by its run's name too)."""
+    p = Path(str(spec))
+    if not p.is_dir():
+        return str(spec)
+    p = p.resolve()
+    return f"{p.parent.name}/{p.name}" if p.name == "final" and p.parent.name else p.name
 
 
 def _to_device(model, device):
@@ -175,7 +187,7 @@ def add_synth_args(p):
     from .data.synth import DEFAULT_MIN_SIZE
 
     p.add_argument("--clean", nargs="+", required=True, help="folders of clean photos (searched recursively)")
-    p.add_argument("--out", required=True, help="output paired folder (LOL layout: OUT/low, OUT/high, "
+    p.add_argument("-o", "--out", required=True, help="output paired folder (LOL layout: OUT/low, OUT/high, "
                                                 "OUT/synthetic.json); must be new or empty; appears complete or "
                                                 "not at all")
     p.add_argument("--variants", type=int, default=1, help="synthetic low-light variants per clean image")
@@ -199,9 +211,10 @@ def run_synth(args):
 
     s = synthesize_pairs(args.clean, args.out, variants=args.variants, seed=args.seed, max_side=args.max_side,
                          min_size=args.min_size, progress=not args.no_progress, config=PRESETS[args.preset])
+    resized = f"{len(s['resized'])} image(s) downscaled to max side {args.max_side}; " if args.max_side else ""
     print(f"wrote {s['pairs']} SYNTHETIC pairs from {s['images']} clean images to {args.out} "
-          f"(seed {args.seed}, {args.variants} variant(s) each); {len(s['resized'])} image(s) downscaled "
-          f"to max side {args.max_side}; parameters in {Path(args.out) / 'synthetic.json'}")
+          f"(seed {args.seed}, {args.variants} variant(s) each); {resized}parameters in "
+          f"{Path(args.out) / 'synthetic.json'}")
 
 
 # -- train ------------------------------------------------------------------------------------------
@@ -226,7 +239,7 @@ TRAIN_HELP = {
                        "pay for a correction; 0: off)",
     "ssim_weight": "weight of the (1 - SSIM) term of the loss",
     "charbonnier_eps": "epsilon of the Charbonnier loss",
-    "flips": "no random flips of the training crops",
+    "flips": "turn off the random flips of the training crops (flips are on by default)",
     "grad_clip": "clip the gradient norm to this value (0: no clipping)",
     "amp": "mixed precision: auto (bf16 / fp16 on CUDA, off on CPU), off, bf16, fp16",
     "joint": "fine-tune F jointly with R (paper Eq. 8)",
@@ -261,7 +274,7 @@ def add_train_args(p):
 
     p.add_argument("--pairs", required=True, help="paired training folder (LOL layout: low/, high/)")
     p.add_argument("--val-pairs", default=None, help="paired validation folder")
-    p.add_argument("--out", required=True, help="output folder: checkpoints/, final/ (save_pretrained), "
+    p.add_argument("-o", "--out", required=True, help="output folder: checkpoints/, final/ (save_pretrained), "
                                                 "history.json; must be new or empty unless --resume / --overwrite")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its newest intact "
                                                          "checkpoint (same F, prior, data and settings)")
@@ -395,7 +408,8 @@ def add_eval_args(p):
                                                    "(ptg_refine.list_pretrained()); without it only F is scored")
     p.add_argument("--prior-weights", default=None, metavar="FILE",
                    help="local weights file of the refiner's prior (offline use; default: its config's setting)")
-    p.add_argument("--out", default=None, help="folder for metrics.json, metrics.csv, strips/ (default: print only)")
+    p.add_argument("-o", "--out", default=None, help="folder for metrics.json, metrics.csv, strips/ (default: print "
+                                                      "only)")
     p.add_argument("--no-strips", action="store_true", help="do not write comparison strips")
     p.add_argument("--limit", type=int, default=None, help="score only the first N pairs (name order)")
     _add_precision(p, default="fp32", note="; fp32 by default so that metrics are comparable across machines")
@@ -422,7 +436,8 @@ def run_eval(args):
     refiner, restorer = _to_device(refiner, device), _to_device(restorer, device)
     pairs = PairedFolder(args.pairs, limit=args.limit).pairs
     res = evaluate_pairs(pairs, restorer=restorer, refiner=refiner, out_dir=args.out, strips=not args.no_strips,
-                         device=device, precision=args.precision)
+                         device=device, precision=args.precision,
+                         labels={"F+R": f"F+R: {refiner_label(args.refiner)}"} if args.refiner else None)
     m, se = res["mean"], res["se"]
     for key in ("input", "F", "F+R"):
         if f"psnr_{key}" in m:
@@ -447,7 +462,8 @@ def add_enhance_args(p):
     p.add_argument("--restorer-weights", default=None, help="weights file for F (with --restorer)")
     p.add_argument("--prior-weights", default=None, metavar="FILE",
                    help="local weights file of the refiner's prior (offline use; default: its config's setting)")
-    p.add_argument("--side-by-side", action="store_true", help="also write NAME_compare.png: input | F | F+R")
+    p.add_argument("--side-by-side", action="store_true", help="also write NAME_compare.png: input | F | F+R, "
+                                                                          "labelled with their names")
     p.add_argument("--recursive", action="store_true", help="walk subfolders of input folders, keeping the tree "
                                                             "in the output folder")
     p.add_argument("--overwrite", action="store_true", help="replace existing output files (an input file is "
@@ -568,7 +584,7 @@ def run_enhance(args):
     from tqdm import tqdm
 
     from .data import ImageFolder, save_image
-    from .data.io import comparison_strip
+    from .data.io import comparison_strip, strip_labels
 
     images = ImageFolder(inputs, recursive=args.recursive, exclude=[out])
     _report_skipped([(p, why) for p, why in images.skipped if p.parent != EXAMPLES_DIR])
@@ -578,6 +594,8 @@ def run_enhance(args):
     refiner = _to_device(load_refiner(args.refiner, args.restorer, args.restorer_weights, args.prior_weights),
                          device)
     args.tile, args.overlap = tile, overlap
+    labels = strip_labels(refiner.restorer, refiner_label(args.refiner))
+    labels = [labels["input"], labels["F"], labels["F+R"]]
     written, failures = 0, []
     for i in tqdm(range(len(images)), desc="enhance", unit="img", disable=args.no_progress):
         file, (target, strip) = images.files[i], plan[i]
@@ -589,7 +607,7 @@ def run_enhance(args):
             restored, refined = enhance_image(refiner, low[None].to(device), args)
             save_image(refined[0], target, alpha=alpha)
             if strip is not None:
-                save_image(comparison_strip([low, restored[0], refined[0]], ["input", "F", "F+R"]), strip)
+                save_image(comparison_strip([low, restored[0], refined[0]], labels), strip)
             written += 1
         except Exception as e:  # noqa: BLE001  (one bad file must not abort the batch)
             if getattr(args, "debug", False):

@@ -27,7 +27,7 @@ import torch
 from PIL import Image
 from pytorch_msssim import ssim as _ssim
 
-from .data.io import comparison_strip
+from .data.io import comparison_strip, strip_labels
 from .exposure import mean_luminance, mean_saturation, scale_to_luminance
 
 
@@ -54,7 +54,7 @@ def mean_se(values) -> tuple[float, float]:
 
 @torch.no_grad()
 def evaluate_pairs(pairs, restorer=None, refiner=None, cache=None, out_dir=None, strips: bool = True,
-                   progress: bool = True, device=None, precision: str = "fp32") -> dict:
+                   progress: bool = True, device=None, precision: str = "fp32", labels: dict | None = None) -> dict:
     """Score input, F (``restorer`` or ``refiner.restorer``) and F+R (if ``refiner``) on every pair.
 
     pairs: a list of :class:`ptg_refine.data.Pair` (e.g. ``PairedFolder(root).pairs``). cache: an optional
@@ -64,6 +64,8 @@ def evaluate_pairs(pairs, restorer=None, refiner=None, cache=None, out_dir=None,
     caller's models must be there already, e.g. ``refiner.to(device)``); None: the device of the refiner's R,
     else of the restorer's weights, else the CPU. Metrics are computed in float32 on that device. precision: R's
     arithmetic (``PTGRefiner.enhance``); float32 by default, so that scores are comparable across machines.
+    labels: the strips' column labels by key ("input", "F", "F+R", "target"); by default F is named after the
+    restorer (its ``name``, e.g. "F: sci"), and the caller may name the refiner (``{"F+R": "F+R: sci-none"}``).
     """
     from tqdm import tqdm
 
@@ -78,6 +80,7 @@ def evaluate_pairs(pairs, restorer=None, refiner=None, cache=None, out_dir=None,
     if refiner is not None:
         refiner.eval()
     out_dir = Path(out_dir) if out_dir is not None else None
+    labels = {**strip_labels(restorer), **(labels or {})}
     rows = []
     for pair in tqdm(list(pairs), desc="eval", disable=not progress, unit="img"):
         low = pair.low_float()[None].to(device)
@@ -104,7 +107,7 @@ def evaluate_pairs(pairs, restorer=None, refiner=None, cache=None, out_dir=None,
         rows.append(row)
         if out_dir is not None and strips:
             ims = [v[0] for v in outputs.values()] + [target[0]]
-            strip = comparison_strip(ims, [*outputs.keys(), "target"])
+            strip = comparison_strip(ims, [labels.get(k, k) for k in [*outputs.keys(), "target"]])
             Image.fromarray(strip).save(_mkdir(out_dir / "strips") / f"{pair.name}.png")
     if not rows:
         raise ValueError("no pairs to evaluate")

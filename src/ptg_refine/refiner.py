@@ -16,7 +16,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from ._frozen import freeze
+from ._frozen import use_callers
 from ._hub import HubUnavailableError, hub_file
 from ._pretrained import PRETRAINED_DIR, is_pretrained, unknown_pretrained_message
 from ._pretrained import list_pretrained  # noqa: F401  (its former home: ``from ptg_refine.refiner import ...``)
@@ -67,7 +67,7 @@ def _hub_checkpoint_file(repo_id: str, filename: str, **kwargs) -> str:
 
 def _resolve_restorer(restorer):
     if restorer is None or isinstance(restorer, nn.Module):
-        return freeze(restorer) if restorer is not None else None
+        return use_callers(restorer) if restorer is not None else None
     if isinstance(restorer, str):
         from .restorers import create_restorer
 
@@ -86,11 +86,16 @@ def _resolve_prior(prior, pretrained, prior_dim, seed=None):
                 return create_prior(prior, pretrained=None)
         return create_prior(prior, pretrained=pretrained)
     if isinstance(prior, nn.Module) and isinstance(getattr(prior, "feature_dim", None), int):
-        return freeze(prior)
+        return use_callers(prior)
     if callable(prior):
         return CallablePrior(prior, prior_dim)
     raise TypeError(f"prior must be a spec string (see ptg_refine.list_priors()), an nn.Module or a callable "
                     f"returning (B,D) features; got {type(prior).__name__}")
+
+
+def _one_line(e: BaseException, limit: int = 200) -> str:
+    text = " ".join(str(e).split())
+    return text if len(text) <= limit else text[:limit] + " ..."
 
 
 @contextlib.contextmanager
@@ -156,7 +161,9 @@ class PTGRefiner(
 
     Args:
         restorer: F: an ``nn.Module``, any callable on (B,3,H,W) tensors, a registered restorer name
-            (``ptg_refine.list_restorers()``), or None (then every call must pass ``restored=``).
+            (``ptg_refine.list_restorers()``), or None (then every call must pass ``restored=``). A module you pass
+            (F or G) is put in eval mode and otherwise left as it is: its ``requires_grad`` flags are not changed,
+            F and G run under ``torch.no_grad()`` and only R's parameters are the refiner's.
         prior: G: a spec (``ptg_refine.list_priors()``: ``"clip"``, ``"clip:ViT-B-32/openai"``,
             ``"timm:resnet18"``, ``"efficientnet_lite0"``, ``"none"``), or an ``nn.Module`` / callable
             mapping (B,3,H,W) in [0,1] to (B,D).
@@ -390,8 +397,20 @@ class PTGRefiner(
                                        **kwargs)
 
     def push_to_hub(self, repo_id: str, *, config=None, **kwargs):
-        """Upload the :meth:`save_pretrained` files (config.json: :attr:`refiner_config`) to hub repo ``repo_id``."""
-        return super().push_to_hub(repo_id, config=self.refiner_config if config is None else config, **kwargs)
+        """Upload the :meth:`save_pretrained` files (config.json: :attr:`refiner_config`) to hub repo ``repo_id``.
+        An unreachable hub raises :class:`ptg_refine._hub.HubUnavailableError` (a ConnectionError) with one line
+        saying so, like the other hub errors, instead of the HTTP client's own exception."""
+        from ._hub import network_errors
+
+        try:
+            return super().push_to_hub(repo_id, config=self.refiner_config if config is None else config, **kwargs)
+        except HubUnavailableError:
+            raise
+        except network_errors() as e:
+            raise HubUnavailableError(f"could not upload the refiner to hub repo {repo_id!r}: the hub is unreachable "
+                                      f"({type(e).__name__}: {_one_line(e)}). Offline? save_pretrained(folder) "
+                                      "writes the same files locally; push them later with "
+                                      f"push_to_hub({repo_id!r}) or `hf upload {repo_id} folder`.") from e
 
     def _save_pretrained(self, save_directory: Path) -> None:
         """Only R's weights: never F's, never the prior's."""

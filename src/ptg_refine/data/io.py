@@ -200,6 +200,14 @@ def _label(image: np.ndarray, text: str) -> np.ndarray:
     return np.concatenate([np.asarray(bar), image], axis=0)
 
 
+def strip_labels(restorer=None, refiner: str | None = None) -> dict:
+    """Column labels of comparison strips: F and F+R with the restorer's ``name`` and the refiner's name when known
+    (e.g. {"F": "F: sci", "F+R": "F+R: sci-none"})."""
+    name = getattr(restorer, "name", None)
+    return {"input": "input", "F": f"F: {name}" if isinstance(name, str) else "F",
+            "F+R": f"F+R: {refiner}" if refiner else "F+R", "target": "target"}
+
+
 def comparison_strip(images: list[torch.Tensor], labels: list[str], gap: int = 4) -> np.ndarray:
     """Side-by-side (H+18, sum W + gaps, 3) uint8 array of (3,H,W) images with a text label above each."""
     tiles = [_label(to_uint8(im), lab) for im, lab in zip(images, labels)]
