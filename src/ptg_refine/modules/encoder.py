@@ -28,5 +28,7 @@ class Encoder(nn.Sequential):
     def forward(self, x):
         if ends_in_float32(x):  # reduced-precision inference: R_e reads the images in float32 (precision.py)
             with torch.autocast(x.device.type, enabled=False):
-                return super().forward(x.float())
+                f = super().forward(x.float())
+            # and the latent in channels-last: oneDNN's bfloat16 convolutions of PTG-SVE / PTG-CSA are ~20 % faster
+            return f.contiguous(memory_format=torch.channels_last)
         return super().forward(x)

@@ -5,6 +5,8 @@ Under ``PTGRefiner.enhance(precision="bf16")`` (the default on CPUs with native 
 keeps 8 bits of an input value) and the two output heads of R_d (I_m multiplies Î_c − I_d in Eq. 1), which
 :func:`float32_ends` keeps in float32. With both ends in float32 the shipped sci-none refiner's output on the
 15 LOL eval15 photos is within 1/255 of float32 on every value; with everything in bfloat16, on 99.7-99.9 %.
+On this path R_e also hands the latent on in channels-last layout, which oneDNN's bfloat16 convolutions prefer
+(R_d already runs channels-last on every path).
 
 Outside :func:`float32_ends` (``forward``, training under ``TrainConfig.amp``) nothing changes: the check is
 ``torch.is_autocast_enabled`` and a thread-local flag, and the float32 path runs exactly as before.
