@@ -336,15 +336,15 @@ class PTGRefiner(
                 precision: str = "auto"):
         """Inference: no gradient, output clamped to [0,1].
 
-        precision: R's arithmetic (:mod:`ptg_refine._precision`): ``"auto"`` (bfloat16 autocast with float32
-        ends on a CPU with native bfloat16, output within 1/255 of float32; else float32), ``"fp32"`` (exactly
-        :meth:`forward`'s Eq. 1, clamped) or ``"bf16"``. F and G always run in float32.
-
         low: a (B,3,H,W) float tensor in [0,1] (the result is one too), or one image as a file path, a
         ``PIL.Image`` (either gives a ``PIL.Image``: EXIF orientation applied and transparency kept, as
         ``ptg-refine enhance`` reads and writes files) or a numpy (H,W,3) array (uint8 or float in [0,1]; the
         result has the same dtype). ``restored``, ``prior_features`` and ``dense_features`` stay tensors.
         Non-tensor images go to the device of R's weights.
+
+        precision: R's arithmetic (:mod:`ptg_refine._precision`): ``"auto"`` (bfloat16 autocast with float32
+        ends on a CPU with native bfloat16, output within 1/255 of float32; else float32), ``"fp32"`` (exactly
+        :meth:`forward`'s Eq. 1, clamped) or ``"bf16"``. F and G always run in float32.
 
         exposure: the output's brightness (None: this refiner's ``exposure``, see :mod:`ptg_refine.exposure`):
         ``"refiner"`` (Eq. 1 as is), ``"restorer"`` (F's mean luminance) or a target mean luminance in (0, 1).
