@@ -296,8 +296,43 @@ def worker_onnx(job):
             "ort_ms_600x400": 1000 * sorted(times)[4]}
 
 
+def worker_enhance(job):
+    """PTGRefiner.enhance of a shipped refiner on a 600x400 LOL photo (and resized copies): precision "fp32" and
+    the default ("auto"), interleaved (alternating order) so that both see the same machine load; the default
+    path's agreement with float32."""
+    from ptg_refine import PTGRefiner
+    from ptg_refine._precision import autocast_dtype, cpu_has_native_bf16
+
+    torch.set_num_threads(job.get("threads", THREADS))
+    refiner = PTGRefiner.from_pretrained(job["refiner"])
+    photo = load_image(Path(__import__("ptg_refine").__file__).parent / "examples_data" / "lol_1.png")
+    rows = []
+    for scale in job.get("scales", [1.0]):
+        h, w = round(400 * scale / 4) * 4, round(600 * scale / 4) * 4
+        x = photo if (h, w) == tuple(photo.shape[-2:]) else torch.nn.functional.interpolate(
+            photo, size=(h, w), mode="bilinear", antialias=True, align_corners=False).clamp(0, 1)
+        runs = {p: (lambda p=p: refiner.enhance(x, precision=p)) for p in ("fp32", "auto")}
+        outs = {p: run() for p, run in runs.items()}  # warm-up
+        diff = (outs["auto"] - outs["fp32"]).abs()
+        times = {p: [] for p in runs}
+        for i in range(job["reps"]):
+            for p in (("fp32", "auto") if i % 2 == 0 else ("auto", "fp32")):
+                t = time.perf_counter()
+                runs[p]()
+                times[p].append(time.perf_counter() - t)
+        med = {p: 1000 * sorted(v)[len(v) // 2] for p, v in times.items()}
+        rows.append({"size": [h, w], "reps": job["reps"], "median_ms": med,
+                     "min_ms": {p: 1000 * min(v) for p, v in times.items()},
+                     "ratio_auto_fp32": med["auto"] / med["fp32"], "max_abs": float(diff.max()),
+                     "within_1_255": float((diff <= 1 / 255).float().mean())})
+    dtype = autocast_dtype("auto", torch.device("cpu"))
+    return {"refiner": job["refiner"], "native_bf16": cpu_has_native_bf16(),
+            "auto_is": "bf16" if dtype is not None else "fp32", "rows": rows}
+
+
 WORKERS = {"latency": worker_latency, "rss4k": worker_rss4k, "tiling": worker_tiling, "precision": worker_precision,
-           "compile": worker_compile, "onnx": worker_onnx, "clip_checkpoint": worker_clip_checkpoint}
+           "compile": worker_compile, "onnx": worker_onnx, "clip_checkpoint": worker_clip_checkpoint,
+           "enhance": worker_enhance}
 
 
 if __name__ == "__main__":

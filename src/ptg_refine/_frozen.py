@@ -20,3 +20,10 @@ def freeze(module: nn.Module) -> nn.Module:
     if isinstance(module, StaysFrozen):
         module._frozen = True
     return module
+
+
+def use_callers(module: nn.Module) -> nn.Module:
+    """A module the caller built, used as F or G: put in eval mode (inference needs it: BatchNorm / dropout), its
+    ``requires_grad`` flags left as the caller set them. The refiner runs F and G under ``torch.no_grad()`` and
+    never hands their parameters to an optimizer, so no gradient reaches them either way."""
+    return module.eval()

@@ -111,9 +111,10 @@ def unreachable(url: str | None = None) -> str | None:
     return _probe(target, PROBE_TIMEOUT)
 
 
-def _unavailable(what: str, where: str, reason: str) -> HubUnavailableError:
+def _unavailable(what: str, where: str, reason: str, files: list[str] | None = None) -> HubUnavailableError:
+    named = f" The weights file: {' or '.join(files)}." if files else ""
     error = HubUnavailableError(f"cannot download the weights of {what} from {where}: {reason}, and they are not "
-                                f"in the local cache. {OFFLINE_ALTERNATIVES}")
+                                f"in the local cache.{named} {OFFLINE_ALTERNATIVES}")
     error.reason = reason  # why, without the advice (for callers that give their own)
     return error
 
@@ -133,20 +134,21 @@ def hub_file(repo_id: str, filenames: list[str], what: str, revision: str | None
         if isinstance(cached, str) and os.path.isfile(cached):
             return cached
     where = f"hub repo {repo_id!r}"
+    files = [f"{hub_endpoint().rstrip('/')}/{repo_id}/resolve/{revision or 'main'}/{name}" for name in filenames]
     reason = "local_files_only=True" if local_files_only else unreachable()
     if reason:
-        raise _unavailable(what, where, reason)
+        raise _unavailable(what, where, reason, files)
     missing = None
     for name in filenames:
         try:
             return hf_hub_download(repo_id, name, revision=revision, cache_dir=cache_dir, token=token,
                                    force_download=force_download)
         except LocalEntryNotFoundError as e:  # a subclass of EntryNotFoundError: the network failed
-            raise _unavailable(what, where, f"{type(e).__name__}") from e
+            raise _unavailable(what, where, f"{type(e).__name__}", files) from e
         except EntryNotFoundError as e:  # this file is not in the repo: try the next name
             missing = e
         except network_errors() as e:
-            raise _unavailable(what, where, f"{type(e).__name__}: {e}") from e
+            raise _unavailable(what, where, f"{type(e).__name__}: {e}", files) from e
     raise FileNotFoundError(f"hub repo {repo_id!r} has none of {filenames} (weights of {what})") from missing
 
 
@@ -157,11 +159,11 @@ def url_file(url: str, cache_dir: str, what: str, download) -> str:
     if not os.path.isfile(cached):  # (a cached file is checked by download(), without network if intact)
         reason = unreachable(url)
         if reason:
-            raise _unavailable(what, url, reason)
+            raise _unavailable(what, url, reason, [url])
     try:
         return download(url)
     except network_errors() as e:
-        raise _unavailable(what, url, f"{type(e).__name__}: {e}") from e
+        raise _unavailable(what, url, f"{type(e).__name__}: {e}", [url]) from e
 
 
 def timm_weights_file(model_name: str) -> str | None:

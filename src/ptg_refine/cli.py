@@ -38,6 +38,8 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
     def _get_help_string(self, action):
         if action.default is None or action.default is False or isinstance(action.default, list) and not action.default:
             return action.help
+        if isinstance(action, argparse._StoreFalseAction):  # "--no-flips (default: True)" would read backwards
+            return action.help
         return super()._get_help_string(action)
 
 
@@ -46,6 +48,10 @@ def _add_common(p, threads: bool = True):
     if threads:
         p.add_argument("--threads", type=int, default=None, help="number of CPU threads for torch "
                                                                  "(torch.set_num_threads; default: torch's choice)")
+        # the commands that run models (the same ones that take --threads) choose where they run
+        from ._device import DEVICE_HELP
+
+        p.add_argument("--device", default="auto", help=DEVICE_HELP)
     p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
                    help="on an error, print the full traceback too")
 
@@ -55,6 +61,34 @@ def _threads(args):
         import torch
 
         torch.set_num_threads(args.threads)
+
+
+def _device(args):
+    """The torch.device of ``--device``, checked (one error line when e.g. no GPU is there)."""
+    from ._device import resolve_device
+
+    return resolve_device(getattr(args, "device", "auto"), "--device")
+
+
+def _add_precision(p, default: str, note: str = ""):
+    from ._precision import PRECISION_HELP, PRECISIONS
+
+    p.add_argument("--precision", choices=PRECISIONS, default=default, help=PRECISION_HELP + note)
+
+
+def refiner_label(spec) -> str:
+    """A short name of ``--refiner`` for comparison strips: a shipped name or hub id as given, a folder by its name
+    (``run/final`` by its run's name too)."""
+    p = Path(str(spec))
+    if not p.is_dir():
+        return str(spec)
+    p = p.resolve()
+    return f"{p.parent.name}/{p.name}" if p.name == "final" and p.parent.name else p.name
+
+
+def _to_device(model, device):
+    """``model`` (a PTGRefiner: F, G and R together; or a restorer module) moved to ``device``; None stays None."""
+    return model.to(device) if hasattr(model, "to") and callable(model.to) else model
 
 
 def _check_file(path, option: str) -> None:
@@ -157,7 +191,7 @@ def add_synth_args(p):
     from .data.synth import DEFAULT_MIN_SIZE
 
     p.add_argument("--clean", nargs="+", required=True, help="folders of clean photos (searched recursively)")
-    p.add_argument("--out", required=True, help="output paired folder (LOL layout: OUT/low, OUT/high, "
+    p.add_argument("-o", "--out", required=True, help="output paired folder (LOL layout: OUT/low, OUT/high, "
                                                 "OUT/synthetic.json); must be new or empty; appears complete or "
                                                 "not at all")
     p.add_argument("--variants", type=int, default=1, help="synthetic low-light variants per clean image")
@@ -216,7 +250,7 @@ TRAIN_HELP = {
                        "pay for a correction; 0: off)",
     "ssim_weight": "weight of the (1 - SSIM) term of the loss",
     "charbonnier_eps": "epsilon of the Charbonnier loss",
-    "flips": "no random flips of the training crops",
+    "flips": "turn off the random flips of the training crops (flips are on by default)",
     "grad_clip": "clip the gradient norm to this value (0: no clipping)",
     "amp": "mixed precision: auto (bf16 / fp16 on CUDA, off on CPU), off, bf16, fp16",
     "joint": "fine-tune F jointly with R (paper Eq. 8)",
@@ -256,7 +290,7 @@ def add_train_args(p):
 
     p.add_argument("--pairs", required=True, help="paired training folder (LOL layout: low/, high/)")
     p.add_argument("--val-pairs", default=None, help="paired validation folder")
-    p.add_argument("--out", required=True, help="output folder: checkpoints/, final/ (save_pretrained), "
+    p.add_argument("-o", "--out", required=True, help="output folder: checkpoints/, final/ (save_pretrained), "
                                                 "history.json; must be new or empty unless --resume / --overwrite")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its newest intact "
                                                          "checkpoint (same F, prior, data and settings)")
@@ -362,6 +396,7 @@ def run_train(args):
     from .training import Trainer, config_from_args, init_distributed_from_env
 
     _threads(args)
+    device = _device(args)
     init_distributed_from_env()
     config = config_from_args(args)
     torch.manual_seed(config.seed)  # R's initialisation (and a random prior's) follow the seed
@@ -381,7 +416,8 @@ def run_train(args):
     train = PairedFolder(args.pairs, limit=args.limit)
     val = PairedFolder(args.val_pairs) if args.val_pairs else None
     trainer = Trainer(refiner, train.pairs, config, val_pairs=val.pairs if val else None, out_dir=out,
-                      cache_dir=args.cache_dir, restorer_name=restorer_name, progress=not args.no_progress)
+                      cache_dir=args.cache_dir, restorer_name=restorer_name, progress=not args.no_progress,
+                      device=device)
     if args.overwrite and existing and trainer.rank == 0:
         _clear_run(out)
         print(f"--overwrite: removed the previous run's {', '.join(n for n in RUN_FILES if n in existing)} from "
@@ -410,11 +446,13 @@ def add_eval_args(p):
                                                    "(ptg_refine.list_pretrained()); without it only F is scored")
     p.add_argument("--prior-weights", default=None, metavar="FILE",
                    help="local weights file of the refiner's prior (offline use; default: its config's setting)")
-    p.add_argument("--out", default=None, help="folder for metrics.json, metrics.csv, strips/ (default: print only)")
+    p.add_argument("-o", "--out", default=None, help="folder for metrics.json, metrics.csv, strips/ (default: print "
+                                                      "only)")
     p.add_argument("--no-strips", action="store_true", help="do not write comparison strips")
     p.add_argument("--overwrite", action="store_true", help="replace an earlier evaluation in --out (its "
                                                             "metrics.json, metrics.csv and strips)")
     p.add_argument("--limit", type=int, default=None, help="score only the first N pairs (name order)")
+    _add_precision(p, default="fp32", note="; fp32 by default so that metrics are comparable across machines")
     _add_common(p)
 
 
@@ -432,11 +470,15 @@ def run_eval(args):
     from .evaluate import evaluate_pairs
 
     _threads(args)
+    device = _device(args)
     refiner = load_refiner(args.refiner, args.restorer, args.restorer_weights, args.prior_weights) \
         if args.refiner else None
     restorer = refiner.restorer if refiner is not None else build_restorer(args.restorer, args.restorer_weights)
+    refiner, restorer = _to_device(refiner, device), _to_device(restorer, device)
     pairs = PairedFolder(args.pairs, limit=args.limit).pairs
-    res = evaluate_pairs(pairs, restorer=restorer, refiner=refiner, out_dir=args.out, strips=not args.no_strips)
+    res = evaluate_pairs(pairs, restorer=restorer, refiner=refiner, out_dir=args.out, strips=not args.no_strips,
+                         device=device, precision=args.precision,
+                         labels={"F+R": f"F+R: {refiner_label(args.refiner)}"} if args.refiner else None)
     m, se = res["mean"], res["se"]
     for key in ("input", "F", "F+R"):
         if f"psnr_{key}" in m:
@@ -465,7 +507,8 @@ def add_enhance_args(p):
     p.add_argument("--restorer-weights", default=None, help="weights file for F (with --restorer)")
     p.add_argument("--prior-weights", default=None, metavar="FILE",
                    help="local weights file of the refiner's prior (offline use; default: its config's setting)")
-    p.add_argument("--side-by-side", action="store_true", help="also write NAME_compare.png: input | F | F+R")
+    p.add_argument("--side-by-side", action="store_true", help="also write NAME_compare.png: input | F | F+R, "
+                                                                          "labelled with their names")
     p.add_argument("--recursive", action="store_true", help="walk subfolders of input folders, keeping the tree "
                                                             "in the output folder")
     p.add_argument("--overwrite", action="store_true", help="replace existing output files (an input file is "
@@ -482,6 +525,7 @@ def add_enhance_args(p):
                    help="with --tile: also run F tile by tile (less memory; differs from a whole-image F if F has "
                         "global operations)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _add_precision(p, default="auto")
     _add_common(p)
 
 
@@ -521,17 +565,18 @@ def enhance_image(refiner, low, args):
     ``args.tile_restorer`` F runs tile by tile inside ``enhance`` and its whole-image output is computed only
     for a comparison strip (``args.side_by_side``; else None)."""
     tile = getattr(args, "tile", None)
+    precision = getattr(args, "precision", "auto")
     if tile is None:
         _check_untiled_memory(refiner, low)
         restored = refiner.restore(low)
-        return restored, refiner.enhance(low, restored)
+        return restored, refiner.enhance(low, restored, precision=precision)
     overlap = getattr(args, "overlap", None)
     overlap = default_overlap(tile) if overlap is None else overlap
     if getattr(args, "tile_restorer", False):
-        refined = refiner.enhance(low, tile=tile, overlap=overlap, tile_restorer=True)
+        refined = refiner.enhance(low, tile=tile, overlap=overlap, tile_restorer=True, precision=precision)
         return (refiner.restore(low) if getattr(args, "side_by_side", False) else None), refined
     restored = refiner.restore(low)
-    return restored, refiner.enhance(low, restored, tile=tile, overlap=overlap)
+    return restored, refiner.enhance(low, restored, tile=tile, overlap=overlap, precision=precision)
 
 
 def plan_outputs(images, out: Path, side_by_side: bool, overwrite: bool) -> list[tuple[Path, Path | None]]:
@@ -602,15 +647,19 @@ def run_enhance(args):
     from tqdm import tqdm
 
     from .data import ImageFolder, save_image
-    from .data.io import comparison_strip
+    from .data.io import comparison_strip, strip_labels
 
     images = ImageFolder(inputs, recursive=args.recursive, exclude=[out])
     _report_skipped([(p, why) for p, why in images.skipped if p.parent != EXAMPLES_DIR])
     plan = plan_outputs(images, out, args.side_by_side, args.overwrite)
     _remove_stale_temporaries(plan)
     _threads(args)
-    refiner = load_refiner(args.refiner, args.restorer, args.restorer_weights, args.prior_weights)
+    device = _device(args)
+    refiner = _to_device(load_refiner(args.refiner, args.restorer, args.restorer_weights, args.prior_weights),
+                         device)
     args.tile, args.overlap = tile, overlap
+    labels = strip_labels(refiner.restorer, refiner_label(args.refiner))
+    labels = [labels["input"], labels["F"], labels["F+R"]]
     written, failures = 0, []
     for i in tqdm(range(len(images)), desc="enhance", unit="img", disable=args.no_progress):
         file, (target, strip) = images.files[i], plan[i]
@@ -619,11 +668,10 @@ def run_enhance(args):
             if min(low.shape[1:]) < MIN_SIZE:
                 raise ValueError(f"image is {low.shape[1]}x{low.shape[2]} pixels; the refiner needs at least "
                                  f"{MIN_SIZE}x{MIN_SIZE}")
-            restored, refined = enhance_image(refiner, low[None], args)
+            restored, refined = enhance_image(refiner, low[None].to(device), args)
             save_image(refined[0], target, alpha=alpha, overwrite=args.overwrite)  # never replaced unasked
             if strip is not None:
-                save_image(comparison_strip([low, restored[0], refined[0]], ["input", "F", "F+R"]), strip,
-                           overwrite=args.overwrite)
+                save_image(comparison_strip([low, restored[0], refined[0]], labels), strip, overwrite=args.overwrite)
             written += 1
         except Exception as e:  # noqa: BLE001  (one bad file must not abort the batch)
             if getattr(args, "debug", False):
@@ -684,7 +732,9 @@ def _expected(e: BaseException) -> bool:
 
 def main(argv=None) -> int:
     from ._outputs import interrupt_on_terminate
+    from ._precision import set_passive_wait
 
+    set_passive_wait()  # before torch loads its OpenMP runtime (unless the user chose a wait policy)
     argv = sys.argv[1:] if argv is None else [str(a) for a in argv]
     args = build_parser(only=_command_in(argv) or "").parse_args(argv)
     debug = getattr(args, "debug", False)

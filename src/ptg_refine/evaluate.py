@@ -28,7 +28,7 @@ from PIL import Image
 from pytorch_msssim import ssim as _ssim
 
 from ._outputs import atomic_file, save_atomic, write_text_atomic
-from .data.io import comparison_strip
+from .data.io import comparison_strip, strip_labels
 from .exposure import mean_luminance, mean_saturation, scale_to_luminance
 
 
@@ -55,23 +55,33 @@ def mean_se(values) -> tuple[float, float]:
 
 @torch.no_grad()
 def evaluate_pairs(pairs, restorer=None, refiner=None, cache=None, out_dir=None, strips: bool = True,
-                   progress: bool = True, device="cpu") -> dict:
+                   progress: bool = True, device=None, precision: str = "fp32", labels: dict | None = None) -> dict:
     """Score input, F (``restorer`` or ``refiner.restorer``) and F+R (if ``refiner``) on every pair.
 
     pairs: a list of :class:`ptg_refine.data.Pair` (e.g. ``PairedFolder(root).pairs``). cache: an optional
     :class:`ptg_refine.training.FeatureCache` holding F / G of the full images. out_dir: writes
     ``metrics.json``, ``metrics.csv`` and (``strips``) ``strips/<name>.png``. Returns
-    ``{"images": [per-image rows], "mean": {...}, "se": {...}, "n": n}``.
+    ``{"images": [per-image rows], "mean": {...}, "se": {...}, "n": n}``. device: where the images go (the
+    caller's models must be there already, e.g. ``refiner.to(device)``); None: the device of the refiner's R,
+    else of the restorer's weights, else the CPU. Metrics are computed in float32 on that device. precision: R's
+    arithmetic (``PTGRefiner.enhance``); float32 by default, so that scores are comparable across machines.
+    labels: the strips' column labels by key ("input", "F", "F+R", "target"); by default F is named after the
+    restorer (its ``name``, e.g. "F: sci"), and the caller may name the refiner (``{"F+R": "F+R: sci-none"}``).
     """
     from tqdm import tqdm
 
+    from ._device import module_device
+
     if restorer is None and refiner is not None:
         restorer = refiner.restorer
+    if device is None:
+        device = module_device(refiner, restorer) or torch.device("cpu")
     if restorer is None and cache is None:
         raise ValueError("evaluate_pairs needs a restorer F (restorer= or a refiner with one)")
     if refiner is not None:
         refiner.eval()
     out_dir = Path(out_dir) if out_dir is not None else None
+    labels = {**strip_labels(restorer), **(labels or {})}
     rows = []
     for pair in tqdm(list(pairs), desc="eval", disable=not progress, unit="img"):
         low = pair.low_float()[None].to(device)
@@ -86,7 +96,7 @@ def evaluate_pairs(pairs, restorer=None, refiner=None, cache=None, out_dir=None,
             g = cache.prior_features(pair.low)[:1].to(device) if cache is not None else None
             dense = cache.dense_features(pair.low)[None].to(device) \
                 if cache is not None and refiner.uses_dense else None
-            outputs["F+R"] = refiner.enhance(low, restored, g, dense_features=dense)
+            outputs["F+R"] = refiner.enhance(low, restored, g, dense_features=dense, precision=precision)
         target_lum = mean_luminance(target)
         for key, pred in outputs.items():
             row[f"psnr_{key}"] = float(psnr(pred, target)[0])
@@ -98,7 +108,7 @@ def evaluate_pairs(pairs, restorer=None, refiner=None, cache=None, out_dir=None,
         rows.append(row)
         if out_dir is not None and strips:
             ims = [v[0] for v in outputs.values()] + [target[0]]
-            strip = comparison_strip(ims, [*outputs.keys(), "target"])
+            strip = comparison_strip(ims, [labels.get(k, k) for k in [*outputs.keys(), "target"]])
             save_atomic(lambda tmp: Image.fromarray(strip).save(tmp, format="PNG"),
                         _mkdir(out_dir / "strips") / f"{pair.name}.png")
     if not rows:

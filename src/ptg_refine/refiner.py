@@ -4,6 +4,7 @@ Xu, Kong, Hu, Liu, Bao, "Boosting Image Restoration via Priors from Pre-trained 
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import warnings
 from dataclasses import asdict, dataclass
@@ -16,10 +17,11 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from ._frozen import freeze
+from ._frozen import use_callers
 from ._hub import HubUnavailableError, hub_file
 from ._pretrained import PRETRAINED_DIR, is_pretrained, unknown_pretrained_message
 from ._pretrained import list_pretrained  # noqa: F401  (its former home: ``from ptg_refine.refiner import ...``)
+from ._precision import autocast_dtype
 from .exposure import apply_exposure, check_exposure
 from ._config_checks import check_refiner_config, check_refiner_values
 from ._validation import check_features, check_image, check_restored
@@ -84,7 +86,7 @@ def _warn_other_restorer(refiner, trained_for, given) -> None:
 
 def _resolve_restorer(restorer):
     if restorer is None or isinstance(restorer, nn.Module):
-        return freeze(restorer) if restorer is not None else None
+        return use_callers(restorer) if restorer is not None else None
     if isinstance(restorer, str):
         from .restorers import create_restorer
 
@@ -103,11 +105,28 @@ def _resolve_prior(prior, pretrained, prior_dim, seed=None):
                 return create_prior(prior, pretrained=None)
         return create_prior(prior, pretrained=pretrained)
     if isinstance(prior, nn.Module) and isinstance(getattr(prior, "feature_dim", None), int):
-        return freeze(prior)
+        return use_callers(prior)
     if callable(prior):
         return CallablePrior(prior, prior_dim)
     raise TypeError(f"prior must be a spec string (see ptg_refine.list_priors()), an nn.Module or a callable "
                     f"returning (B,D) features; got {type(prior).__name__}")
+
+
+def _one_line(e: BaseException, limit: int = 200) -> str:
+    text = " ".join(str(e).split())
+    return text if len(text) <= limit else text[:limit] + " ..."
+
+
+@contextlib.contextmanager
+def reduced_precision(device: torch.device, dtype):
+    """R under autocast to ``dtype`` with float32 ends (:mod:`ptg_refine.modules.precision`); nothing if None."""
+    if dtype is None:
+        yield
+        return
+    from .modules.precision import float32_ends
+
+    with torch.autocast(device.type, dtype=dtype), float32_ends():
+        yield
 
 
 @dataclass
@@ -165,7 +184,9 @@ class PTGRefiner(
 
     Args:
         restorer: F: an ``nn.Module``, any callable on (B,3,H,W) tensors, a registered restorer name
-            (``ptg_refine.list_restorers()``), or None (then every call must pass ``restored=``).
+            (``ptg_refine.list_restorers()``), or None (then every call must pass ``restored=``). A module you pass
+            (F or G) is put in eval mode and otherwise left as it is: its ``requires_grad`` flags are not changed,
+            F and G run under ``torch.no_grad()`` and only R's parameters are the refiner's.
         prior: G: a spec (``ptg_refine.list_priors()``: ``"clip"``, ``"clip:ViT-B-32/openai"``,
             ``"timm:resnet18"``, ``"efficientnet_lite0"``, ``"none"``), or an ``nn.Module`` / callable
             mapping (B,3,H,W) in [0,1] to (B,D).
@@ -332,11 +353,22 @@ class PTGRefiner(
         return self.net(low, restored, g, position=position, return_details=return_details, dense=dense_features)
 
     @torch.no_grad()
-    def enhance(self, low: torch.Tensor, restored: torch.Tensor | None = None,
+    def enhance(self, low, restored: torch.Tensor | None = None,
                 prior_features: torch.Tensor | None = None, tile: int | None = None, overlap: int = 32,
                 tile_restorer: bool = False, context: int | None = None,
-                dense_features: torch.Tensor | None = None, exposure: str | float | None = None) -> torch.Tensor:
+                dense_features: torch.Tensor | None = None, exposure: str | float | None = None,
+                precision: str = "auto"):
         """Inference: no gradient, output clamped to [0,1].
+
+        low: a (B,3,H,W) float tensor in [0,1] (the result is one too), or one image as a file path, a
+        ``PIL.Image`` (either gives a ``PIL.Image``: EXIF orientation applied and transparency kept, as
+        ``ptg-refine enhance`` reads and writes files) or a numpy (H,W,3) array (uint8 or float in [0,1]; the
+        result has the same dtype). ``restored``, ``prior_features`` and ``dense_features`` stay tensors.
+        Non-tensor images go to the device of R's weights.
+
+        precision: R's arithmetic (:mod:`ptg_refine._precision`): ``"auto"`` (bfloat16 autocast with float32
+        ends on a CPU with native bfloat16, output within 1/255 of float32; else float32), ``"fp32"`` (exactly
+        :meth:`forward`'s Eq. 1, clamped) or ``"bf16"``. F and G always run in float32.
 
         exposure: the output's brightness (None: this refiner's ``exposure``, see :mod:`ptg_refine.exposure`):
         ``"refiner"`` (Eq. 1 as is), ``"restorer"`` (F's mean luminance) or a target mean luminance in (0, 1).
@@ -351,9 +383,18 @@ class PTGRefiner(
         """
         from .tiling import _refine_tiled, _tiled_map, check_tiling_args, receptive_field
 
+        if not isinstance(low, torch.Tensor):
+            from ._device import module_device
+            from ._image_input import as_batch
+
+            batch, back = as_batch(low, module_device(self))
+            return back(self.enhance(batch, restored, prior_features, tile=tile, overlap=overlap,
+                                     tile_restorer=tile_restorer, context=context, dense_features=dense_features,
+                                     exposure=exposure, precision=precision))
         if tile is None and tile_restorer:
             raise ValueError("tile_restorer=True needs tile=<pixels>")
         exposure = self.exposure if exposure is None else check_exposure(exposure)
+        amp = autocast_dtype(precision, low.device)
         if tile is not None:
             check_tiling_args(tile, overlap, context)
         # prepare once: F (whole, or tiled), G on the whole image, each input checked once
@@ -364,12 +405,13 @@ class PTGRefiner(
         low, restored, prior_features = self.prepare(low, restored, prior_features)
         if self.uses_dense and dense_features is None:
             dense_features = self.dense_features(low, restored)
-        if tile is None:
-            out = self.net(low, restored, prior_features, dense=dense_features)
-        else:
-            out = _refine_tiled(self.net, low, restored, prior_features, tile, overlap, context, "exact",
-                                dense_features)
-        return apply_exposure(out, restored, exposure)
+        with reduced_precision(low.device, amp):
+            if tile is None:
+                out = self.net(low, restored, prior_features, dense=dense_features)
+            else:
+                out = _refine_tiled(self.net, low, restored, prior_features, tile, overlap, context, "exact",
+                                    dense_features)
+        return apply_exposure(out.float(), restored, exposure)
 
     # -- Hugging Face Hub -----------------------------------------------------------------------------
     def save_pretrained(self, save_directory, *, config=None, **kwargs):
@@ -379,8 +421,20 @@ class PTGRefiner(
                                        **kwargs)
 
     def push_to_hub(self, repo_id: str, *, config=None, **kwargs):
-        """Upload the :meth:`save_pretrained` files (config.json: :attr:`refiner_config`) to hub repo ``repo_id``."""
-        return super().push_to_hub(repo_id, config=self.refiner_config if config is None else config, **kwargs)
+        """Upload the :meth:`save_pretrained` files (config.json: :attr:`refiner_config`) to hub repo ``repo_id``.
+        An unreachable hub raises :class:`ptg_refine._hub.HubUnavailableError` (a ConnectionError) with one line
+        saying so, like the other hub errors, instead of the HTTP client's own exception."""
+        from ._hub import network_errors
+
+        try:
+            return super().push_to_hub(repo_id, config=self.refiner_config if config is None else config, **kwargs)
+        except HubUnavailableError:
+            raise
+        except network_errors() as e:
+            raise HubUnavailableError(f"could not upload the refiner to hub repo {repo_id!r}: the hub is unreachable "
+                                      f"({type(e).__name__}: {_one_line(e)}). Offline? save_pretrained(folder) "
+                                      "writes the same files locally; push them later with "
+                                      f"push_to_hub({repo_id!r}) or `hf upload {repo_id} folder`.") from e
 
     def _save_pretrained(self, save_directory: Path) -> None:
         """Only R's weights: never F's, never the prior's."""

@@ -120,18 +120,7 @@ def read_uint8_alpha(path: str | Path) -> tuple[np.ndarray, np.ndarray | None]:
     path = _open(path)
     try:
         with Image.open(path) as im:
-            _reject_deep(im, path)
-            _reject_animated(im, path)
-            im = ImageOps.exif_transpose(im)
-            if _has_alpha(im):
-                rgba = np.asarray(im.convert("RGBA"), dtype=np.uint8)
-                alpha = rgba[..., 3].copy()
-                if alpha.min() == 255:
-                    return np.ascontiguousarray(rgba[..., :3]), None
-                rgb = (rgba[..., :3].astype(np.uint16) * alpha[..., None] + ALPHA_BACKGROUND * (255 - alpha[..., None])
-                       + 127) // 255
-                return rgb.astype(np.uint8), alpha
-            return np.asarray(im.convert("RGB"), dtype=np.uint8).copy(), None
+            return pil_to_uint8_alpha(im, path)
     except Image.DecompressionBombError as e:
         raise ValueError(f"could not read image {str(path)!r}: {e} (Pillow's decompression-bomb guard; raise "
                          "PIL.Image.MAX_IMAGE_PIXELS if you trust the file)") from e
@@ -139,6 +128,23 @@ def read_uint8_alpha(path: str | Path) -> tuple[np.ndarray, np.ndarray | None]:
         if isinstance(e, (FileNotFoundError, PermissionError, IsADirectoryError)):
             raise
         raise ValueError(f"could not read image {str(path)!r}: {e}") from e
+
+
+def pil_to_uint8_alpha(im: Image.Image, name="image") -> tuple[np.ndarray, np.ndarray | None]:
+    """What :func:`read_uint8_alpha` does to an opened image (EXIF orientation, transparency on black, 16-bit
+    refused; ``name`` appears in the messages): (H,W,3) uint8 RGB and the alpha channel or None."""
+    _reject_deep(im, name)
+    _reject_animated(im, name)
+    im = ImageOps.exif_transpose(im)
+    if _has_alpha(im):
+        rgba = np.asarray(im.convert("RGBA"), dtype=np.uint8)
+        alpha = rgba[..., 3].copy()
+        if alpha.min() == 255:
+            return np.ascontiguousarray(rgba[..., :3]), None
+        rgb = (rgba[..., :3].astype(np.uint16) * alpha[..., None] + ALPHA_BACKGROUND * (255 - alpha[..., None])
+               + 127) // 255
+        return rgb.astype(np.uint8), alpha
+    return np.asarray(im.convert("RGB"), dtype=np.uint8).copy(), None
 
 
 def read_uint8(path: str | Path) -> np.ndarray:
@@ -209,6 +215,14 @@ def _label(image: np.ndarray, text: str) -> np.ndarray:
     bar = Image.new("RGB", (image.shape[1], 18), (255, 255, 255))
     ImageDraw.Draw(bar).text((4, 3), text, fill=(0, 0, 0))
     return np.concatenate([np.asarray(bar), image], axis=0)
+
+
+def strip_labels(restorer=None, refiner: str | None = None) -> dict:
+    """Column labels of comparison strips: F and F+R with the restorer's ``name`` and the refiner's name when known
+    (e.g. {"F": "F: sci", "F+R": "F+R: sci-none"})."""
+    name = getattr(restorer, "name", None)
+    return {"input": "input", "F": f"F: {name}" if isinstance(name, str) else "F",
+            "F+R": f"F+R: {refiner}" if refiner else "F+R", "target": "target"}
 
 
 def comparison_strip(images: list[torch.Tensor], labels: list[str], gap: int = 4) -> np.ndarray:

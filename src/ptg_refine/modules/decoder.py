@@ -7,6 +7,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .precision import ends_in_float32
+
 
 class Decoder(nn.Module):
     """Upsample f̄ (B,c,H/4,W/4) to full resolution and predict I_m ∈ (0,2) and I_r (B,3,H,W)."""
@@ -30,5 +32,9 @@ class Decoder(nn.Module):
         # both heads as one 6-channel convolution: one pass over z instead of two
         weight = torch.cat([self.mask_head.weight, self.residual_head.weight])
         bias = torch.cat([self.mask_head.bias, self.residual_head.bias])
-        heads = F.conv2d(z, weight, bias, padding=1)
+        if ends_in_float32(z):  # reduced-precision inference: the heads in float32 (precision.py)
+            with torch.autocast(z.device.type, enabled=False):
+                heads = F.conv2d(z.float(), weight.float(), bias.float(), padding=1)
+        else:
+            heads = F.conv2d(z, weight, bias, padding=1)
         return 2 * torch.sigmoid(heads[:, :3]), heads[:, 3:]

@@ -1,7 +1,9 @@
 """R_e: the encoder of PTG-RM (Xu et al., CVPR 2024, Sec. 3.1): f = R_e(Î_c ⊕ I_d)."""
+import torch
 from torch import nn
 
 from .global_stats import GlobalInstanceNorm2d
+from .precision import ends_in_float32
 
 
 class Encoder(nn.Sequential):
@@ -22,3 +24,11 @@ class Encoder(nn.Sequential):
             GlobalInstanceNorm2d(c, affine=True),
             nn.Conv2d(c, c, 3, stride=2, padding=1),
         )
+
+    def forward(self, x):
+        if ends_in_float32(x):  # reduced-precision inference: R_e reads the images in float32 (precision.py)
+            with torch.autocast(x.device.type, enabled=False):
+                f = super().forward(x.float())
+            # and the latent in channels-last: oneDNN's bfloat16 convolutions of PTG-SVE / PTG-CSA are ~20 % faster
+            return f.contiguous(memory_format=torch.channels_last)
+        return super().forward(x)

@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .._frozen import freeze
+from .._frozen import freeze, use_callers
 from .._validation import check_image
 
 DEFAULT = "default"  # sentinel for ``pretrained``: the prior's own default weights (see PriorConfig.default_weights)
@@ -66,7 +66,7 @@ class CallablePrior(nn.Module):
     def __init__(self, fn: Callable[[torch.Tensor], torch.Tensor], feature_dim: int | None = None):
         super().__init__()
         if isinstance(fn, nn.Module):
-            self.fn = freeze(fn)
+            self.fn = use_callers(fn)
         else:
             self._fn = fn
         self.name = "custom"
