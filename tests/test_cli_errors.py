@@ -426,9 +426,17 @@ def test_train_init_from_starts_at_the_given_refiner(tmp_path, train_pairs, caps
     init, got = _weights(base / "final"), _weights(adapted / "final")
     assert init.keys() == got.keys()
     assert max(float((init[k] - got[k]).abs().max()) for k in init) < 1e-6
-    # F, prior, size and exposure come with the init: the same config.json
+    # F, prior and size come with the init: the same config.json (exposure: --exposure, default R's own)
     assert json.loads((adapted / "final" / "config.json").read_text()) == \
         json.loads((base / "final" / "config.json").read_text())
+    kept = tmp_path / "kept"
+    assert main(["train", "--init-from", str(base / "final"), "--pairs", str(train_pairs), "--out", str(kept),
+                 "--exposure", "0.4", *tiny]) == 0
+    assert json.loads((kept / "final" / "config.json").read_text())["exposure"] == 0.4
+    with pytest.raises(SystemExit) as stop:  # an argparse error: usage and one line, exit status 2
+        main(["train", "--init-from", str(base / "final"), "--pairs", str(train_pairs), "--out",
+              str(tmp_path / "bad"), "--exposure", "bright", *tiny])
+    assert stop.value.code == 2 and "exposure must be 'refiner'" in capsys.readouterr().err
     # from scratch with the same seed, R is a different network
     scratch = tmp_path / "scratch"
     assert train(scratch, train_pairs, "--lr", "1e-12", "--min-lr", "0", iterations=1) == 0

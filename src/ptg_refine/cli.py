@@ -278,6 +278,20 @@ def _field_kind(f):
     return str
 
 
+def _exposure_arg(text: str):
+    """argparse type of --exposure: 'refiner', 'restorer' or a number in (0, 1)."""
+    from .exposure import check_exposure
+
+    try:
+        value = text if text in ("refiner", "restorer") else float(text)
+    except ValueError:
+        value = text  # not a number: check_exposure names the options
+    try:
+        return check_exposure(value)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
 # R's options of ``train`` and their defaults; with --init-from they come from the init refiner's config.json
 ARCH_DEFAULTS = {"prior": "none", "prior_random": False, "prior_proj_dim": 128, "prior_dropout": 0.0,
                  "prior_mode": "global", "prior_input": "low", "width": 16, "num_blocks": 4}
@@ -302,6 +316,10 @@ def add_train_args(p):
                         "exposure come with it (the R options below are then not given)")
     p.add_argument("--restorer", default=None, help="zoo name of F (ptg_refine.list_restorers()); required "
                                                     "unless --init-from gives it")
+    p.add_argument("--exposure", default="refiner", type=_exposure_arg,
+                   help="output brightness the trained refiner keeps in its config.json (enhance's default): "
+                        "'refiner' (R's own, learnt from --pairs; also after --init-from), 'restorer' (F's) or a "
+                        "mean luminance in (0, 1)")
     p.add_argument("--restorer-weights", default=None, help="weights file for F (needed for zero_dce, zero_dce_pp)")
     p.add_argument("--prior", default=ARCH_DEFAULTS["prior"],
                    help="prior spec (ptg_refine.list_priors()); 'none' (g = 0) is what the measurements recommend: "
@@ -413,6 +431,7 @@ def run_train(args):
                              num_blocks=args.num_blocks, prior_seed=config.seed if args.prior_random else None)
         restorer_name = args.restorer
     refiner.refiner_config.restorer = restorer_name  # so from_pretrained can rebuild F by name
+    refiner.exposure = refiner.refiner_config.exposure = args.exposure
     train = PairedFolder(args.pairs, limit=args.limit)
     val = PairedFolder(args.val_pairs) if args.val_pairs else None
     trainer = Trainer(refiner, train.pairs, config, val_pairs=val.pairs if val else None, out_dir=out,
