@@ -56,7 +56,7 @@ RECIPES = {
     # (prior_calibration.md, 1500 iterations) gave -0.19 +- 0.19 dB against no prior
     "iat_lol_v1-lite0": ("iat", {"prior": "efficientnet_lite0", "prior_proj_dim": 128}, {"iterations": 1500}),
     # the pretrained Lite0 as a training signal (feature-space loss; R itself has no input prior); started
-    # and stopped in the session of issue 8 for lack of CPU time (no results)
+    # and stopped for lack of CPU time (no results)
     "sci-lite0loss": ("sci", {"prior": "none:1280", "prior_proj_dim": 128}, {"feature_loss": 0.05}),
 }
 # The refiners for real photos: name -> recipe. ``data``: ``camera`` (SYNTHETIC pairs of the

@@ -1,4 +1,4 @@
-"""Issue 10 at the API level: what a read does to a file (EXIF, alpha, 16-bit, bombs), atomic writes, synth's
+"""Data safety at the API level: what a read does to a file (EXIF, alpha, 16-bit, bombs), atomic writes, synth's
 refusals and atomicity, input checks of F's output and of the zoo, checkpoint checksums, run fingerprints and
 the fallback past a corrupt checkpoint."""
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The prior paths of issue 8: dense maps by SFT, G on F's output, the feature loss and the g regularisers."""
+"""The prior paths: dense maps by SFT, G on F's output, the feature loss and the g regularisers."""
 from __future__ import annotations
 
 import pytest

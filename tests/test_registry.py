@@ -1,4 +1,4 @@
-"""One registry pattern (issue 11): the generic Registry, the index of shipped refiners against the shipped folders
+"""One registry pattern: the generic Registry, the index of shipped refiners against the shipped folders
 and the benchmark results, and the typed refiner config that save_pretrained / push_to_hub write."""
 from __future__ import annotations
 

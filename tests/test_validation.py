@@ -1,4 +1,4 @@
-"""Every public entry point rejects bad input with a specific error (issue 5)."""
+"""Every public entry point rejects bad input with a specific error."""
 from __future__ import annotations
 
 import re

@@ -122,7 +122,7 @@ def create_restorer(name: str, weights: str | Path | None = None, **kwargs) -> n
     bundled file. Other kwargs go to the network's constructor (e.g. ``target=`` for ``gamma``). A sibling
     network is its own name: ``create_restorer("sci_easy")`` (``list_restorers("sci*")``).
     """
-    if "variant" in kwargs:  # the old second naming scheme
+    if "variant" in kwargs:  # the variant is part of the name: say which name to use
         wanted = f"{name}_{kwargs['variant']}"
         fix = f"create_restorer({wanted!r})" if wanted in RESTORERS else f"a name of list_restorers({name + '*'!r})"
         raise TypeError(f"create_restorer() has no variant= argument: the variant is part of the name; use {fix}")

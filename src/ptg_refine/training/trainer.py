@@ -216,7 +216,7 @@ class Trainer:
         ``prior_views``: G of a random one of the image's cached augmented views
         (:meth:`~ptg_refine.training.FeatureCache.prior_views`; random resized crop 50-100 % of the area, flip,
         exposure / gamma jitter), so g carries the image's content but is not a fixed per-image key that R
-        can memorise per-image corrections against (the failure seen with 181 training images, issue 4).
+        can memorise per-image corrections against (the failure seen with 181 training images).
         ``prior_crop_mix``: mixed with G of the low crop itself, then re-normalised."""
         c = self.config
         if c.prior_views:
