@@ -31,7 +31,7 @@ from PIL import Image  # noqa: E402
 
 import ptg_refine  # noqa: E402
 from ptg_refine import PTGRefiner  # noqa: E402
-from ptg_refine.checkpoints import write_checksums  # noqa: E402
+from ptg_refine.integrity import write_checksums  # noqa: E402
 from ptg_refine.cli import main  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -420,7 +420,7 @@ class _Payload:
 
 @case("17.1", "train --resume on a checkpoint whose state is a pickle with a payload (checksums rewritten)")
 def _(c: Ctx):
-    from ptg_refine.training.checkpoint import read_training_state
+    from ptg_refine.training.resume import read_training_state
 
     run = c.tmp / "run"
     c.train(run, "--ckpt-every", "1", iterations=1)

@@ -14,7 +14,7 @@ from PIL import Image
 
 import helpers
 from ptg_refine import PTGRefiner
-from ptg_refine.checkpoints import write_checksums
+from ptg_refine.integrity import write_checksums
 from ptg_refine.cli import build_parser, main
 
 TINY = dict(prior="none:8", width=8, num_blocks=1, prior_hidden=16, embed_dim=8)

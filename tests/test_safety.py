@@ -13,11 +13,11 @@ import torch
 
 from ptg_refine import PTGRefiner
 from ptg_refine._safe_state import load_state, save_state
-from ptg_refine.checkpoints import CheckpointWarning, CorruptCheckpointError, write_checksums
+from ptg_refine.integrity import CheckpointWarning, CorruptCheckpointError, write_checksums
 from ptg_refine.cli import main
 from ptg_refine.data import Pair
 from ptg_refine.training import Trainer, TrainConfig
-from ptg_refine.training.checkpoint import read_training_state
+from ptg_refine.training.resume import read_training_state
 
 TINY = dict(prior="none:8", width=8, num_blocks=1, prior_hidden=16, embed_dim=8)
 

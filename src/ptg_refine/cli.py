@@ -154,7 +154,7 @@ def load_refiner(refiner: str, restorer: str | None = None, restorer_weights: st
 
     A local folder is checked first (config.json is a JSON object, files match their checksums); a missing
     local path that looks like a hub repo id is reported as both."""
-    from .checkpoints import check_pretrained_folder
+    from .integrity import check_pretrained_folder
     from .refiner import PTGRefiner, list_pretrained, local_checkpoint_dir
 
     folder = local_checkpoint_dir(refiner)

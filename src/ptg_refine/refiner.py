@@ -438,7 +438,7 @@ class PTGRefiner(
 
     def _save_pretrained(self, save_directory: Path) -> None:
         """Only R's weights: never F's, never the prior's."""
-        from .checkpoints import write_checksums
+        from .integrity import write_checksums
 
         save_file({k: v.detach().contiguous() for k, v in self.net.state_dict().items()},
                   str(Path(save_directory) / WEIGHTS_NAME), metadata={"format": "pt"})
@@ -460,7 +460,7 @@ class PTGRefiner(
             config_file = _hub_checkpoint_file(name, CONFIG_NAME, revision=kwargs.get("revision"),
                                                token=kwargs.get("token"), cache_dir=kwargs.get("cache_dir"),
                                                local_files_only=kwargs.get("local_files_only", False))  # fails fast
-            from .checkpoints import read_config
+            from .integrity import read_config
 
             config = read_config(config_file)
             check_refiner_config(config, f"{config_file} (of hub repo {name!r})", _CONFIG_FIELDS)
@@ -469,7 +469,7 @@ class PTGRefiner(
         elif not os.path.isfile(os.path.join(name, WEIGHTS_NAME)):
             raise FileNotFoundError(f"{name!r} has no {WEIGHTS_NAME}")
         else:
-            from .checkpoints import check_pretrained_folder
+            from .integrity import check_pretrained_folder
 
             config = check_pretrained_folder(name)  # valid config.json, weights match their recorded checksums
             check_refiner_config(config, os.path.join(name, CONFIG_NAME), _CONFIG_FIELDS)  # keys, types, sizes
