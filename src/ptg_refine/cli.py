@@ -150,20 +150,18 @@ def build_restorer(name: str, weights: str | None = None):
 
 def load_refiner(refiner: str, restorer: str | None = None, restorer_weights: str | None = None,
                  prior_weights: str | None = None):
-    """A trained refiner (folder or shipped name) with F rebuilt from its config, or from ``restorer``.
+    """A trained refiner (``hf-hub:user/name``, ``local-dir:PATH`` or a folder, a shipped name: see
+    :func:`ptg_refine._sources.resolve_source`) with F rebuilt from its config, or from ``restorer``.
 
-    A local folder is checked first (config.json is a JSON object, files match their checksums); a missing
-    local path that looks like a hub repo id is reported as both."""
+    A local folder is checked first (config.json is a JSON object, files match their checksums); a bare
+    ``user/name`` that is neither a local folder nor a fetchable hub repo is reported as both."""
+    from ._sources import HUB, resolve_source
     from .integrity import check_pretrained_folder
-    from .refiner import PTGRefiner, list_pretrained, local_checkpoint_dir
+    from .refiner import PTGRefiner
 
-    folder = local_checkpoint_dir(refiner)
-    config = {}
-    if os.path.isdir(folder):
-        config = check_pretrained_folder(folder)
-    elif os.path.exists(folder):
-        raise NotADirectoryError(f"refiner {refiner!r} is a file; give a refiner folder (config.json + "
-                                 f"model.safetensors) or a shipped name ({', '.join(list_pretrained())})")
+    source = resolve_source(refiner)
+    if source.kind != HUB:
+        check_pretrained_folder(source.location)
     if restorer is None and restorer_weights is not None:
         raise CLIError("--restorer-weights needs --restorer NAME")
     _check_file(prior_weights, "--prior-weights")
@@ -175,12 +173,14 @@ def load_refiner(refiner: str, restorer: str | None = None, restorer_weights: st
     try:
         model = PTGRefiner.from_pretrained(refiner, **kwargs)
     except OSError as e:
-        if not os.path.exists(folder) and str(refiner).count("/") == 1:
+        if source.implied:
             raise FileNotFoundError(f"refiner {refiner!r}: there is no local folder {os.path.abspath(refiner)!r}, "
-                                    f"and no hub repo {refiner!r} could be fetched ({error_message(e)})") from e
+                                    f"and no hub repo {refiner!r} could be fetched ({error_message(e)}); "
+                                    f"say which you mean: 'local-dir:PATH' or 'hf-hub:{refiner}'") from e
         raise
     except RuntimeError as e:  # e.g. num_blocks in config.json does not match the weights
-        raise RuntimeError(f"refiner {folder}: its weights do not fit its config.json ({_flat(e, 300)})") from e
+        raise RuntimeError(f"refiner {source.location}: its weights do not fit its config.json "
+                           f"({_flat(e, 300)})") from e
     if model.restorer is None:
         raise CLIError(f"refiner {refiner!r} does not record its restorer F; pass --restorer NAME")
     return model  # (another --restorer than the refiner's own: from_pretrained warns)

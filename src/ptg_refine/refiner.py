@@ -19,9 +19,9 @@ from torch import nn
 
 from ._frozen import use_callers
 from ._hub import HubUnavailableError, hub_file
-from ._pretrained import PRETRAINED_DIR, is_pretrained, unknown_pretrained_message
 from ._pretrained import list_pretrained  # noqa: F401  (its former home: ``from ptg_refine.refiner import ...``)
 from ._precision import autocast_dtype
+from ._sources import HUB, resolve_source
 from .exposure import apply_exposure, check_exposure
 from ._config_checks import check_refiner_config, check_refiner_values
 from ._validation import check_features, check_image, check_restored
@@ -45,15 +45,6 @@ CVPR 2024; paper: {{ paper_url }}), saved with `PTGRefiner.save_pretrained`. Onl
 `config.json`. Load it with `PTGRefiner.from_pretrained("<this folder or hub repo id>", restorer=...)`.
 Training data and validation results are not recorded here: add them before publishing this model.
 """
-
-
-def local_checkpoint_dir(name) -> str:
-    """``name`` itself if it is a local folder, the shipped folder if it names a shipped checkpoint, else
-    ``name`` unchanged (then a hub repo id)."""
-    name = os.fspath(name) if isinstance(name, os.PathLike) else str(name)
-    if not os.path.isdir(name) and is_pretrained(name):
-        return str(PRETRAINED_DIR / name)
-    return name
 
 
 def _hub_checkpoint_file(repo_id: str, filename: str, **kwargs) -> str:
@@ -449,21 +440,24 @@ class PTGRefiner(
 
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path, **kwargs):
-        """Load R from a local folder, a checkpoint shipped in the package (``list_pretrained()``), or a
-        Hugging Face Hub repo id. F (``restorer=``) and G are not stored: pass F, and G is rebuilt from the
-        config's prior spec unless ``prior=`` is given."""
-        name = local_checkpoint_dir(pretrained_model_name_or_path)
-        if not os.path.isdir(name):
-            if name.count("/") != 1:
-                raise FileNotFoundError(f"{name!r} is neither a local folder nor a hub repo id 'user/name' "
-                                        f"({unknown_pretrained_message(name)})")
-            config_file = _hub_checkpoint_file(name, CONFIG_NAME, revision=kwargs.get("revision"),
-                                               token=kwargs.get("token"), cache_dir=kwargs.get("cache_dir"),
-                                               local_files_only=kwargs.get("local_files_only", False))  # fails fast
+        """Load R from a source (:func:`ptg_refine._sources.resolve_source`): ``"hf-hub:user/name"`` (a Hugging
+        Face Hub repo), ``"local-dir:PATH"`` or an existing folder, a checkpoint shipped in the package
+        (``list_pretrained()``), or a bare ``"user/name"`` hub repo id when no local folder could be meant. F
+        (``restorer=``) and G are not stored: pass F, and G is rebuilt from the config's prior spec unless
+        ``prior=`` is given."""
+        source = resolve_source(pretrained_model_name_or_path)
+        name = source.location
+        if source.kind == HUB:
+            hub = {k: kwargs.get(k) for k in ("revision", "token", "cache_dir")}
+            hub["local_files_only"] = kwargs.get("local_files_only", False)
+            config_file = _hub_checkpoint_file(name, CONFIG_NAME, **hub)  # fails fast
             from .integrity import read_config
 
             config = read_config(config_file)
             check_refiner_config(config, f"{config_file} (of hub repo {name!r})", _CONFIG_FIELDS)
+            # the repo's files in the hub cache: loaded from there as a local folder, never from a same-named one
+            _hub_checkpoint_file(name, WEIGHTS_NAME, force_download=kwargs.get("force_download", False), **hub)
+            name = os.path.dirname(config_file)
         elif not os.path.isfile(os.path.join(name, CONFIG_NAME)):
             raise FileNotFoundError(f"{name!r} has no {CONFIG_NAME}: not a save_pretrained folder")
         elif not os.path.isfile(os.path.join(name, WEIGHTS_NAME)):
