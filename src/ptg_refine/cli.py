@@ -311,8 +311,8 @@ def add_train_args(p):
     p.add_argument("--overwrite", action="store_true", help="replace a previous run in --out (its checkpoints/, "
                                                             "final/ and history.json are deleted)")
     p.add_argument("--init-from", default=None, metavar="NAME_OR_DIR",
-                   help="start R from a trained refiner (a shipped name, ptg_refine.list_pretrained(), or a folder "
-                        "with config.json + model.safetensors) and adapt it to --pairs: its F, prior, size and "
+                   help="start R from a trained refiner (a shipped name, ptg_refine.list_pretrained(), a folder "
+                        "with config.json + model.safetensors or local-dir:PATH, or hf-hub:user/name) and adapt it to --pairs: its F, prior, size and "
                         "exposure come with it (the R options below are then not given)")
     p.add_argument("--restorer", default=None, help="zoo name of F (ptg_refine.list_restorers()); required "
                                                     "unless --init-from gives it")
@@ -461,8 +461,9 @@ def add_eval_args(p):
     p.add_argument("--pairs", required=True, help="paired folder (LOL layout) with ground truth")
     p.add_argument("--restorer", default=None, help="zoo name of F (default: the refiner's own)")
     p.add_argument("--restorer-weights", default=None, help="weights file for F (with --restorer)")
-    p.add_argument("--refiner", default=None, help="trained refiner folder or shipped name "
-                                                   "(ptg_refine.list_pretrained()); without it only F is scored")
+    p.add_argument("--refiner", default=None, help="trained refiner: a folder (or local-dir:PATH), a shipped name "
+                                                   "(ptg_refine.list_pretrained()) or hf-hub:user/name; without "
+                                                   "it only F is scored")
     p.add_argument("--prior-weights", default=None, metavar="FILE",
                    help="local weights file of the refiner's prior (offline use; default: its config's setting)")
     p.add_argument("-o", "--out", default=None, help="folder for metrics.json, metrics.csv, strips/ (default: print "
@@ -520,8 +521,9 @@ def add_enhance_args(p):
     p.add_argument("-o", "--out", required=True, help="output folder: NAME.png per input image (created when the "
                                                       "first image is written)")
     p.add_argument("--examples", action="store_true", help="also enhance the bundled example photos")
-    p.add_argument("--refiner", default=default_pretrained(), help="refiner folder or shipped name "
-                                                                   "(ptg_refine.list_pretrained())")
+    p.add_argument("--refiner", default=default_pretrained(), help="refiner: a folder (or local-dir:PATH), a "
+                                                                   "shipped name (ptg_refine.list_pretrained()) "
+                                                                   "or hf-hub:user/name")
     p.add_argument("--restorer", default=None, help="zoo name of F (default: the refiner's own)")
     p.add_argument("--restorer-weights", default=None, help="weights file for F (with --restorer)")
     p.add_argument("--prior-weights", default=None, metavar="FILE",
