@@ -24,7 +24,7 @@ from ._precision import autocast_dtype
 from ._sources import HUB, resolve_source
 from .exposure import apply_exposure, check_exposure
 from ._config_checks import check_refiner_config, check_refiner_values
-from ._validation import check_features, check_image, check_restored
+from ._validation import check_features, check_image, check_restored, inputs_checked
 from .modules import RefinementNetwork
 from .priors import DEFAULT, CallablePrior, create_prior
 from .priors.dense import dense_dim, dense_feature_maps
@@ -311,18 +311,23 @@ class PTGRefiner(
         return dense_feature_maps(self.prior, self._prior_input(low, restored))
 
     # -- forward ------------------------------------------------------------------------------------
-    def prepare(self, low, restored=None, prior_features=None):
-        """Check inputs and compute what was not given: returns (low, restored, prior_features)."""
-        check_image(low, "low")
+    def prepare(self, low, restored=None, prior_features=None, low_checked: bool = False):
+        """Check inputs and compute what was not given: returns (low, restored, prior_features). Each input is
+        value-checked once (:mod:`ptg_refine._validation`); F and G run on the checked ``low`` without checking
+        it again. ``low_checked``: the caller has checked ``low`` already."""
+        if not low_checked:
+            check_image(low, "low")
         if restored is None:
-            restored = self.restore(low)
+            with inputs_checked():
+                restored = self.restore(low)
         check_restored(restored)
         if restored.shape != low.shape:
             batch = restored.shape[0] != low.shape[0]
             raise ValueError(f"restored must have the shape of low {tuple(low.shape)}, got {tuple(restored.shape)}"
                              + (f": batch size {restored.shape[0]} but low has {low.shape[0]}" if batch else ""))
         if prior_features is None:
-            prior_features = self.prior_features(low, restored)
+            with inputs_checked():
+                prior_features = self.prior_features(low, restored)
         check_features(prior_features, low.shape[0], self.net.prior_dim)
         return low, restored, prior_features
 
@@ -340,7 +345,8 @@ class PTGRefiner(
         if self.uses_dense and dense_features is None:
             if position is not None:
                 raise ValueError("with a dense prior and position=, pass dense_features= of the full image")
-            dense_features = self.dense_features(low, restored)
+            with inputs_checked():
+                dense_features = self.dense_features(low, restored)
         return self.net(low, restored, g, position=position, return_details=return_details, dense=dense_features)
 
     @torch.no_grad()
@@ -389,13 +395,16 @@ class PTGRefiner(
         if tile is not None:
             check_tiling_args(tile, overlap, context)
         # prepare once: F (whole, or tiled), G on the whole image, each input checked once
-        if restored is None and tile_restorer:
+        low_checked = restored is None and tile_restorer
+        if low_checked:
             check_image(low, "low")
-            restored = _tiled_map(self.restore, low, tile, overlap,
-                                  receptive_field(self.net) if context is None else context)
-        low, restored, prior_features = self.prepare(low, restored, prior_features)
+            with inputs_checked():
+                restored = _tiled_map(self.restore, low, tile, overlap,
+                                      receptive_field(self.net) if context is None else context)
+        low, restored, prior_features = self.prepare(low, restored, prior_features, low_checked=low_checked)
         if self.uses_dense and dense_features is None:
-            dense_features = self.dense_features(low, restored)
+            with inputs_checked():
+                dense_features = self.dense_features(low, restored)
         with reduced_precision(low.device, amp):
             if tile is None:
                 out = self.net(low, restored, prior_features, dense=dense_features)
