@@ -17,7 +17,7 @@ its entry in src/ptg_refine/pretrained/index.json (F, prior, validation means, l
 ``ptg_refine.list_pretrained()`` reads) and results/ship_<name>.md with validation PSNR against iterations, so a
 reader sees whether more compute would still pay. ``--index-only`` rewrites the index entry of an already shipped
 refiner from results/ship_<name>.json without training. The recipe (prior path, iterations, lr) is the best
-configuration measured in results/prior_calibration.md and results/ship_lr.md; it lives in RECIPES below, as data.
+configuration measured in results/prior_calibration.md; it lives in RECIPES below, as data.
 """
 from __future__ import annotations
 
