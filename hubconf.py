@@ -34,7 +34,8 @@ def ptg_refiner(restorer=None, prior=_UNSET, pretrained=None, **kwargs):
     Other keyword arguments go to ``PTGRefiner`` / ``PTGRefiner.from_pretrained``.
     """
     if pretrained is None or pretrained is False:
-        return PTGRefiner(restorer=restorer, prior="clip" if prior is _UNSET else prior, **kwargs)
+        return PTGRefiner(restorer=restorer, **kwargs) if prior is _UNSET else PTGRefiner(restorer=restorer,
+                                                                                          prior=prior, **kwargs)
     if pretrained is True:
         pretrained = default_pretrained()
     if restorer is not None:

@@ -123,37 +123,42 @@ def reduced_precision(device: torch.device, dtype):
 @dataclass
 class RefinerConfig:
     """What a :class:`PTGRefiner` is built from, as recorded in its config.json (``save_pretrained``) and read
-    back by ``from_pretrained``: the ``__init__`` arguments, describing what was actually built.
+    back by ``from_pretrained``: the ``__init__`` arguments, describing what was actually built. The one
+    declaration of a refiner's settings and their defaults: ``PTGRefiner.__init__`` takes these fields with these
+    defaults, :meth:`PTGRefiner.from_config` builds from an instance, and ``ptg-refine train`` makes its R options
+    from the fields (``cli.R_FLAGS``).
 
     ``restorer``: F's zoo name, or None for a module / callable F (pass it again when loading; a caller that
     built F from a zoo name itself may set this field so that loading rebuilds it). ``prior``: G's spec, or None
-    for a module / callable prior. ``prior_dim``: the feature size the prior gave. ``prior_proj_dim``: as given
-    (``"auto"`` resolves again identically). The other fields are the ``__init__`` arguments as given.
+    for a module / callable prior. ``prior_dim``: the feature size the prior gave (None before building:
+    inferred). ``prior_proj_dim``: as given (``"auto"`` resolves again identically). The other fields are the
+    ``__init__`` arguments as given.
     """
 
-    restorer: str | None
-    prior: str | None
-    prior_pretrained: Any
-    prior_dim: int
-    width: int
-    num_blocks: int
-    heads: int
-    ffn_expansion: float
-    kernel_size: int
-    prior_hidden: int
-    embed_dim: int
-    prior_proj_dim: int | str | None
-    prior_dropout: float
-    prior_mode: str
-    prior_input: str
-    dense_hidden: int
-    prior_seed: int | None
+    restorer: str | None = None
+    prior: str | None = "clip"
+    prior_pretrained: Any = DEFAULT
+    prior_dim: int | None = None
+    width: int = 16
+    num_blocks: int = 4
+    heads: int = 1
+    ffn_expansion: float = 2.66
+    kernel_size: int = 3
+    prior_hidden: int = 256
+    embed_dim: int = 64
+    prior_proj_dim: int | str | None = "auto"
+    prior_dropout: float = 0.0
+    prior_mode: str = "global"
+    prior_input: str = "low"
+    dense_hidden: int = 32
+    prior_seed: int | None = None
     exposure: str | float = "refiner"
 
     def to_dict(self) -> dict:
         return asdict(self)
 
 
+_D = RefinerConfig()  # the defaults of PTGRefiner.__init__
 _CONFIG_FIELDS = tuple(RefinerConfig.__dataclass_fields__)
 _SIZE_FIELDS = tuple(f for f in _CONFIG_FIELDS if f not in ("restorer", "prior", "prior_pretrained"))  # no objects
 
@@ -204,12 +209,14 @@ class PTGRefiner(
     True
     """
 
-    def __init__(self, restorer: Any = None, prior: Any = "clip", prior_pretrained: Any = DEFAULT,
-                 prior_dim: int | None = None, width: int = 16, num_blocks: int = 4, heads: int = 1,
-                 ffn_expansion: float = 2.66, kernel_size: int = 3, prior_hidden: int = 256,
-                 embed_dim: int = 64, prior_proj_dim: int | str | None = "auto", prior_dropout: float = 0.0,
-                 prior_mode: str = "global", prior_input: str = "low", dense_hidden: int = 32,
-                 prior_seed: int | None = None, exposure: str | float = "refiner"):
+    def __init__(self, restorer: Any = _D.restorer, prior: Any = _D.prior, prior_pretrained: Any = _D.prior_pretrained,
+                 prior_dim: int | None = _D.prior_dim, width: int = _D.width, num_blocks: int = _D.num_blocks,
+                 heads: int = _D.heads, ffn_expansion: float = _D.ffn_expansion, kernel_size: int = _D.kernel_size,
+                 prior_hidden: int = _D.prior_hidden, embed_dim: int = _D.embed_dim,
+                 prior_proj_dim: int | str | None = _D.prior_proj_dim, prior_dropout: float = _D.prior_dropout,
+                 prior_mode: str = _D.prior_mode, prior_input: str = _D.prior_input,
+                 dense_hidden: int = _D.dense_hidden, prior_seed: int | None = _D.prior_seed,
+                 exposure: str | float = _D.exposure):
         super().__init__()
         check_refiner_values({k: v for k, v in locals().items() if k in _SIZE_FIELDS}, "PTGRefiner")
         self.exposure = check_exposure(exposure)
@@ -245,6 +252,18 @@ class PTGRefiner(
             kernel_size=kernel_size, prior_hidden=prior_hidden, embed_dim=embed_dim, prior_proj_dim=prior_proj_dim,
             prior_dropout=prior_dropout, prior_mode=prior_mode, prior_input=prior_input, dense_hidden=dense_hidden,
             prior_seed=prior_seed, exposure=self.exposure)
+
+    @classmethod
+    def from_config(cls, config: RefinerConfig | dict, restorer: Any = None, prior: Any = None) -> "PTGRefiner":
+        """A new refiner (R at its identity initialisation) built as ``config`` says: a :class:`RefinerConfig` or
+        its dict (config.json). ``restorer`` / ``prior``: modules or callables for a config that records None
+        there (or to replace its F / G)."""
+        values = config.to_dict() if isinstance(config, RefinerConfig) else dict(config)
+        check_refiner_config(values, "from_config", _CONFIG_FIELDS)
+        for name, given in (("restorer", restorer), ("prior", prior)):
+            if given is not None:
+                values[name] = given
+        return cls(**values)
 
     # -- frozen parts -------------------------------------------------------------------------------
     @property
