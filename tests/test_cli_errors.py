@@ -472,3 +472,28 @@ def test_adapting_in_python_trains_only_r_of_a_loaded_refiner(tmp_path, train_pa
     after = refiner.state_dict()
     changed = {k for k in before if not torch.equal(before[k], after[k])}
     assert changed and all(k.startswith("net.") for k in changed), sorted(changed)[:5]
+
+
+# -- train's R options come from RefinerConfig -----------------------------------------------------------
+def test_train_r_options_have_the_librarys_defaults_but_the_declared_ones():
+    from dataclasses import fields
+
+    from ptg_refine.cli import CLI_DEFAULTS, R_FLAGS
+    from ptg_refine.refiner import RefinerConfig
+
+    args = build_parser(only="train").parse_args(["train", "--pairs", "p", "--out", "o"])
+    library = RefinerConfig()
+    differ = {name: getattr(args, name) for name in R_FLAGS if getattr(args, name) != getattr(library, name)}
+    assert differ == CLI_DEFAULTS == {"prior": "none", "prior_proj_dim": 128}
+    assert args.exposure == library.exposure
+    # every setting of R's size and prior path is a flag; the others come from their own options
+    assert set(R_FLAGS) == {f.name for f in fields(RefinerConfig)} - {
+        "restorer", "prior_pretrained", "prior_dim", "prior_seed", "exposure"}
+
+
+def test_train_r_options_reach_the_refiner(tmp_path, train_pairs):
+    assert train(tmp_path / "r", train_pairs, "--heads", "2", "--kernel-size", "5", "--embed-dim", "16",
+                 "--prior-proj-dim", "auto", iterations=1) == 0
+    config = json.loads((tmp_path / "r" / "final" / "config.json").read_text())
+    assert (config["heads"], config["kernel_size"], config["embed_dim"], config["prior_proj_dim"]) == (2, 5, 16, "auto")
+    assert config["width"] == 8 and config["prior"] == "none:8"
