@@ -253,8 +253,7 @@ def main():
     data = prepare_data(work)
     train, val = PairedFolder(data["train2"]).pairs, PairedFolder(data["val"]).pairs
     torch.manual_seed(train_kw["seed"])
-    refiner = PTGRefiner(restorer=restorer(f_name), **kwargs)
-    refiner.refiner_config.restorer = f_name  # so from_pretrained rebuilds F by name
+    refiner = PTGRefiner(restorer=restorer(f_name), **kwargs)  # records F's zoo name: from_pretrained rebuilds it
     cfg = TrainConfig(**train_kw, val_every=args.val_every, ckpt_every=250)
     out = work / "ship" / tag
     trainer = Trainer(refiner, train, cfg, val_pairs=val, out_dir=out, cache_dir=work / "cache",

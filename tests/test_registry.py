@@ -145,8 +145,13 @@ def test_typed_config_describes_what_was_built(tmp_path):
     cfg = refiner.refiner_config
     assert cfg.restorer is None and cfg.prior is None and cfg.prior_dim == 3  # modules: passed again at load time
     assert cfg.prior_pretrained == str(tmp_path / "unused.pth")  # a path is recorded as its string
-    refiner = PTGRefiner(restorer=torch.nn.Identity(), prior="none:8", width=8, num_blocks=1)
-    refiner.refiner_config.restorer = "identity"  # F built by the caller from a zoo name (as `ptg-refine train`)
+    from ptg_refine import create_restorer
+    from ptg_refine.restorers.registry import WEIGHTS_DIR
+
+    refiner = PTGRefiner(restorer=create_restorer("identity"), prior="none:8", width=8, num_blocks=1)
+    assert refiner.config["restorer"] == "identity"  # F built by the caller from a zoo name: its name recorded
+    for built in (create_restorer("gamma", target=0.4), create_restorer("sci", weights=WEIGHTS_DIR / "sci_medium.safetensors")):
+        assert PTGRefiner(restorer=built, prior="none:8", width=8, num_blocks=1).config["restorer"] is None
     refiner.save_pretrained(tmp_path / "r")
     assert json.loads((tmp_path / "r" / "config.json").read_text())["restorer"] == "identity"
     assert PTGRefiner.from_pretrained(tmp_path / "r").restorer.name == "identity"

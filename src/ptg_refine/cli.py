@@ -470,7 +470,9 @@ def run_train(args):
                              prior_seed=config.seed if args.prior_random else None,
                              **{name: getattr(args, name) for name in R_FLAGS})
         restorer_name = args.restorer
-    refiner.refiner_config.restorer = restorer_name  # so from_pretrained can rebuild F by name
+    # the F that R is trained for, by name: after --init-from --restorer another F than the init's; with
+    # --restorer-weights the name too (loading then needs --restorer-weights again)
+    refiner.refiner_config.restorer = restorer_name
     refiner.exposure = refiner.refiner_config.exposure = args.exposure
     train = PairedFolder(args.pairs, limit=args.limit)
     val = PairedFolder(args.val_pairs) if args.val_pairs else None

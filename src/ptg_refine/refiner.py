@@ -128,8 +128,8 @@ class RefinerConfig:
     defaults, :meth:`PTGRefiner.from_config` builds from an instance, and ``ptg-refine train`` makes its R options
     from the fields (``cli.R_FLAGS``).
 
-    ``restorer``: F's zoo name, or None for a module / callable F (pass it again when loading; a caller that
-    built F from a zoo name itself may set this field so that loading rebuilds it). ``prior``: G's spec, or None
+    ``restorer``: F's zoo name (given as a name, or the ``zoo_name`` of a module ``create_restorer(name)``
+    built), or None for another module / callable F (pass it again when loading). ``prior``: G's spec, or None
     for a module / callable prior. ``prior_dim``: the feature size the prior gave (None before building:
     inferred). ``prior_proj_dim``: as given (``"auto"`` resolves again identically). The other fields are the
     ``__init__`` arguments as given.
@@ -245,7 +245,8 @@ class PTGRefiner(
                                      dense_hidden=dense_hidden)
         # what config.json records (save_pretrained): the arguments, describing what was actually built
         self.refiner_config = RefinerConfig(
-            restorer=restorer if isinstance(restorer, str) else None, prior=prior if isinstance(prior, str) else None,
+            restorer=restorer if isinstance(restorer, str) else getattr(restorer, "zoo_name", None),
+            prior=prior if isinstance(prior, str) else None,
             prior_pretrained=os.fspath(prior_pretrained) if isinstance(prior_pretrained, os.PathLike)
             else prior_pretrained,
             prior_dim=found, width=width, num_blocks=num_blocks, heads=heads, ffn_expansion=ffn_expansion,
