@@ -3,7 +3,7 @@
     refiner = torch.hub.load("<owner>/ptg-refine", "ptg_refiner", restorer=my_model, prior="clip")
     refiner = torch.hub.load("/path/to/checkout", "ptg_refiner", source="local", restorer="sci", prior="none")
     refiner = torch.hub.load(..., "ptg_refiner", pretrained=True)    # the default shipped refiner
-    refiner = torch.hub.load(..., "ptg_refiner", pretrained="iat-general")  # or a folder / hub repo id
+    refiner = torch.hub.load(..., "ptg_refiner", pretrained="iat-general")  # or "local-dir:PATH", "hf-hub:user/name"
 """
 import os
 import sys
@@ -28,12 +28,14 @@ def ptg_refiner(restorer=None, prior=_UNSET, pretrained=None, **kwargs):
         ``"clip"`` included) replaces.
     pretrained: None or False for a new, untrained refiner (returns F's output until trained); True for the
         default shipped refiner (``"default": true`` in the package's pretrained/index.json: ``sci-none``); a
-        shipped refiner's name (``ptg_refine.list_pretrained()``), a local save_pretrained folder, or a Hugging
-        Face Hub repo id.
+        shipped refiner's name (``ptg_refine.list_pretrained()``), a local save_pretrained folder
+        (``"local-dir:PATH"`` or an existing path) or a Hugging Face Hub repo (``"hf-hub:user/name"``), resolved
+        by ``PTGRefiner.from_pretrained`` (``ptg_refine._sources.resolve_source``).
     Other keyword arguments go to ``PTGRefiner`` / ``PTGRefiner.from_pretrained``.
     """
     if pretrained is None or pretrained is False:
-        return PTGRefiner(restorer=restorer, prior="clip" if prior is _UNSET else prior, **kwargs)
+        return PTGRefiner(restorer=restorer, **kwargs) if prior is _UNSET else PTGRefiner(restorer=restorer,
+                                                                                          prior=prior, **kwargs)
     if pretrained is True:
         pretrained = default_pretrained()
     if restorer is not None:

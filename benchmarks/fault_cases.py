@@ -1,4 +1,4 @@
-"""Fault cases tried against the CLI and the API, and what happens: the table of issues 10 and 17 (cases "17.N").
+"""Fault cases tried against the CLI and the API, and what happens (safety cases numbered "17.N").
 
 Command (from the repository root; writes benchmarks/results/fault_cases.md, about half a minute on a CPU):
 
@@ -31,7 +31,7 @@ from PIL import Image  # noqa: E402
 
 import ptg_refine  # noqa: E402
 from ptg_refine import PTGRefiner  # noqa: E402
-from ptg_refine.checkpoints import write_checksums  # noqa: E402
+from ptg_refine.integrity import write_checksums  # noqa: E402
 from ptg_refine.cli import main  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -407,7 +407,7 @@ def _(c: Ctx):
     return max(r1[0], r2[0]), message(*r1[1:]) + " / " + message(*r2[1:]), True, 0
 
 
-# -- issue 17 (safety): items are numbered "17.N" ---------------------------------------------------
+# -- safety: cases numbered "17.N" ------------------------------------------------------------------
 class _Payload:
     """Unpickling this calls open(marker, "w"): the marker appears if the pickle is ever run."""
 
@@ -420,7 +420,7 @@ class _Payload:
 
 @case("17.1", "train --resume on a checkpoint whose state is a pickle with a payload (checksums rewritten)")
 def _(c: Ctx):
-    from ptg_refine.training.checkpoint import read_training_state
+    from ptg_refine.training.resume import read_training_state
 
     run = c.tmp / "run"
     c.train(run, "--ckpt-every", "1", iterations=1)
@@ -670,8 +670,8 @@ def write(rows, seconds: float) -> None:
         "# Fault cases: what happens to bad input and faults",
         "",
         f"Regenerate: `{COMMAND}` (every case in a fresh temporary folder, shown as `T/`; a tiny untrained refiner "
-        "with F = gamma and prior `none`; nothing is downloaded). Item numbers refer to issue 10, \"17.N\" to item N of "
-        "issue 17. Exit status: "
+        "with F = gamma and prior `none`; nothing is downloaded). Cases numbered N are input and output faults, "
+        "\"17.N\" safety faults. Exit status: "
         "0 success, 1 some images of a batch failed (listed), 2 the command stopped with one `error:` line (API "
         "cases: 2 when the call raised, or for 17.10 warned). "
         "\"Data safe\": inputs and earlier runs byte-identical, no half-written output, as checked by the script. "

@@ -1,4 +1,4 @@
-"""Does a pre-trained prior help R, and in which form? Every prior path at the shipping budget, >= 4 seeds (issue 8).
+"""Does a pre-trained prior help R, and in which form? Every prior path at the shipping budget, >= 4 seeds.
 
 All data are SYNTHETIC low-light pairs (``ptg-refine synth`` on the clean photos under PTG_DATA_DIR, default
 ../shared/data): 181 training photos x 2 variants (max side 512), validation 18 McMaster pairs (seed 1).

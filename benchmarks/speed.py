@@ -1,4 +1,4 @@
-"""Speed, memory, tiling accuracy, precision and export of the refinement network R (issue 5).
+"""Speed, memory, tiling accuracy, precision and export of the refinement network R.
 
 Command (from the repository root; about 10 min on a 2-core CPU, --quick skips the 4K runs and torch.compile;
 ``python -m benchmarks speed`` is the same):
@@ -35,7 +35,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "speed.md"
 RESULTS_ENHANCE = ROOT / "benchmarks" / "results" / "speed_enhance.md"
-ENHANCE_TARGET_MS = 45  # issue 18: enhance() at 600x400 on 2 threads, default path
+ENHANCE_TARGET_MS = 45  # the target of enhance() at 600x400 on 2 threads, default path
 WORKER = Path(__file__).resolve().parent / "_speed_workers.py"
 SIZES = [(256, 256), (400, 600), (720, 1280), (1080, 1920)]
 SIZE_4K = (2160, 3840)
@@ -112,7 +112,7 @@ def enhance_section() -> list[str]:
                  f"{max(loads):.1f} on 2 cores: above 2, the medians include waiting for the CPU and the ratio is "
                  "the figure to compare.\n")
     verdict = "met" if target <= ENHANCE_TARGET_MS else "missed"
-    lines.append(f"**Target** (issue 18): `enhance()` at 600x400 on 2 threads <= {ENHANCE_TARGET_MS} ms median: "
+    lines.append(f"**Target**: `enhance()` at 600x400 on 2 threads <= {ENHANCE_TARGET_MS} ms median: "
                  f"measured {target:.0f} ms (sci-none, default path; {verdict} on this machine at this load).\n")
     return lines
 

@@ -17,7 +17,7 @@ its entry in src/ptg_refine/pretrained/index.json (F, prior, validation means, l
 ``ptg_refine.list_pretrained()`` reads) and results/ship_<name>.md with validation PSNR against iterations, so a
 reader sees whether more compute would still pay. ``--index-only`` rewrites the index entry of an already shipped
 refiner from results/ship_<name>.json without training. The recipe (prior path, iterations, lr) is the best
-configuration measured in results/prior_calibration.md and results/ship_lr.md; it lives in RECIPES below, as data.
+configuration measured in results/prior_calibration.md; it lives in RECIPES below, as data.
 """
 from __future__ import annotations
 
@@ -56,7 +56,7 @@ RECIPES = {
     # (prior_calibration.md, 1500 iterations) gave -0.19 +- 0.19 dB against no prior
     "iat_lol_v1-lite0": ("iat", {"prior": "efficientnet_lite0", "prior_proj_dim": 128}, {"iterations": 1500}),
     # the pretrained Lite0 as a training signal (feature-space loss; R itself has no input prior); started
-    # and stopped in the session of issue 8 for lack of CPU time (no results)
+    # and stopped for lack of CPU time (no results)
     "sci-lite0loss": ("sci", {"prior": "none:1280", "prior_proj_dim": 128}, {"feature_loss": 0.05}),
 }
 # The refiners for real photos: name -> recipe. ``data``: ``camera`` (SYNTHETIC pairs of the
@@ -253,8 +253,7 @@ def main():
     data = prepare_data(work)
     train, val = PairedFolder(data["train2"]).pairs, PairedFolder(data["val"]).pairs
     torch.manual_seed(train_kw["seed"])
-    refiner = PTGRefiner(restorer=restorer(f_name), **kwargs)
-    refiner.refiner_config.restorer = f_name  # so from_pretrained rebuilds F by name
+    refiner = PTGRefiner(restorer=restorer(f_name), **kwargs)  # records F's zoo name: from_pretrained rebuilds it
     cfg = TrainConfig(**train_kw, val_every=args.val_every, ckpt_every=250)
     out = work / "ship" / tag
     trainer = Trainer(refiner, train, cfg, val_pairs=val, out_dir=out, cache_dir=work / "cache",

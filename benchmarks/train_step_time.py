@@ -4,7 +4,8 @@
 
 The shipping recipe's batch (8 crops of 96 px) from 12 random 256x320 training pairs, for R with no prior and
 with a random Lite0 prior on the global + dense paths. Median and quartiles over ``--steps`` steps after 3 warm-up
-steps, written to ``results/train_step_time.md`` (one row per configuration and commit, appended).
+steps, written to ``benchmarks/results/train_step_time.md`` from any working directory (one row per
+configuration and commit, appended).
 """
 from __future__ import annotations
 
@@ -54,7 +55,7 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--steps", type=int, default=30)
-    ap.add_argument("--out", default="results/train_step_time.md")
+    ap.add_argument("--out", default=str(Path(__file__).resolve().parent / "results" / "train_step_time.md"))
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     out = Path(args.out)

@@ -1,4 +1,4 @@
-"""Issue 10 (and issue 9's CLI items) through the command line: inputs and earlier runs are never overwritten,
+"""Safety and errors through the command line: inputs and earlier runs are never overwritten,
 every expected failure is one "error:" line naming the file, batches go on past a bad file, help and flags."""
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from PIL import Image
 
 import helpers
 from ptg_refine import PTGRefiner
-from ptg_refine.checkpoints import write_checksums
+from ptg_refine.integrity import write_checksums
 from ptg_refine.cli import build_parser, main
 
 TINY = dict(prior="none:8", width=8, num_blocks=1, prior_hidden=16, embed_dim=8)
@@ -44,7 +44,7 @@ def enhance(*args, refiner):
     return main(["enhance", *map(str, args), "--refiner", str(refiner), "--no-progress"])
 
 
-# -- item 1: never write over an input or an earlier output --------------------------------------------
+# -- never write over an input or an earlier output --------------------------------------------
 def test_enhance_never_writes_over_its_inputs(tmp_path, refiner_dir, capsys):
     d = tmp_path / "d"
     write_images(d, ["photo.png", "other.jpg"])
@@ -77,7 +77,7 @@ def test_comparison_strips_never_collide_with_outputs(tmp_path, refiner_dir, cap
     assert enhance(tmp_path / "in", "-o", tmp_path / "out", refiner=refiner_dir) == 0  # without strips: fine
 
 
-# -- item 2: train never replaces an earlier run silently --------------------------------------------
+# -- train never replaces an earlier run silently --------------------------------------------
 @pytest.fixture(scope="module")
 def train_pairs(tmp_path_factory):
     root = tmp_path_factory.mktemp("pairs")
@@ -135,7 +135,7 @@ def test_train_resume_skips_a_corrupt_newest_checkpoint(tmp_path, train_pairs, c
     assert "warning:" in captured.err and str(weights) in captured.err
 
 
-# -- item 3: --out checked before any long work -------------------------------------------------------
+# -- --out checked before any long work -------------------------------------------------------
 def test_out_must_be_a_writable_folder_before_any_work(tmp_path, train_pairs, capsys):
     blocker = tmp_path / "file"
     blocker.write_text("x")
@@ -161,7 +161,7 @@ def test_no_empty_output_folder_when_nothing_was_written(tmp_path, refiner_dir, 
     assert "broken.png" in capsys.readouterr().err and not (tmp_path / "out").exists()
 
 
-# -- items 4, 7: EXIF orientation and alpha end to end -------------------------------------------------
+# -- EXIF orientation and alpha end to end -------------------------------------------------
 def test_enhance_writes_upright_outputs_and_keeps_alpha(tmp_path, refiner_dir):
     (tmp_path / "in").mkdir()
     exif = Image.Exif()
@@ -177,7 +177,7 @@ def test_enhance_writes_upright_outputs_and_keeps_alpha(tmp_path, refiner_dir):
     assert logo.shape == (32, 40, 4) and np.array_equal(logo[..., 3], rgba[..., 3])
 
 
-# -- items 10-12: one error line naming the file -------------------------------------------------------
+# -- one error line naming the file -------------------------------------------------------
 @pytest.fixture
 def refiner_copy(tmp_path, refiner_dir):
     folder = tmp_path / "refiner"
@@ -260,7 +260,7 @@ def test_permission_and_os_errors_are_one_line(tmp_path, refiner_dir, capsys, mo
     assert err.strip() == f"error: {refiner_dir / 'model.safetensors'}: Permission denied"
 
 
-# -- items 13, 14: batches go on, report skipped files, keep the tree --------------------------------
+# -- batches go on, report skipped files, keep the tree --------------------------------
 def test_batch_continues_past_bad_files_and_reports_them(tmp_path, refiner_dir, capsys, monkeypatch):
     d = tmp_path / "in"
     write_images(d, ["a.png", "c.png"])
@@ -303,7 +303,7 @@ def test_synth_refuses_small_images_and_names_them(tmp_path, capsys):
     assert "small.png (32x40)" in err and "--min-size" in err and not (tmp_path / "pairs").exists()
 
 
-# -- item 15 and issue 9: tiling flags ----------------------------------------------------------------
+# -- tiling flags ----------------------------------------------------------------
 def test_tile_flags(tmp_path, refiner_dir, capsys):
     write_images(tmp_path / "in", ["a.png"], size=(72, 88))
     assert enhance(tmp_path / "in", "-o", tmp_path / "whole", refiner=refiner_dir) == 0
@@ -321,7 +321,7 @@ def test_tile_flags(tmp_path, refiner_dir, capsys):
         assert message in capsys.readouterr().err
 
 
-# -- issue 9: --prior-weights ---------------------------------------------------------------------------
+# -- --prior-weights ---------------------------------------------------------------------------
 def test_prior_weights_flag(tmp_path, refiner_dir, train_pairs, capsys, monkeypatch):
     write_images(tmp_path / "in", ["a.png"])
     assert enhance(tmp_path / "in", "-o", tmp_path / "out", "--prior-weights", tmp_path / "nope.pt",
@@ -375,7 +375,7 @@ def test_prior_offline_is_one_line_with_the_cli_advice(tmp_path, train_pairs, ca
     assert "Traceback" in err and "HubUnavailableError" in err and len(error_lines(err)) == 1
 
 
-# -- issue 9: help, version, fast start ---------------------------------------------------------------
+# -- help, version, fast start ---------------------------------------------------------------
 def _all_actions():
     parser = build_parser()
     sub = next(a for a in parser._actions if isinstance(a, __import__("argparse")._SubParsersAction))
@@ -472,3 +472,28 @@ def test_adapting_in_python_trains_only_r_of_a_loaded_refiner(tmp_path, train_pa
     after = refiner.state_dict()
     changed = {k for k in before if not torch.equal(before[k], after[k])}
     assert changed and all(k.startswith("net.") for k in changed), sorted(changed)[:5]
+
+
+# -- train's R options come from RefinerConfig -----------------------------------------------------------
+def test_train_r_options_have_the_librarys_defaults_but_the_declared_ones():
+    from dataclasses import fields
+
+    from ptg_refine.cli import CLI_DEFAULTS, R_FLAGS
+    from ptg_refine.refiner import RefinerConfig
+
+    args = build_parser(only="train").parse_args(["train", "--pairs", "p", "--out", "o"])
+    library = RefinerConfig()
+    differ = {name: getattr(args, name) for name in R_FLAGS if getattr(args, name) != getattr(library, name)}
+    assert differ == CLI_DEFAULTS == {"prior": "none", "prior_proj_dim": 128}
+    assert args.exposure == library.exposure
+    # every setting of R's size and prior path is a flag; the others come from their own options
+    assert set(R_FLAGS) == {f.name for f in fields(RefinerConfig)} - {
+        "restorer", "prior_pretrained", "prior_dim", "prior_seed", "exposure"}
+
+
+def test_train_r_options_reach_the_refiner(tmp_path, train_pairs):
+    assert train(tmp_path / "r", train_pairs, "--heads", "2", "--kernel-size", "5", "--embed-dim", "16",
+                 "--prior-proj-dim", "auto", iterations=1) == 0
+    config = json.loads((tmp_path / "r" / "final" / "config.json").read_text())
+    assert (config["heads"], config["kernel_size"], config["embed_dim"], config["prior_proj_dim"]) == (2, 5, 16, "auto")
+    assert config["width"] == 8 and config["prior"] == "none:8"

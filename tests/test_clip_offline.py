@@ -1,4 +1,4 @@
-"""Priors from a model hub without network (issue 9): one clear, fast error; cached weights used offline;
+"""Priors from a model hub without network: one clear, fast error; cached weights used offline;
 only real network failures reported as such. CLIP: the tag's own activation, the image tower alone."""
 from __future__ import annotations
 

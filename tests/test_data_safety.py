@@ -1,4 +1,4 @@
-"""Issue 10 at the API level: what a read does to a file (EXIF, alpha, 16-bit, bombs), atomic writes, synth's
+"""Data safety at the API level: what a read does to a file (EXIF, alpha, 16-bit, bombs), atomic writes, synth's
 refusals and atomicity, input checks of F's output and of the zoo, checkpoint checksums, run fingerprints and
 the fallback past a corrupt checkpoint."""
 from __future__ import annotations
@@ -16,7 +16,7 @@ from PIL import Image
 
 from ptg_refine import PTGRefiner
 from ptg_refine._validation import check_dtype, check_output_dir, check_restored
-from ptg_refine.checkpoints import (CheckpointWarning, CorruptCheckpointError, check_pretrained_folder, read_config,
+from ptg_refine.integrity import (CheckpointWarning, CorruptCheckpointError, check_pretrained_folder, read_config,
                                     verify_checksums, write_checksums)
 from ptg_refine.data import ImageFolder, Pair, PairedFolder, read_image, save_image, synthesize_pairs
 from ptg_refine.data import synth as synth_module
@@ -25,7 +25,7 @@ from ptg_refine.restorers import create_restorer
 from ptg_refine.restorers._common import read_state_dict
 from ptg_refine.training import Trainer, TrainConfig
 from ptg_refine._safe_state import save_state
-from ptg_refine.training.checkpoint import find_intact_checkpoint, fingerprint_differences, read_training_state
+from ptg_refine.training.resume import find_intact_checkpoint, fingerprint_differences, read_training_state
 
 TINY = dict(prior="none:8", width=8, num_blocks=1, prior_hidden=16, embed_dim=8)
 

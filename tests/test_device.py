@@ -1,4 +1,4 @@
-"""--device / device= (issue 18, item 1): the choice is checked on the CPU (auto, a missing GPU, a bad string), and
+"""--device / device=: the choice is checked on the CPU (auto, a missing GPU, a bad string), and
 the models run where asked; the GPU tests run only where torch sees a CUDA GPU."""
 from __future__ import annotations
 

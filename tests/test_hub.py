@@ -103,8 +103,8 @@ def _load_hubconf():
 
 
 def test_torch_hub_keeps_an_explicit_prior_with_pretrained(tmp_path, monkeypatch):
-    """hubconf.ptg_refiner(prior="clip", pretrained=...) passes prior="clip" on (it used to drop it because
-    "clip" was also the default); without prior= the checkpoint's own prior is used."""
+    """hubconf.ptg_refiner(prior="clip", pretrained=...) passes prior="clip" on, although "clip" is also the
+    default; without prior= the checkpoint's own prior is used."""
     hubconf = _load_hubconf()
     PTGRefiner(restorer="identity", prior="none:8", width=8, num_blocks=1).save_pretrained(tmp_path)
     seen = []

@@ -1,4 +1,4 @@
-"""refiner.enhance on a file path, a PIL image or a numpy array (issue 18, item 3): the same pixels as the tensor path
+"""refiner.enhance on a file path, a PIL image or a numpy array: the same pixels as the tensor path
 and as ``ptg-refine enhance``, returned as the kind that came in."""
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Inference precision (issue 18, item 2): enhance() uses bfloat16 autocast by default only where the CPU has native
+"""Inference precision: enhance() uses bfloat16 autocast by default only where the CPU has native
 bfloat16, within 1/255 of float32 on >= 99.9 % of the values of a shipped refiner's output; precision="fp32" /
 --precision fp32 opts out; forward() and eval stay float32; the CLI sets OMP_WAIT_POLICY=PASSIVE before torch loads.
 

@@ -1,4 +1,4 @@
-"""Reduced precision (issue 5): autocast outputs within stated tolerances of float32, no NaN on constant
+"""Reduced precision: autocast outputs within stated tolerances of float32, no NaN on constant
 images, no subnormal floats in R's weights or activations.
 
 Tolerances (max abs difference of the output, values in [0,1]), on a real low-light image with a

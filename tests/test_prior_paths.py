@@ -1,4 +1,4 @@
-"""The prior paths of issue 8: dense maps by SFT, G on F's output, the feature loss and the g regularisers."""
+"""The prior paths: dense maps by SFT, G on F's output, the feature loss and the g regularisers."""
 from __future__ import annotations
 
 import pytest
@@ -36,6 +36,39 @@ def test_dense_maps_shape_and_dim(lite0):
     d = dense_feature_maps(lite0, torch.rand(2, 3, 100, 60))
     assert d.shape == (2, 472, 56, 32)
     assert torch.equal(d, d.half().float())  # float16 precision, as the training cache stores them
+
+
+def test_priors_give_their_feature_maps(lite0):
+    """ImagePrior.feature_maps: the backbone's stride-8/16/32 maps of the image at its own size, normalised with
+    the prior's mean / std; feature_channels their widths; a prior without stages of a stride says so."""
+    x = torch.rand(2, 3, 64, 96)
+    maps = lite0.feature_maps(x, (8, 16, 32))
+    assert [tuple(m.shape) for m in maps] == [(2, 40, 8, 12), (2, 112, 4, 6), (2, 320, 2, 3)]
+    assert lite0.feature_channels((8, 16, 32)) == [40, 112, 320]
+    with pytest.raises(NotImplementedError, match="no feature stages of stride \\[64\\]"):
+        lite0.feature_channels((8, 64))
+    with pytest.raises(NotImplementedError, match="no dense feature maps"):
+        dense_dim(create_prior("none:8"))
+
+
+def test_dense_path_needs_only_the_feature_maps_method(lite0):
+    """A prior that is no ImagePrior (no backbone, mean or std attributes) drives the dense path through its
+    feature_maps / feature_channels methods alone, with the same result."""
+    class MapsOnly(torch.nn.Module):
+        feature_dim, name = lite0.feature_dim, "maps-only"
+
+        def forward(self, x):
+            return lite0(x)
+
+        def feature_maps(self, x, reductions):
+            return lite0.feature_maps(x, reductions)
+
+        def feature_channels(self, reductions):
+            return lite0.feature_channels(reductions)
+
+    x = torch.rand(1, 3, 52, 68)
+    assert torch.equal(dense_feature_maps(MapsOnly(), x), dense_feature_maps(lite0, x))
+    assert dense_dim(MapsOnly()) == dense_dim(lite0) == 472
 
 
 @pytest.mark.parametrize("mode", ["dense", "global+dense"])

@@ -47,7 +47,7 @@ def test_eq1_holds_on_details():
 def test_gradient_reaches_only_r():
     refiner = make()
     f_params = list(refiner.restorer.parameters()) + list(refiner.prior.parameters())
-    assert all(p.requires_grad for p in f_params)  # the caller's modules keep their flags (issue 18)
+    assert all(p.requires_grad for p in f_params)  # the caller's modules keep their flags
     assert all(p.requires_grad for p in refiner.parameters())
     assert not {id(p) for p in f_params} & {id(p) for p in refiner.parameters()}
     refiner(torch.rand(2, 3, 32, 32)).square().mean().backward()

@@ -1,4 +1,4 @@
-"""One registry pattern (issue 11): the generic Registry, the index of shipped refiners against the shipped folders
+"""One registry pattern: the generic Registry, the index of shipped refiners against the shipped folders
 and the benchmark results, and the typed refiner config that save_pretrained / push_to_hub write."""
 from __future__ import annotations
 
@@ -145,11 +145,42 @@ def test_typed_config_describes_what_was_built(tmp_path):
     cfg = refiner.refiner_config
     assert cfg.restorer is None and cfg.prior is None and cfg.prior_dim == 3  # modules: passed again at load time
     assert cfg.prior_pretrained == str(tmp_path / "unused.pth")  # a path is recorded as its string
-    refiner = PTGRefiner(restorer=torch.nn.Identity(), prior="none:8", width=8, num_blocks=1)
-    refiner.refiner_config.restorer = "identity"  # F built by the caller from a zoo name (as `ptg-refine train`)
+    from ptg_refine import create_restorer
+    from ptg_refine.restorers.registry import WEIGHTS_DIR
+
+    refiner = PTGRefiner(restorer=create_restorer("identity"), prior="none:8", width=8, num_blocks=1)
+    assert refiner.config["restorer"] == "identity"  # F built by the caller from a zoo name: its name recorded
+    for built in (create_restorer("gamma", target=0.4), create_restorer("sci", weights=WEIGHTS_DIR / "sci_medium.safetensors")):
+        assert PTGRefiner(restorer=built, prior="none:8", width=8, num_blocks=1).config["restorer"] is None
     refiner.save_pretrained(tmp_path / "r")
     assert json.loads((tmp_path / "r" / "config.json").read_text())["restorer"] == "identity"
     assert PTGRefiner.from_pretrained(tmp_path / "r").restorer.name == "identity"
+
+
+def test_refiner_settings_are_declared_once():
+    """PTGRefiner.__init__ takes exactly RefinerConfig's fields, in order, with RefinerConfig's defaults."""
+    import inspect
+
+    params = list(inspect.signature(PTGRefiner.__init__).parameters.values())[1:]
+    fields = dataclasses.fields(RefinerConfig)
+    assert [p.name for p in params] == [f.name for f in fields]
+    assert [p.default for p in params] == [f.default for f in fields]
+    assert RefinerConfig().prior == "clip" and RefinerConfig().prior_proj_dim == "auto"
+
+
+def test_from_config_builds_what_the_config_says(tmp_path):
+    shipped = json.loads((PRETRAINED_DIR / "sci-none" / "config.json").read_text())
+    refiner = PTGRefiner.from_config(shipped)
+    assert refiner.config == shipped and sum(p.numel() for p in refiner.parameters()) == sum(
+        p.numel() for p in PTGRefiner.from_pretrained("sci-none").parameters())
+    x = torch.rand(1, 3, 24, 24)
+    assert torch.equal(refiner(x), refiner.restore(x))  # R at its identity initialisation
+    typed = PTGRefiner(restorer="identity", prior="none:8", width=8, num_blocks=1, prior_dropout=0.1).refiner_config
+    assert PTGRefiner.from_config(typed).refiner_config == typed
+    own = PTGRefiner.from_config(RefinerConfig(prior="none:8", width=8), restorer=lambda y: y.sqrt())
+    assert own.config["restorer"] is None and torch.equal(own(x), x.sqrt())
+    with pytest.raises(ValueError, match="from_config: unknown key 'widht'; did you mean 'width'"):
+        PTGRefiner.from_config({**shipped, "widht": 8})
 
 
 def test_push_to_hub_uploads_the_typed_config(monkeypatch, tmp_path):

@@ -1,4 +1,4 @@
-"""Issue 17 (safety): no code from a file ever runs, no result is ever lost, every config is checked."""
+"""Safety: no code from a file ever runs, no result is ever lost, every config is checked."""
 from __future__ import annotations
 
 import builtins
@@ -13,11 +13,11 @@ import torch
 
 from ptg_refine import PTGRefiner
 from ptg_refine._safe_state import load_state, save_state
-from ptg_refine.checkpoints import CheckpointWarning, CorruptCheckpointError, write_checksums
+from ptg_refine.integrity import CheckpointWarning, CorruptCheckpointError, write_checksums
 from ptg_refine.cli import main
 from ptg_refine.data import Pair
 from ptg_refine.training import Trainer, TrainConfig
-from ptg_refine.training.checkpoint import read_training_state
+from ptg_refine.training.resume import read_training_state
 
 TINY = dict(prior="none:8", width=8, num_blocks=1, prior_hidden=16, embed_dim=8)
 
@@ -67,7 +67,7 @@ def plant_pickle(folder, marker, keep_new_format=False):
     write_checksums(folder)
 
 
-# -- item 1: train --resume never unpickles ----------------------------------------------------------
+# -- train --resume never unpickles ----------------------------------------------------------
 def test_the_planted_payload_is_live(tmp_path):
     """The payload of the tests below does run when unpickled in full (so its marker is a real witness)."""
     torch.save({"x": Payload(tmp_path / "marker")}, tmp_path / "p.pt")
@@ -153,7 +153,7 @@ def test_state_round_trip_is_exact_and_refuses_objects(tmp_path):
         load_state(tmp_path, "s")
 
 
-# -- item 2: a malicious --prior-weights file: one clear line ---------------------------------------
+# -- a malicious --prior-weights file: one clear line ---------------------------------------
 @pytest.mark.parametrize("spec", ["efficientnet_lite0", "timm:resnet18"])
 def test_prior_weights_pickle_with_a_payload_is_refused_by_name(tmp_path, spec):
     from ptg_refine.priors import create_prior
@@ -165,7 +165,7 @@ def test_prior_weights_pickle_with_a_payload_is_refused_by_name(tmp_path, spec):
     assert not (tmp_path / "marker").exists()
 
 
-# -- items 3 and 4: eval never replaces an earlier evaluation unasked, and never leaves a truncated file --------
+# -- eval never replaces an earlier evaluation unasked, and never leaves a truncated file --------
 def paired_folder(root):
     from PIL import Image
 
@@ -231,7 +231,7 @@ def test_atomic_writes_publish_whole_files_or_nothing(tmp_path):
     assert target.read_text() == "new"
 
 
-# -- items 5 and 6: enhance never replaces an output unasked, even in a race; stale temporaries cleaned ---------
+# -- enhance never replaces an output unasked, even in a race; stale temporaries cleaned ---------
 def test_enhance_never_replaces_a_file_created_by_another_run_meanwhile(tmp_path, monkeypatch):
     import ptg_refine.cli as cli_module
     from PIL import Image
@@ -286,7 +286,7 @@ def test_enhance_removes_temporaries_of_a_killed_run_only(tmp_path):
     assert sorted(p.name for p in out.iterdir()) == sorted(["a.png", f".a.png.tmp-{os.getppid()}", ".notes.tmp-1"])
 
 
-# -- items 7, 8, 9: config.json checked, never guessed ----------------------------------------------------------
+# -- config.json checked, never guessed ----------------------------------------------------------
 @pytest.fixture
 def saved_refiner(tmp_path):
     torch.manual_seed(0)
@@ -350,7 +350,7 @@ def test_valid_configs_still_load_and_the_cli_says_one_line(saved_refiner, tmp_p
     assert not (tmp_path / "out").exists()
 
 
-# -- item 10: a refiner run around another F warns, and its config stays truthful ------------------------------
+# -- a refiner run around another F warns, and its config stays truthful ------------------------------
 def test_other_restorer_warns_and_the_config_keeps_the_trained_one(saved_refiner, tmp_path):
     from ptg_refine.refiner import RestorerMismatchWarning
     from ptg_refine.restorers import create_restorer
@@ -371,7 +371,7 @@ def test_other_restorer_warns_and_the_config_keeps_the_trained_one(saved_refiner
     assert same.config["restorer"] == "gamma"  # and recorded, though given as a module
 
 
-# -- item 11: prior weights for a prior without weights are refused ---------------------------------------------
+# -- prior weights for a prior without weights are refused ---------------------------------------------
 def test_prior_weights_with_a_none_prior_are_refused(saved_refiner, tmp_path):
     from PIL import Image
 
@@ -386,7 +386,7 @@ def test_prior_weights_with_a_none_prior_are_refused(saved_refiner, tmp_path):
     assert PTGRefiner.from_pretrained(saved_refiner()).prior.name == "none"  # its own setting: fine
 
 
-# -- item 12: torch.hub's pretrained=False builds an untrained refiner ------------------------------------------
+# -- torch.hub's pretrained=False builds an untrained refiner ------------------------------------------
 def test_hub_pretrained_false_builds_an_untrained_refiner():
     import importlib.util
     from pathlib import Path
@@ -400,7 +400,7 @@ def test_hub_pretrained_false_builds_an_untrained_refiner():
         assert torch.equal(refiner(x), refiner.restore(x))  # a new refiner returns F's output
 
 
-# -- item 13: a folder without checksums.json warns that its integrity cannot be checked -----------------------
+# -- a folder without checksums.json warns that its integrity cannot be checked -----------------------
 def test_a_folder_without_checksums_warns_once(saved_refiner, tmp_path):
     from PIL import Image
 
@@ -421,7 +421,7 @@ def test_a_folder_without_checksums_warns_once(saved_refiner, tmp_path):
         PTGRefiner.from_pretrained(folder)
 
 
-# -- item 14: train on a full disk says so, naming the file, and leaves no partial checkpoint ------------------
+# -- train on a full disk says so, naming the file, and leaves no partial checkpoint ------------------
 def test_train_on_a_full_disk_names_the_file(tmp_path, monkeypatch):
     from safetensors import SafetensorError
 
@@ -447,7 +447,7 @@ def test_train_on_a_full_disk_names_the_file(tmp_path, monkeypatch):
     assert read_training_state(root / "step_0000001")["step"] == 1
 
 
-# -- item 15: animated images are refused, not cut to their first frame --------------------------------------
+# -- animated images are refused, not cut to their first frame --------------------------------------
 @pytest.mark.parametrize("name", ["anim.gif", "anim.png", "anim.webp"])
 def test_animated_images_are_refused_by_name(tmp_path, name):
     import numpy as np
@@ -463,7 +463,7 @@ def test_animated_images_are_refused_by_name(tmp_path, name):
     assert read_image(tmp_path / "still.png").shape == (3, 32, 40)
 
 
-# -- item 16: a symbolic link loop in an input folder is skipped, the rest processed ---------------------------
+# -- a symbolic link loop in an input folder is skipped, the rest processed ---------------------------
 @pytest.mark.parametrize("recursive", [False, True])
 def test_symlink_loops_are_skipped_and_the_batch_goes_on(saved_refiner, tmp_path, recursive):
     from PIL import Image
@@ -482,7 +482,7 @@ def test_symlink_loops_are_skipped_and_the_batch_goes_on(saved_refiner, tmp_path
     assert "gone.png (broken symbolic link)" in err
 
 
-# -- item 17: a huge image fails at once with "--tile 512" instead of running out of memory --------------------
+# -- a huge image fails at once with "--tile 512" instead of running out of memory --------------------
 def test_an_image_too_large_for_memory_says_tile_before_any_work(saved_refiner, tmp_path, monkeypatch):
     from PIL import Image
 

@@ -1,4 +1,4 @@
-"""What ships in the package, checked on the shipped files themselves (issue 9): the refiner checkpoints and the
+"""What ships in the package, checked on the shipped files themselves: the refiner checkpoints and the
 bundled restorer weights hold no subnormal floats, and the parameter counts the zoo states are the real ones."""
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The smaller things a user noticed (issue 18, item 5)."""
+"""Hub pushes offline, strip labels, callers' module flags, CLIP offline errors, -o on every command, help texts."""
 from __future__ import annotations
 
 import time

@@ -1,4 +1,4 @@
-"""Tiled inference (issue 5): plan, blending, exactness against untiled R, prior/F calls."""
+"""Tiled inference: plan, blending, exactness against untiled R, prior/F calls."""
 from __future__ import annotations
 
 import pytest

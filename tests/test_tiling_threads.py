@@ -1,4 +1,4 @@
-"""Tiled inference is safe next to untiled inference on the same refiner in another thread (issue 9):
+"""Tiled inference is safe next to untiled inference on the same refiner in another thread:
 the whole-image statistics live in a context variable, not on the shared modules."""
 from __future__ import annotations
 

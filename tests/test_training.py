@@ -15,7 +15,7 @@ from ptg_refine import PTGRefiner
 from ptg_refine.data import Pair
 from ptg_refine.training import (FeatureCache, Trainer, TrainConfig, charbonnier, joint_loss,
                                   prior_parameter_names, refinement_loss)
-from ptg_refine.training.checkpoint import read_training_state
+from ptg_refine.training.resume import read_training_state
 
 TINY = dict(prior="none:8", width=8, num_blocks=1, prior_hidden=16, embed_dim=8)
 

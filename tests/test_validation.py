@@ -1,4 +1,4 @@
-"""Every public entry point rejects bad input with a specific error (issue 5)."""
+"""Every public entry point rejects bad input with a specific error."""
 from __future__ import annotations
 
 import re
@@ -182,3 +182,51 @@ def test_missing_weights_or_config(checkpoint, tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(FileNotFoundError, match="has no config.json"):
         PTGRefiner.from_pretrained(tmp_path / "empty")
+
+
+# -- each input value-checked once per public call; a global switch -----------------------------------
+@pytest.fixture
+def value_reads(monkeypatch):
+    """The shapes of the tensors whose values are read by a check (``_validation.value_range``), in order."""
+    from ptg_refine import _validation
+
+    seen, real = [], _validation.value_range
+    monkeypatch.setattr(_validation, "value_range", lambda x: seen.append(tuple(x.shape)) or real(x))
+    return seen
+
+
+@pytest.mark.parametrize("call", ["forward", "enhance", "enhance_tiled", "enhance_tiled_f"])
+def test_each_input_is_value_checked_once_per_call(value_reads, call):
+    # a zoo F and a spec G: both check their own input when called alone
+    refiner = PTGRefiner(restorer="gamma", prior=f"none:{DIM}", width=8, num_blocks=1, prior_hidden=16, embed_dim=8)
+    x = good(h=64, w=72)
+    {"forward": lambda: refiner(x), "enhance": lambda: refiner.enhance(x, precision="fp32"),
+     "enhance_tiled": lambda: refiner.enhance(x, tile=32, overlap=8, precision="fp32"),
+     "enhance_tiled_f": lambda: refiner.enhance(x, tile=32, overlap=8, tile_restorer=True, precision="fp32")}[call]()
+    assert value_reads == [(1, 3, 64, 72), (1, 3, 64, 72), (1, DIM)]  # low, restored, prior_features
+    value_reads.clear()
+    refiner.restore(x), refiner.prior_features(x)  # F and G alone still check what they are given
+    assert value_reads == [(1, 3, 64, 72), (1, 3, 64, 72)]
+
+
+def test_refinement_network_reads_no_image_values(value_reads):
+    net = RefinementNetwork(width=8, prior_dim=DIM, num_blocks=1, prior_hidden=16, embed_dim=8)
+    low = good()
+    net(low, low.sqrt(), torch.rand(1, DIM), position=(0, 0, 32, 40))
+    assert value_reads == []
+
+
+def test_value_checks_can_be_turned_off(refiner, value_reads):
+    import ptg_refine
+
+    nan = good().index_fill_(2, torch.tensor([3]), float("nan"))
+    with ptg_refine.value_checks(False):
+        out = refiner(nan)  # no value read, no error: NaN goes through
+        assert torch.isnan(out).any() and value_reads == []
+        with pytest.raises(ValueError, match=r"3 \(RGB\) channels"):  # shape checks stay
+            refiner(good()[:, :1])
+    with pytest.raises(ValueError, match="NaN or Inf"):  # restored on leaving the block
+        refiner(nan)
+    assert ptg_refine.set_value_checks(False) is True and ptg_refine.set_value_checks(True) is False
+    with pytest.raises(TypeError, match="True or False"):
+        ptg_refine.set_value_checks(0)

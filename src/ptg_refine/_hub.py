@@ -1,4 +1,4 @@
-"""Downloads of prior weights that fail fast and clearly when the network is unreachable (issue 9).
+"""Downloads of prior weights that fail fast and clearly when the network is unreachable.
 
 huggingface_hub retries an unreachable hub for ~25 s per file (open_clip and timm then try a second file), so a
 plain ``create_prior("clip")`` offline took ~50 s and printed 20 retry warnings. Here the reachability of a

@@ -56,11 +56,10 @@ def writing(path: str | Path):
     "Error while serializing: I/O error: ... (os error 28)"; an OSError without a file name): raise an OSError
     naming ``path`` with the system's message (e.g. "No space left on device") instead."""
     try:
-        yield
-    except OSError as e:
-        if e.filename is not None or isinstance(e, OutputExistsError):
-            raise
-        raise type(e)(e.errno, e.strerror or str(e), str(path)) from e
+        with _naming(path):
+            yield
+    except OSError:
+        raise
     except Exception as e:  # noqa: BLE001  (SafetensorError, RuntimeError: only those carrying an OS error)
         m = _OS_ERROR.search(str(e))
         if m is None:

@@ -78,6 +78,6 @@ def autocast_dtype(precision, device):
 
 def set_passive_wait() -> None:
     """``OMP_WAIT_POLICY=PASSIVE`` unless the user set a policy: OpenMP threads that wait at a barrier sleep
-    instead of spinning, which on a busy machine made runs 2-5x slower (issue 18). Takes effect only before torch
+    instead of spinning, which on a busy machine made runs 2-5x slower. Takes effect only before torch
     (its OpenMP runtime) is loaded, so the CLI calls it first thing."""
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")

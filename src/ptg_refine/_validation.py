@@ -1,7 +1,19 @@
-"""Input checks shared by every public entry point (explicit errors instead of silent fixes)."""
+"""Input checks shared by every public entry point (explicit errors instead of silent fixes).
+
+Two kinds: checks of type, rank, channels, size and batch, which cost nothing and always run; and checks of the
+*values* (range, NaN / Inf, position rows), which read the tensor (one ``aminmax`` each, a host sync on a GPU).
+Each input of a public call is value-checked once: :meth:`PTGRefiner.forward` / ``enhance`` check ``low``,
+``restored`` and ``prior_features`` and run F and G inside :func:`inputs_checked`, where F's and G's own checks
+of the same tensor are skipped; R's forward checks shapes only. ``set_value_checks(False)`` (or the environment
+variable ``PTG_VALUE_CHECKS=0``) turns value checks off everywhere, e.g. for a tuned deployment; the shape
+checks stay.
+"""
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import math
+import os
 from typing import TYPE_CHECKING
 
 import torch
@@ -20,6 +32,55 @@ def _tracing() -> bool:
     return bool(torch.compiler.is_compiling() or torch.jit.is_tracing() or torch.onnx.is_in_onnx_export())
 
 
+_VALUE_CHECKS = os.environ.get("PTG_VALUE_CHECKS", "1").strip().lower() not in ("0", "off", "false", "no")
+_CHECKED = contextvars.ContextVar("ptg_inputs_checked", default=False)
+
+
+def set_value_checks(enabled: bool) -> bool:
+    """Turn the value checks (range, NaN / Inf, position rows) of every entry point on or off, for the whole
+    process; returns the previous setting. Shape and type checks always run."""
+    global _VALUE_CHECKS
+    if not isinstance(enabled, bool):
+        raise TypeError(f"set_value_checks takes True or False, got {enabled!r}")
+    previous, _VALUE_CHECKS = _VALUE_CHECKS, enabled
+    return previous
+
+
+def value_checks_enabled() -> bool:
+    return _VALUE_CHECKS
+
+
+@contextlib.contextmanager
+def value_checks(enabled: bool):
+    """``with value_checks(False): ...``: :func:`set_value_checks` for a block, restored afterwards."""
+    previous = set_value_checks(enabled)
+    try:
+        yield
+    finally:
+        set_value_checks(previous)
+
+
+@contextlib.contextmanager
+def inputs_checked():
+    """A block whose tensors were value-checked at the public boundary: the checks of F and G inside it (on the
+    same tensors) skip the value pass. Per thread / task."""
+    token = _CHECKED.set(True)
+    try:
+        yield
+    finally:
+        _CHECKED.reset(token)
+
+
+def _values_wanted() -> bool:
+    return _VALUE_CHECKS and not _CHECKED.get() and not _tracing()
+
+
+def value_range(x: torch.Tensor) -> tuple[float, float]:
+    """(min, max) of ``x``: the one data-dependent read of every value check (NaN propagates)."""
+    lo, hi = torch.aminmax(x.detach())
+    return float(lo), float(hi)
+
+
 def _weights_dtype(module) -> torch.dtype | None:
     for t in (*module.parameters(), *module.buffers()) if isinstance(module, torch.nn.Module) else ():
         if t.is_floating_point():
@@ -35,7 +96,8 @@ def check_image(x, name: str = "input", min_size: int = MIN_SIZE, check_range: b
     The one image check of the package (refiner, tiling, priors and restorers). ``model``: also require the
     dtype of its weights (named in the message as ``model.name``); ``empty_ok``: accept B=0. Raises TypeError
     for non-tensors / wrong dtypes and ValueError for everything else, each message saying what was expected.
-    The value check is one pass (min / max), skipped while tracing (torch.jit, torch.compile, ONNX export).
+    The value check is one pass (min / max), skipped while tracing (torch.jit, torch.compile, ONNX export),
+    inside :func:`inputs_checked` and when value checks are off (:func:`set_value_checks`).
     """
     if not isinstance(x, torch.Tensor):
         raise TypeError(f"{name} must be a torch.Tensor of shape (B,3,H,W), got {type(x).__name__}")
@@ -59,9 +121,9 @@ def check_image(x, name: str = "input", min_size: int = MIN_SIZE, check_range: b
         if empty_ok:
             return x
         raise ValueError(f"{name} has an empty batch (B=0)")
-    if _tracing():
+    if not _values_wanted():
         return x
-    lo, hi = (float(v) for v in torch.aminmax(x.detach()))
+    lo, hi = value_range(x)
     ok = (lo >= -tolerance and hi <= 1 + tolerance) if check_range else (math.isfinite(lo) and math.isfinite(hi))
     if not ok:  # (also when NaN: every comparison with NaN is False)
         if not bool(torch.isfinite(x).all()):
@@ -86,7 +148,7 @@ def check_features(g, batch: int, dim: int, name: str = "prior_features") -> tor
         raise ValueError(f"{name} must have shape (B,{dim}) (the refiner's prior_dim), got {tuple(g.shape)}")
     if g.shape[0] != batch:
         raise ValueError(f"{name} has batch size {g.shape[0]} but low has {batch}; they must match")
-    if not torch.isfinite(g).all():
+    if _values_wanted() and g.numel() and not all(math.isfinite(v) for v in value_range(g)):
         raise ValueError(f"{name} contains NaN or Inf values")
     return g
 
@@ -149,7 +211,7 @@ def _check_position_rows(position: torch.Tensor, h: int, w: int, batch: int | No
     if batch is not None and position.shape[0] != batch:
         raise ValueError(f"the position tensor has {position.shape[0]} rows but low has batch size {batch}; "
                          "they must match (one row per sample)")
-    if _tracing():
+    if not _values_wanted():
         return
     top, left, full_h, full_w = position.unbind(1)
     bad = (top < 0) | (left < 0) | (top % STRIDE != 0) | (left % STRIDE != 0) | (top + h > full_h) | (left + w > full_w)
@@ -166,10 +228,15 @@ def check_restored(restored, low=None, tolerance: float = RESTORED_TOLERANCE) ->
     Eq. 1 accepts an I_c somewhat outside [0,1] (a restorer may overshoot), but values beyond
     [-tolerance, 1 + tolerance] mean a wrong scale (typically 8-bit values 0-255 that were not divided by 255),
     which would otherwise be clamped away silently. ``low``: also check that the shapes match."""
-    check_image(restored, "restored", check_range=False)
+    with inputs_checked():  # type, shape and size here; the values once, below
+        check_image(restored, "restored", check_range=False)
     if low is not None and isinstance(low, torch.Tensor) and restored.shape != low.shape:
         raise ValueError(f"restored must have the shape of low {tuple(low.shape)}, got {tuple(restored.shape)}")
-    lo, hi = (float(v) for v in torch.aminmax(restored.detach()))
+    if not _values_wanted() or restored.shape[0] == 0:
+        return restored
+    lo, hi = value_range(restored)
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        raise ValueError("restored contains NaN or Inf values")
     if lo < -tolerance or hi > 1 + tolerance:
         hint = "; it looks like 8-bit values (0-255): divide by 255" if hi > 2 else ""
         raise ValueError(f"restored (F's output) must lie in [0,1] (tolerance {tolerance}), got range "

@@ -150,20 +150,18 @@ def build_restorer(name: str, weights: str | None = None):
 
 def load_refiner(refiner: str, restorer: str | None = None, restorer_weights: str | None = None,
                  prior_weights: str | None = None):
-    """A trained refiner (folder or shipped name) with F rebuilt from its config, or from ``restorer``.
+    """A trained refiner (``hf-hub:user/name``, ``local-dir:PATH`` or a folder, a shipped name: see
+    :func:`ptg_refine._sources.resolve_source`) with F rebuilt from its config, or from ``restorer``.
 
-    A local folder is checked first (config.json is a JSON object, files match their checksums); a missing
-    local path that looks like a hub repo id is reported as both."""
-    from .checkpoints import check_pretrained_folder
-    from .refiner import PTGRefiner, list_pretrained, local_checkpoint_dir
+    A local folder is checked first (config.json is a JSON object, files match their checksums); a bare
+    ``user/name`` that is neither a local folder nor a fetchable hub repo is reported as both."""
+    from ._sources import HUB, resolve_source
+    from .integrity import check_pretrained_folder
+    from .refiner import PTGRefiner
 
-    folder = local_checkpoint_dir(refiner)
-    config = {}
-    if os.path.isdir(folder):
-        config = check_pretrained_folder(folder)
-    elif os.path.exists(folder):
-        raise NotADirectoryError(f"refiner {refiner!r} is a file; give a refiner folder (config.json + "
-                                 f"model.safetensors) or a shipped name ({', '.join(list_pretrained())})")
+    source = resolve_source(refiner)
+    if source.kind != HUB:
+        check_pretrained_folder(source.location)
     if restorer is None and restorer_weights is not None:
         raise CLIError("--restorer-weights needs --restorer NAME")
     _check_file(prior_weights, "--prior-weights")
@@ -175,12 +173,14 @@ def load_refiner(refiner: str, restorer: str | None = None, restorer_weights: st
     try:
         model = PTGRefiner.from_pretrained(refiner, **kwargs)
     except OSError as e:
-        if not os.path.exists(folder) and str(refiner).count("/") == 1:
+        if source.implied:
             raise FileNotFoundError(f"refiner {refiner!r}: there is no local folder {os.path.abspath(refiner)!r}, "
-                                    f"and no hub repo {refiner!r} could be fetched ({error_message(e)})") from e
+                                    f"and no hub repo {refiner!r} could be fetched ({error_message(e)}); "
+                                    f"say which you mean: 'local-dir:PATH' or 'hf-hub:{refiner}'") from e
         raise
     except RuntimeError as e:  # e.g. num_blocks in config.json does not match the weights
-        raise RuntimeError(f"refiner {folder}: its weights do not fit its config.json ({_flat(e, 300)})") from e
+        raise RuntimeError(f"refiner {source.location}: its weights do not fit its config.json "
+                           f"({_flat(e, 300)})") from e
     if model.restorer is None:
         raise CLIError(f"refiner {refiner!r} does not record its restorer F; pass --restorer NAME")
     return model  # (another --restorer than the refiner's own: from_pretrained warns)
@@ -292,9 +292,61 @@ def _exposure_arg(text: str):
         raise argparse.ArgumentTypeError(str(e)) from None
 
 
-# R's options of ``train`` and their defaults; with --init-from they come from the init refiner's config.json
-ARCH_DEFAULTS = {"prior": "none", "prior_random": False, "prior_proj_dim": 128, "prior_dropout": 0.0,
-                 "prior_mode": "global", "prior_input": "low", "width": 16, "num_blocks": 4}
+# R's options of ``train``: these RefinerConfig fields, one flag each, with the library's defaults except
+# CLI_DEFAULTS; with --init-from they come from the init refiner's config.json (so they are then not given)
+R_FLAGS = {
+    "prior": "prior spec (ptg_refine.list_priors()); 'none' (g = 0) is what the measurements recommend: no "
+             "pre-trained prior has beaten it (README, 'the prior')",
+    "prior_proj_dim": "project g to this size first ('auto': 128 for priors wider than 512-d; 0: off)",
+    "prior_dropout": "dropout on g inside R during training",
+    "prior_mode": "how G enters R: pooled vector (paper), dense feature maps by SFT, or both",
+    "prior_input": "what G sees: the low image (paper) or F's output",
+    "width": "channels of R's first stage",
+    "num_blocks": "transformer blocks of R",
+    "heads": "attention heads of R's transformer branch",
+    "ffn_expansion": "hidden-size factor of the transformer branch's feed-forward layers",
+    "kernel_size": "size of PTG-CSA's per-position kernels",
+    "prior_hidden": "hidden size of T_m and T_c (the maps from g to R's modulations)",
+    "embed_dim": "output size of T_m and T_c",
+    "dense_hidden": "hidden channels of the dense prior's SFT condition (--prior-mode dense)",
+}
+# where train's default deliberately differs from PTGRefiner's (the paper's setting):
+CLI_DEFAULTS = {"prior": "none",  # the measurements recommend no prior; the library keeps the paper's CLIP
+                "prior_proj_dim": 128}  # the shipped recipe: a fixed 128-d projection, whatever the prior's width
+R_CHOICES = {"prior_mode": ("global", "dense", "global+dense"), "prior_input": ("low", "restored")}
+
+
+def _proj_dim_arg(text: str):
+    """--prior-proj-dim: an int (0: no projection) or 'auto'."""
+    if text == "auto":
+        return text
+    try:
+        return int(text) or None
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer or 'auto', got {text!r}") from None
+
+
+def arch_defaults() -> dict:
+    """train's defaults of R's options: RefinerConfig's, except :data:`CLI_DEFAULTS`; and --prior-random off."""
+    from .refiner import RefinerConfig
+
+    library = RefinerConfig()
+    return {**{name: getattr(library, name) for name in R_FLAGS}, **CLI_DEFAULTS, "prior_random": False}
+
+
+def add_refiner_args(p) -> None:
+    """One flag per field of :data:`R_FLAGS`, typed and defaulted from RefinerConfig (see :func:`arch_defaults`)."""
+    from dataclasses import fields
+
+    from .refiner import RefinerConfig
+
+    defaults = arch_defaults()
+    for f in fields(RefinerConfig):
+        if f.name not in R_FLAGS:
+            continue
+        kind = _proj_dim_arg if f.name == "prior_proj_dim" else _field_kind(f)
+        p.add_argument("--" + f.name.replace("_", "-"), type=kind, default=defaults[f.name],
+                       choices=R_CHOICES.get(f.name), help=R_FLAGS[f.name])
 
 
 def add_train_args(p):
@@ -311,9 +363,10 @@ def add_train_args(p):
     p.add_argument("--overwrite", action="store_true", help="replace a previous run in --out (its checkpoints/, "
                                                             "final/ and history.json are deleted)")
     p.add_argument("--init-from", default=None, metavar="NAME_OR_DIR",
-                   help="start R from a trained refiner (a shipped name, ptg_refine.list_pretrained(), or a folder "
-                        "with config.json + model.safetensors) and adapt it to --pairs: its F, prior, size and "
-                        "exposure come with it (the R options below are then not given)")
+                   help="start R from a trained refiner (a shipped name, ptg_refine.list_pretrained(), a folder "
+                        "with config.json + model.safetensors or local-dir:PATH, or hf-hub:user/name) and adapt it "
+                        "to --pairs: its F, prior, size and exposure come with it (the R options below are then not "
+                        "given)")
     p.add_argument("--restorer", default=None, help="zoo name of F (ptg_refine.list_restorers()); required "
                                                     "unless --init-from gives it")
     p.add_argument("--exposure", default="refiner", type=_exposure_arg,
@@ -321,22 +374,10 @@ def add_train_args(p):
                         "'refiner' (R's own, learnt from --pairs; also after --init-from), 'restorer' (F's) or a "
                         "mean luminance in (0, 1)")
     p.add_argument("--restorer-weights", default=None, help="weights file for F (needed for zero_dce, zero_dce_pp)")
-    p.add_argument("--prior", default=ARCH_DEFAULTS["prior"],
-                   help="prior spec (ptg_refine.list_priors()); 'none' (g = 0) is what the measurements recommend: "
-                        "no pre-trained prior has beaten it (README, 'the prior')")
     p.add_argument("--prior-weights", default=None, metavar="FILE",
                    help="local weights file of the prior (offline use; default: the prior's own pretrained weights)")
     p.add_argument("--prior-random", action="store_true", help="randomly initialised prior (ablation)")
-    p.add_argument("--prior-proj-dim", type=int, default=ARCH_DEFAULTS["prior_proj_dim"],
-                   help="project g to this size first (0: off)")
-    p.add_argument("--prior-dropout", type=float, default=ARCH_DEFAULTS["prior_dropout"],
-                   help="dropout on g inside R during training")
-    p.add_argument("--prior-mode", default=ARCH_DEFAULTS["prior_mode"], choices=["global", "dense", "global+dense"],
-                   help="how G enters R: pooled vector (paper), dense feature maps by SFT, or both")
-    p.add_argument("--prior-input", default=ARCH_DEFAULTS["prior_input"], choices=["low", "restored"],
-                   help="what G sees: the low image (paper) or F's output")
-    p.add_argument("--width", type=int, default=ARCH_DEFAULTS["width"], help="channels of R's first stage")
-    p.add_argument("--num-blocks", type=int, default=ARCH_DEFAULTS["num_blocks"], help="transformer blocks of R")
+    add_refiner_args(p)
     p.add_argument("--cache-dir", default=None, help="on-disk cache of F(low) and G(low), shared between runs")
     p.add_argument("--limit", type=int, default=None, help="use only the first N training pairs (name order)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
@@ -385,7 +426,7 @@ def run_train(args):
     if args.prior_random and args.prior_weights:
         raise CLIError("--prior-random and --prior-weights exclude each other")
     if args.init_from:
-        given = ["--" + k.replace("_", "-") for k, v in ARCH_DEFAULTS.items() if getattr(args, k) != v]
+        given = ["--" + k.replace("_", "-") for k, v in arch_defaults().items() if getattr(args, k) != v]
         if given:
             raise CLIError(f"{', '.join(given)}: R's architecture and prior come from --init-from "
                            f"{args.init_from}'s config.json; drop {'it' if len(given) == 1 else 'them'}")
@@ -425,12 +466,13 @@ def run_train(args):
     else:
         restorer = build_restorer(args.restorer, args.restorer_weights)
         prior_pretrained = None if args.prior_random else (args.prior_weights or "default")
-        refiner = PTGRefiner(restorer=restorer, prior=args.prior, prior_pretrained=prior_pretrained,
-                             prior_proj_dim=args.prior_proj_dim or None, prior_dropout=args.prior_dropout,
-                             prior_mode=args.prior_mode, prior_input=args.prior_input, width=args.width,
-                             num_blocks=args.num_blocks, prior_seed=config.seed if args.prior_random else None)
+        refiner = PTGRefiner(restorer=restorer, prior_pretrained=prior_pretrained,
+                             prior_seed=config.seed if args.prior_random else None,
+                             **{name: getattr(args, name) for name in R_FLAGS})
         restorer_name = args.restorer
-    refiner.refiner_config.restorer = restorer_name  # so from_pretrained can rebuild F by name
+    # the F that R is trained for, by name: after --init-from --restorer another F than the init's; with
+    # --restorer-weights the name too (loading then needs --restorer-weights again)
+    refiner.refiner_config.restorer = restorer_name
     refiner.exposure = refiner.refiner_config.exposure = args.exposure
     train = PairedFolder(args.pairs, limit=args.limit)
     val = PairedFolder(args.val_pairs) if args.val_pairs else None
@@ -461,8 +503,9 @@ def add_eval_args(p):
     p.add_argument("--pairs", required=True, help="paired folder (LOL layout) with ground truth")
     p.add_argument("--restorer", default=None, help="zoo name of F (default: the refiner's own)")
     p.add_argument("--restorer-weights", default=None, help="weights file for F (with --restorer)")
-    p.add_argument("--refiner", default=None, help="trained refiner folder or shipped name "
-                                                   "(ptg_refine.list_pretrained()); without it only F is scored")
+    p.add_argument("--refiner", default=None, help="trained refiner: a folder (or local-dir:PATH), a shipped name "
+                                                   "(ptg_refine.list_pretrained()) or hf-hub:user/name; without "
+                                                   "it only F is scored")
     p.add_argument("--prior-weights", default=None, metavar="FILE",
                    help="local weights file of the refiner's prior (offline use; default: its config's setting)")
     p.add_argument("-o", "--out", default=None, help="folder for metrics.json, metrics.csv, strips/ (default: print "
@@ -520,8 +563,9 @@ def add_enhance_args(p):
     p.add_argument("-o", "--out", required=True, help="output folder: NAME.png per input image (created when the "
                                                       "first image is written)")
     p.add_argument("--examples", action="store_true", help="also enhance the bundled example photos")
-    p.add_argument("--refiner", default=default_pretrained(), help="refiner folder or shipped name "
-                                                                   "(ptg_refine.list_pretrained())")
+    p.add_argument("--refiner", default=default_pretrained(), help="refiner: a folder (or local-dir:PATH), a "
+                                                                   "shipped name (ptg_refine.list_pretrained()) "
+                                                                   "or hf-hub:user/name")
     p.add_argument("--restorer", default=None, help="zoo name of F (default: the refiner's own)")
     p.add_argument("--restorer-weights", default=None, help="weights file for F (with --restorer)")
     p.add_argument("--prior-weights", default=None, metavar="FILE",

@@ -1,4 +1,4 @@
-"""Export the refinement network R to ONNX (issue 5), for deployment without PyTorch.
+"""Export the refinement network R to ONNX, for deployment without PyTorch.
 
 Only R is exported (F and G are separate models, and the prior is one vector per image): inputs
 ``low`` and ``restored`` (B,3,H,W) in [0,1] and ``prior_features`` (B,D); output ``output`` (B,3,H,W),

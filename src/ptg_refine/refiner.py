@@ -19,12 +19,12 @@ from torch import nn
 
 from ._frozen import use_callers
 from ._hub import HubUnavailableError, hub_file
-from ._pretrained import PRETRAINED_DIR, is_pretrained, unknown_pretrained_message
 from ._pretrained import list_pretrained  # noqa: F401  (its former home: ``from ptg_refine.refiner import ...``)
 from ._precision import autocast_dtype
+from ._sources import HUB, resolve_source
 from .exposure import apply_exposure, check_exposure
 from ._config_checks import check_refiner_config, check_refiner_values
-from ._validation import check_features, check_image, check_restored
+from ._validation import check_features, check_image, check_restored, inputs_checked
 from .modules import RefinementNetwork
 from .priors import DEFAULT, CallablePrior, create_prior
 from .priors.dense import dense_dim, dense_feature_maps
@@ -45,15 +45,6 @@ CVPR 2024; paper: {{ paper_url }}), saved with `PTGRefiner.save_pretrained`. Onl
 `config.json`. Load it with `PTGRefiner.from_pretrained("<this folder or hub repo id>", restorer=...)`.
 Training data and validation results are not recorded here: add them before publishing this model.
 """
-
-
-def local_checkpoint_dir(name) -> str:
-    """``name`` itself if it is a local folder, the shipped folder if it names a shipped checkpoint, else
-    ``name`` unchanged (then a hub repo id)."""
-    name = os.fspath(name) if isinstance(name, os.PathLike) else str(name)
-    if not os.path.isdir(name) and is_pretrained(name):
-        return str(PRETRAINED_DIR / name)
-    return name
 
 
 def _hub_checkpoint_file(repo_id: str, filename: str, **kwargs) -> str:
@@ -132,37 +123,42 @@ def reduced_precision(device: torch.device, dtype):
 @dataclass
 class RefinerConfig:
     """What a :class:`PTGRefiner` is built from, as recorded in its config.json (``save_pretrained``) and read
-    back by ``from_pretrained``: the ``__init__`` arguments, describing what was actually built.
+    back by ``from_pretrained``: the ``__init__`` arguments, describing what was actually built. The one
+    declaration of a refiner's settings and their defaults: ``PTGRefiner.__init__`` takes these fields with these
+    defaults, :meth:`PTGRefiner.from_config` builds from an instance, and ``ptg-refine train`` makes its R options
+    from the fields (``cli.R_FLAGS``).
 
-    ``restorer``: F's zoo name, or None for a module / callable F (pass it again when loading; a caller that
-    built F from a zoo name itself may set this field so that loading rebuilds it). ``prior``: G's spec, or None
-    for a module / callable prior. ``prior_dim``: the feature size the prior gave. ``prior_proj_dim``: as given
-    (``"auto"`` resolves again identically). The other fields are the ``__init__`` arguments as given.
+    ``restorer``: F's zoo name (given as a name, or the ``zoo_name`` of a module ``create_restorer(name)``
+    built), or None for another module / callable F (pass it again when loading). ``prior``: G's spec, or None
+    for a module / callable prior. ``prior_dim``: the feature size the prior gave (None before building:
+    inferred). ``prior_proj_dim``: as given (``"auto"`` resolves again identically). The other fields are the
+    ``__init__`` arguments as given.
     """
 
-    restorer: str | None
-    prior: str | None
-    prior_pretrained: Any
-    prior_dim: int
-    width: int
-    num_blocks: int
-    heads: int
-    ffn_expansion: float
-    kernel_size: int
-    prior_hidden: int
-    embed_dim: int
-    prior_proj_dim: int | str | None
-    prior_dropout: float
-    prior_mode: str
-    prior_input: str
-    dense_hidden: int
-    prior_seed: int | None
+    restorer: str | None = None
+    prior: str | None = "clip"
+    prior_pretrained: Any = DEFAULT
+    prior_dim: int | None = None
+    width: int = 16
+    num_blocks: int = 4
+    heads: int = 1
+    ffn_expansion: float = 2.66
+    kernel_size: int = 3
+    prior_hidden: int = 256
+    embed_dim: int = 64
+    prior_proj_dim: int | str | None = "auto"
+    prior_dropout: float = 0.0
+    prior_mode: str = "global"
+    prior_input: str = "low"
+    dense_hidden: int = 32
+    prior_seed: int | None = None
     exposure: str | float = "refiner"
 
     def to_dict(self) -> dict:
         return asdict(self)
 
 
+_D = RefinerConfig()  # the defaults of PTGRefiner.__init__
 _CONFIG_FIELDS = tuple(RefinerConfig.__dataclass_fields__)
 _SIZE_FIELDS = tuple(f for f in _CONFIG_FIELDS if f not in ("restorer", "prior", "prior_pretrained"))  # no objects
 
@@ -213,12 +209,14 @@ class PTGRefiner(
     True
     """
 
-    def __init__(self, restorer: Any = None, prior: Any = "clip", prior_pretrained: Any = DEFAULT,
-                 prior_dim: int | None = None, width: int = 16, num_blocks: int = 4, heads: int = 1,
-                 ffn_expansion: float = 2.66, kernel_size: int = 3, prior_hidden: int = 256,
-                 embed_dim: int = 64, prior_proj_dim: int | str | None = "auto", prior_dropout: float = 0.0,
-                 prior_mode: str = "global", prior_input: str = "low", dense_hidden: int = 32,
-                 prior_seed: int | None = None, exposure: str | float = "refiner"):
+    def __init__(self, restorer: Any = _D.restorer, prior: Any = _D.prior, prior_pretrained: Any = _D.prior_pretrained,
+                 prior_dim: int | None = _D.prior_dim, width: int = _D.width, num_blocks: int = _D.num_blocks,
+                 heads: int = _D.heads, ffn_expansion: float = _D.ffn_expansion, kernel_size: int = _D.kernel_size,
+                 prior_hidden: int = _D.prior_hidden, embed_dim: int = _D.embed_dim,
+                 prior_proj_dim: int | str | None = _D.prior_proj_dim, prior_dropout: float = _D.prior_dropout,
+                 prior_mode: str = _D.prior_mode, prior_input: str = _D.prior_input,
+                 dense_hidden: int = _D.dense_hidden, prior_seed: int | None = _D.prior_seed,
+                 exposure: str | float = _D.exposure):
         super().__init__()
         check_refiner_values({k: v for k, v in locals().items() if k in _SIZE_FIELDS}, "PTGRefiner")
         self.exposure = check_exposure(exposure)
@@ -247,13 +245,26 @@ class PTGRefiner(
                                      dense_hidden=dense_hidden)
         # what config.json records (save_pretrained): the arguments, describing what was actually built
         self.refiner_config = RefinerConfig(
-            restorer=restorer if isinstance(restorer, str) else None, prior=prior if isinstance(prior, str) else None,
+            restorer=restorer if isinstance(restorer, str) else getattr(restorer, "zoo_name", None),
+            prior=prior if isinstance(prior, str) else None,
             prior_pretrained=os.fspath(prior_pretrained) if isinstance(prior_pretrained, os.PathLike)
             else prior_pretrained,
             prior_dim=found, width=width, num_blocks=num_blocks, heads=heads, ffn_expansion=ffn_expansion,
             kernel_size=kernel_size, prior_hidden=prior_hidden, embed_dim=embed_dim, prior_proj_dim=prior_proj_dim,
             prior_dropout=prior_dropout, prior_mode=prior_mode, prior_input=prior_input, dense_hidden=dense_hidden,
             prior_seed=prior_seed, exposure=self.exposure)
+
+    @classmethod
+    def from_config(cls, config: RefinerConfig | dict, restorer: Any = None, prior: Any = None) -> "PTGRefiner":
+        """A new refiner (R at its identity initialisation) built as ``config`` says: a :class:`RefinerConfig` or
+        its dict (config.json). ``restorer`` / ``prior``: modules or callables for a config that records None
+        there (or to replace its F / G)."""
+        values = config.to_dict() if isinstance(config, RefinerConfig) else dict(config)
+        check_refiner_config(values, "from_config", _CONFIG_FIELDS)
+        for name, given in (("restorer", restorer), ("prior", prior)):
+            if given is not None:
+                values[name] = given
+        return cls(**values)
 
     # -- frozen parts -------------------------------------------------------------------------------
     @property
@@ -320,18 +331,23 @@ class PTGRefiner(
         return dense_feature_maps(self.prior, self._prior_input(low, restored))
 
     # -- forward ------------------------------------------------------------------------------------
-    def prepare(self, low, restored=None, prior_features=None):
-        """Check inputs and compute what was not given: returns (low, restored, prior_features)."""
-        check_image(low, "low")
+    def prepare(self, low, restored=None, prior_features=None, low_checked: bool = False):
+        """Check inputs and compute what was not given: returns (low, restored, prior_features). Each input is
+        value-checked once (:mod:`ptg_refine._validation`); F and G run on the checked ``low`` without checking
+        it again. ``low_checked``: the caller has checked ``low`` already."""
+        if not low_checked:
+            check_image(low, "low")
         if restored is None:
-            restored = self.restore(low)
+            with inputs_checked():
+                restored = self.restore(low)
         check_restored(restored)
         if restored.shape != low.shape:
             batch = restored.shape[0] != low.shape[0]
             raise ValueError(f"restored must have the shape of low {tuple(low.shape)}, got {tuple(restored.shape)}"
                              + (f": batch size {restored.shape[0]} but low has {low.shape[0]}" if batch else ""))
         if prior_features is None:
-            prior_features = self.prior_features(low, restored)
+            with inputs_checked():
+                prior_features = self.prior_features(low, restored)
         check_features(prior_features, low.shape[0], self.net.prior_dim)
         return low, restored, prior_features
 
@@ -349,7 +365,8 @@ class PTGRefiner(
         if self.uses_dense and dense_features is None:
             if position is not None:
                 raise ValueError("with a dense prior and position=, pass dense_features= of the full image")
-            dense_features = self.dense_features(low, restored)
+            with inputs_checked():
+                dense_features = self.dense_features(low, restored)
         return self.net(low, restored, g, position=position, return_details=return_details, dense=dense_features)
 
     @torch.no_grad()
@@ -398,13 +415,16 @@ class PTGRefiner(
         if tile is not None:
             check_tiling_args(tile, overlap, context)
         # prepare once: F (whole, or tiled), G on the whole image, each input checked once
-        if restored is None and tile_restorer:
+        low_checked = restored is None and tile_restorer
+        if low_checked:
             check_image(low, "low")
-            restored = _tiled_map(self.restore, low, tile, overlap,
-                                  receptive_field(self.net) if context is None else context)
-        low, restored, prior_features = self.prepare(low, restored, prior_features)
+            with inputs_checked():
+                restored = _tiled_map(self.restore, low, tile, overlap,
+                                      receptive_field(self.net) if context is None else context)
+        low, restored, prior_features = self.prepare(low, restored, prior_features, low_checked=low_checked)
         if self.uses_dense and dense_features is None:
-            dense_features = self.dense_features(low, restored)
+            with inputs_checked():
+                dense_features = self.dense_features(low, restored)
         with reduced_precision(low.device, amp):
             if tile is None:
                 out = self.net(low, restored, prior_features, dense=dense_features)
@@ -438,7 +458,7 @@ class PTGRefiner(
 
     def _save_pretrained(self, save_directory: Path) -> None:
         """Only R's weights: never F's, never the prior's."""
-        from .checkpoints import write_checksums
+        from .integrity import write_checksums
 
         save_file({k: v.detach().contiguous() for k, v in self.net.state_dict().items()},
                   str(Path(save_directory) / WEIGHTS_NAME), metadata={"format": "pt"})
@@ -449,27 +469,30 @@ class PTGRefiner(
 
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path, **kwargs):
-        """Load R from a local folder, a checkpoint shipped in the package (``list_pretrained()``), or a
-        Hugging Face Hub repo id. F (``restorer=``) and G are not stored: pass F, and G is rebuilt from the
-        config's prior spec unless ``prior=`` is given."""
-        name = local_checkpoint_dir(pretrained_model_name_or_path)
-        if not os.path.isdir(name):
-            if name.count("/") != 1:
-                raise FileNotFoundError(f"{name!r} is neither a local folder nor a hub repo id 'user/name' "
-                                        f"({unknown_pretrained_message(name)})")
-            config_file = _hub_checkpoint_file(name, CONFIG_NAME, revision=kwargs.get("revision"),
-                                               token=kwargs.get("token"), cache_dir=kwargs.get("cache_dir"),
-                                               local_files_only=kwargs.get("local_files_only", False))  # fails fast
-            from .checkpoints import read_config
+        """Load R from a source (:func:`ptg_refine._sources.resolve_source`): ``"hf-hub:user/name"`` (a Hugging
+        Face Hub repo), ``"local-dir:PATH"`` or an existing folder, a checkpoint shipped in the package
+        (``list_pretrained()``), or a bare ``"user/name"`` hub repo id when no local folder could be meant. F
+        (``restorer=``) and G are not stored: pass F, and G is rebuilt from the config's prior spec unless
+        ``prior=`` is given."""
+        source = resolve_source(pretrained_model_name_or_path)
+        name = source.location
+        if source.kind == HUB:
+            hub = {k: kwargs.get(k) for k in ("revision", "token", "cache_dir")}
+            hub["local_files_only"] = kwargs.get("local_files_only", False)
+            config_file = _hub_checkpoint_file(name, CONFIG_NAME, **hub)  # fails fast
+            from .integrity import read_config
 
             config = read_config(config_file)
             check_refiner_config(config, f"{config_file} (of hub repo {name!r})", _CONFIG_FIELDS)
+            # the repo's files in the hub cache: loaded from there as a local folder, never from a same-named one
+            _hub_checkpoint_file(name, WEIGHTS_NAME, force_download=kwargs.get("force_download", False), **hub)
+            name = os.path.dirname(config_file)
         elif not os.path.isfile(os.path.join(name, CONFIG_NAME)):
             raise FileNotFoundError(f"{name!r} has no {CONFIG_NAME}: not a save_pretrained folder")
         elif not os.path.isfile(os.path.join(name, WEIGHTS_NAME)):
             raise FileNotFoundError(f"{name!r} has no {WEIGHTS_NAME}")
         else:
-            from .checkpoints import check_pretrained_folder
+            from .integrity import check_pretrained_folder
 
             config = check_pretrained_folder(name)  # valid config.json, weights match their recorded checksums
             check_refiner_config(config, os.path.join(name, CONFIG_NAME), _CONFIG_FIELDS)  # keys, types, sizes

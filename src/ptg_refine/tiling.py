@@ -1,4 +1,4 @@
-"""Tiled inference: refine images of any size in bounded memory, with the untiled result (issue 5).
+"""Tiled inference: refine images of any size in bounded memory, with the untiled result.
 
 How a tiled pass stays equal to the untiled one:
 

@@ -1,4 +1,4 @@
-"""Whole-image statistics for R's global operations, so that R can run tile by tile (issue 5).
+"""Whole-image statistics for R's global operations, so that R can run tile by tile.
 
 Seven operations of three kinds in R read statistics of the *whole* feature map, not of a neighbourhood:
 

@@ -39,6 +39,33 @@ class ImagePrior(nn.Module):
         feats = self.backbone(self.preprocess(x))
         return F.normalize(feats.flatten(1).float(), dim=1).to(x.dtype)
 
+    # -- feature maps (timm's feature_info / forward_intermediates) ------------------------------------
+    def _stages(self, reductions: Sequence[int]) -> list[int]:
+        """Indices of the backbone's last stage of each stride in ``reductions``."""
+        info = getattr(self.backbone, "feature_info", None)
+        if info is None or not hasattr(self.backbone, "forward_intermediates"):
+            raise NotImplementedError(
+                f"prior {self.name!r} has no dense feature maps: dense priors need a timm backbone with "
+                "forward_intermediates (efficientnet_lite0, timm:<name>); use prior_mode='global' for this prior")
+        found = [int(f["reduction"]) for f in info]
+        missing = [r for r in reductions if r not in found]
+        if missing:
+            raise NotImplementedError(f"prior {self.name!r} has no feature stages of stride {missing}")
+        return [max(i for i, r in enumerate(found) if r == red) for red in reductions]
+
+    def feature_channels(self, reductions: Sequence[int]) -> list[int]:
+        """Channels of the maps :meth:`feature_maps` gives for ``reductions`` (strides), in order; a backbone
+        without such stages raises NotImplementedError."""
+        return [int(self.backbone.feature_info[i]["num_chs"]) for i in self._stages(reductions)]
+
+    def feature_maps(self, x: torch.Tensor, reductions: Sequence[int]) -> list[torch.Tensor]:
+        """The backbone's feature maps of ``x`` (B,3,H,W) in [0,1] at strides ``reductions``: ``x`` at its own
+        size (not resized), normalised with the prior's mean / std; the maps as the backbone gives them.
+        Differentiable in ``x`` (the weights stay frozen)."""
+        idx = self._stages(reductions)
+        z = (x - self.mean.to(x.dtype)) / self.std.to(x.dtype)
+        return self.backbone.forward_intermediates(z, indices=idx, intermediates_only=True)
+
     def extra_repr(self) -> str:
         return f"name={self.name!r}, feature_dim={self.feature_dim}, input_size={self.input_size}"
 

@@ -25,37 +25,24 @@ DENSE_LONG_SIDE = 448          # whole-image resize for the dense maps (multiple
 DENSE_REDUCTIONS = (8, 16, 32)
 
 
-def _stages(backbone: nn.Module, name: str) -> list[int]:
-    info = getattr(backbone, "feature_info", None)
-    if info is None or not hasattr(backbone, "forward_intermediates"):
-        raise NotImplementedError(
-            f"prior {name!r} has no dense feature maps: dense priors need a timm backbone with "
-            "forward_intermediates (efficientnet_lite0, timm:<name>); use prior_mode='global' for this prior")
-    reductions = [int(f["reduction"]) for f in info]
-    missing = [r for r in DENSE_REDUCTIONS if r not in reductions]
-    if missing:
-        raise NotImplementedError(f"prior {name!r} has no feature stages of stride {missing}")
-    # the last stage of each stride
-    return [max(i for i, r in enumerate(reductions) if r == red) for red in DENSE_REDUCTIONS]
+def _maps_source(prior: nn.Module):
+    """``prior`` itself if it gives feature maps (:meth:`~ptg_refine.priors.ImagePrior.feature_maps`)."""
+    if not (callable(getattr(prior, "feature_maps", None)) and callable(getattr(prior, "feature_channels", None))):
+        name = getattr(prior, "name", type(prior).__name__)
+        raise NotImplementedError(f"prior {name!r} has no dense feature maps (no feature_maps method); use "
+                                  "prior_mode='global' for this prior")
+    return prior
 
 
 def dense_dim(prior: nn.Module) -> int:
     """Channels of :func:`dense_feature_maps` for ``prior`` (an :class:`~ptg_refine.priors.ImagePrior`)."""
-    backbone = getattr(prior, "backbone", None)
-    name = getattr(prior, "name", type(prior).__name__)
-    if backbone is None:
-        raise NotImplementedError(f"prior {name!r} has no backbone, so no dense feature maps")
-    idx = _stages(backbone, name)
-    return sum(int(backbone.feature_info[i]["num_chs"]) for i in idx)
+    return sum(_maps_source(prior).feature_channels(DENSE_REDUCTIONS))
 
 
 def feature_maps(prior: nn.Module, x: torch.Tensor) -> list[torch.Tensor]:
     """Per-stage maps (stride 8, 16, 32) of ``x`` (B,3,H,W) in [0,1] at its own size, channel vectors
     L2-normalised times sqrt(C). Differentiable in ``x`` (G's weights stay frozen)."""
-    backbone = prior.backbone
-    idx = _stages(backbone, prior.name)
-    z = (x - prior.mean.to(x.dtype)) / prior.std.to(x.dtype)
-    maps = backbone.forward_intermediates(z, indices=idx, intermediates_only=True)
+    maps = _maps_source(prior).feature_maps(x, DENSE_REDUCTIONS)
     return [F.normalize(m.float(), dim=1) * math.sqrt(m.shape[1]) for m in maps]
 
 

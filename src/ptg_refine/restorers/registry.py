@@ -120,13 +120,16 @@ def create_restorer(name: str, weights: str | Path | None = None, **kwargs) -> n
     Contract: input (B, 3, H, W) float in [0, 1] -> output (B, 3, H, W) in [0, 1].
     ``weights``: a ``.safetensors`` file or an authors' ``.pth``/``.pt`` checkpoint; defaults to the
     bundled file. Other kwargs go to the network's constructor (e.g. ``target=`` for ``gamma``). A sibling
-    network is its own name: ``create_restorer("sci_easy")`` (``list_restorers("sci*")``).
+    network is its own name: ``create_restorer("sci_easy")`` (``list_restorers("sci*")``). The module's
+    ``zoo_name`` is ``name`` when ``create_restorer(name)`` alone rebuilds it (no weights file, no kwargs), else
+    None: a :class:`~ptg_refine.PTGRefiner` records it in config.json as its F.
     """
-    if "variant" in kwargs:  # the old second naming scheme
+    if "variant" in kwargs:  # the variant is part of the name: say which name to use
         wanted = f"{name}_{kwargs['variant']}"
         fix = f"create_restorer({wanted!r})" if wanted in RESTORERS else f"a name of list_restorers({name + '*'!r})"
         raise TypeError(f"create_restorer() has no variant= argument: the variant is part of the name; use {fix}")
     cfg = get_restorer_config(name)
+    rebuildable = weights is None and not kwargs  # create_restorer(name) alone builds the same F again
     model = cfg.builder(**kwargs)
     if weights is None and cfg.needs_weights:
         if cfg.weights is None:
@@ -151,4 +154,6 @@ def create_restorer(name: str, weights: str | Path | None = None, **kwargs) -> n
     flush_subnormals_(model)
     if not hasattr(model, "name"):
         model.name = name  # e.g. for reprs and reports
+    # the name a refiner records for this F (config.json), so that loading rebuilds it; None: pass F again
+    model.zoo_name = name if rebuildable else None
     return freeze(model)

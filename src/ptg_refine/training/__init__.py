@@ -7,7 +7,7 @@ One module per concern:
   (the paper's Eq. 8, L(Î_c, T) + λ·L(Ī_c, T), for fine-tuning F with R).
 * :mod:`.trainer` — :class:`Trainer`: batches of crops with per-crop full-image positions (one call of R per
   step), AMP, validation, the training loop.
-* :mod:`.checkpoint` — atomic checkpoints, run fingerprints, resuming (past corrupt checkpoints).
+* :mod:`.resume` — atomic checkpoints, run fingerprints, resuming (past corrupt checkpoints).
 * :mod:`.distributed` — ``torchrun`` set-up and the rank / world helpers.
 * :mod:`.cache` — :class:`FeatureCache`: F(low) and G(low) once per full training image, in memory and on disk.
 * :mod:`.augment` — training-only augmentations of the prior and the positions (:func:`prior_view_images`, ...).
@@ -20,7 +20,7 @@ Use it inside your own loop::
 """
 from .augment import VIEW_AREA, VIEW_ASPECT, VIEW_GAIN, VIEW_GAMMA, prior_view_images
 from .cache import FeatureCache, image_hash, model_fingerprint
-from .checkpoint import RESTORER_NAME, STATE_NAME
+from .resume import RESTORER_NAME, STATE_NAME
 from .config import TrainConfig, config_from_args
 from .distributed import init_distributed_from_env
 from .losses import charbonnier, feature_distance, joint_loss, refinement_loss

@@ -9,7 +9,7 @@ full-image inference and the whole batch runs in one call (flips: see :mod:`ptg_
 ``joint=True`` fine-tunes F too, with the paper's Eq. 8 (:func:`~ptg_refine.training.losses.joint_loss`; F then
 runs per step on the crop, kept in eval mode so BatchNorm statistics stay fixed). Works under ``torchrun``
 (:mod:`~ptg_refine.training.distributed`: DistributedDataParallel; gloo on CPU, nccl on CUDA); the batch size is
-per process. Checkpoints: :mod:`~ptg_refine.training.checkpoint`.
+per process. Checkpoints: :mod:`~ptg_refine.training.resume`.
 
 Use it inside your own loop::
 
@@ -32,7 +32,7 @@ from torch import nn
 from .._outputs import write_text_atomic, writing
 from ..data.crops import FLIP_DIMS, apply_crop, sample_crop
 from ..evaluate import evaluate_pairs
-from . import checkpoint as _checkpoint
+from . import resume as _resume
 from . import distributed
 from .augment import add_prior_noise, jitter_position, mix_crop_prior
 from .cache import FeatureCache
@@ -216,7 +216,7 @@ class Trainer:
         ``prior_views``: G of a random one of the image's cached augmented views
         (:meth:`~ptg_refine.training.FeatureCache.prior_views`; random resized crop 50-100 % of the area, flip,
         exposure / gamma jitter), so g carries the image's content but is not a fixed per-image key that R
-        can memorise per-image corrections against (the failure seen with 181 training images, issue 4).
+        can memorise per-image corrections against (the failure seen with 181 training images).
         ``prior_crop_mix``: mixed with G of the low crop itself, then re-normalised."""
         c = self.config
         if c.prior_views:
@@ -313,23 +313,23 @@ class Trainer:
                 with writing(self.out_dir / "final" / "model.safetensors"):  # e.g. a full disk: names the file
                     self.refiner.save_pretrained(self.out_dir / "final")
                 if c.joint:
-                    with writing(self.out_dir / "final" / _checkpoint.RESTORER_NAME):
-                        _checkpoint.save_restorer(self.refiner, self.out_dir / "final")
+                    with writing(self.out_dir / "final" / _resume.RESTORER_NAME):
+                        _resume.save_restorer(self.refiner, self.out_dir / "final")
                 write_text_atomic(self.out_dir / "history.json", json.dumps(
                     {"config": asdict(c), "summary": summary, "history": self.history}, indent=1))
         return summary
 
-    # -- checkpoints (ptg_refine.training.checkpoint) ------------------------------------------------
+    # -- checkpoints (ptg_refine.training.resume) ------------------------------------------------
     def save_checkpoint(self) -> Path | None:
         """Write ``out_dir/checkpoints/step_<n>`` (save_pretrained files + optimiser / scheduler / RNG state
         of every rank) via a temporary folder and an atomic rename, then point ``checkpoints/latest`` at it
-        (:func:`ptg_refine.training.checkpoint.save_checkpoint`)."""
-        return _checkpoint.save_checkpoint(self)
+        (:func:`ptg_refine.training.resume.save_checkpoint`)."""
+        return _resume.save_checkpoint(self)
 
     def resume(self, checkpoint=None) -> int:
         """Load a checkpoint (default: ``out_dir/checkpoints/latest``); returns the step to continue from.
         Returns 0 and changes nothing when there is no checkpoint yet. Checksums are verified; a damaged newest
         checkpoint is reported by file name and the previous intact one is used; stale ``.tmp_step_*`` folders
         are removed. Refuses a checkpoint of a run on another F, prior, R configuration or training data
-        (:func:`ptg_refine.training.checkpoint.resume`)."""
-        return _checkpoint.resume(self, checkpoint)
+        (:func:`ptg_refine.training.resume.resume`)."""
+        return _resume.resume(self, checkpoint)

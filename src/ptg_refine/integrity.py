@@ -9,7 +9,7 @@
 * **Configs.** :func:`read_config` / :func:`check_pretrained_folder` check a folder before ``from_pretrained``.
 
 Training checkpoints (run fingerprints, resuming past a corrupt checkpoint) build on this in
-:mod:`ptg_refine.training.checkpoint`.
+:mod:`ptg_refine.training.resume`.
 """
 from __future__ import annotations
 
@@ -107,6 +107,6 @@ def check_pretrained_folder(folder: str | Path) -> dict:
     if not verify_checksums(folder):
         warnings.warn(f"{folder} has no {CHECKSUMS_NAME}: damage to its weights (e.g. zeroed bytes) cannot be "
                       "detected. If the folder is intact, record its checksums with "
-                      "ptg_refine.checkpoints.write_checksums(folder)", CheckpointWarning, stacklevel=1)  # here:
+                      "ptg_refine.integrity.write_checksums(folder)", CheckpointWarning, stacklevel=1)  # here:
         # one place, so a folder checked twice (the CLI, then from_pretrained) warns once
     return config

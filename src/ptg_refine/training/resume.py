@@ -5,7 +5,7 @@ writing them atomically, resuming from them, and refusing or skipping the wrong 
   refiner (R only; F's weights too in joint mode, ``restorer.safetensors``) and the training state (optimiser,
   scheduler, AMP scaler, the RNG states of every rank, history, config, run fingerprint) as
   ``training_state.json`` + ``training_state.safetensors`` (:mod:`ptg_refine._safe_state`), with checksums
-  (:func:`ptg_refine.checkpoints.write_checksums`), through a temporary folder and an atomic rename; then
+  (:func:`ptg_refine.integrity.write_checksums`), through a temporary folder and an atomic rename; then
   ``checkpoints/latest`` names it and only the newest ``keep_checkpoints`` are kept.
 * **No code from a checkpoint runs.** The state is JSON and safetensors, never a pickle. A checkpoint of an
   older version (``training_state.pt``, a pickle) is read with ``torch.load(weights_only=True)`` only: torch's
@@ -37,7 +37,7 @@ from safetensors.torch import load_file, save_file
 
 from .._outputs import write_text_atomic, writing
 from .._safe_state import load_state, save_state, state_paths
-from ..checkpoints import CheckpointWarning, CorruptCheckpointError, verify_checksums, write_checksums
+from ..integrity import CheckpointWarning, CorruptCheckpointError, verify_checksums, write_checksums
 from ..refiner import WEIGHTS_NAME
 from . import distributed
 from .cache import image_hash, model_fingerprint
