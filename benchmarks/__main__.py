@@ -34,6 +34,7 @@ COMMANDS = {
     "fewshot": ("fewshot", "main"),
     "real-vs-synthetic": ("real_vs_synthetic", "main"),
     "real": ("real_pairs", "main"),
+    "adapt-time": ("adapt_time", "main"),
 }
 
 

@@ -115,7 +115,7 @@ def report(rows: dict) -> str:
                                    sum(r["train_seconds"] for r in runs.values()) / len(runs)))
         if curve_rows:
             steps = curve_rows[0][3]
-            lines += ["### Adaptation curve: val PSNR of F+R against N pairs and iterations", "",
+            lines += [f"### F = {f_name}: adaptation curve, val PSNR of F+R against N pairs and iterations", "",
                       "| N pairs | start | seeds | " + " | ".join(f"it {s}" for s in steps) + " | train s/run |",
                       "|---|---|---|" + "---|" * len(steps) + "---|"]
             for n, cond, k, st, cells, secs in curve_rows:
@@ -123,7 +123,7 @@ def report(rows: dict) -> str:
                 lines.append(f"| {n} | {start} | {k} | " + " | ".join(cells) + f" | {secs:.0f} |")
             lines.append("")
         # prior table
-        lines += ["### The prior with N real pairs", "",
+        lines += [f"### F = {f_name}: the prior with N real pairs", "",
                   "| N | condition | seeds | F+R | Δ vs none (paired) | > 0 | GT-mean PSNR | worse than F (of 22) |",
                   "|---|---|---|---|---|---|---|---|"]
         for n in ns:
