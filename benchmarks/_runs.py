@@ -77,6 +77,13 @@ def is_done(rows: dict, run: str, config: dict) -> bool:
     return row is not None and row.get("config_hash") == config_hash(config)
 
 
+def record_run(path: Path, row: dict) -> None:
+    """Append a finished run's row to the study's JSON-lines file (``load_done`` reads it back)."""
+    path.parent.mkdir(exist_ok=True)
+    with open(path, "a") as fh:
+        fh.write(json.dumps(row) + "\n")
+
+
 def load_done(path: Path) -> dict:
     if not path.is_file():
         return {}

@@ -589,19 +589,11 @@ def _(c: Ctx):
 
 @case("17.14", "train: disk full while writing the second checkpoint")
 def _(c: Ctx):
-    from safetensors import SafetensorError
-
     import ptg_refine._safe_state as safe_state
+    from ptg_refine.testing import disk_full_on_call
 
-    real, calls = safe_state.save_file, []
-
-    def full_on_second(*a, **k):
-        calls.append(1)
-        if len(calls) == 2:
-            raise SafetensorError("Error while serializing: I/O error: No space left on device (os error 28)")
-        return real(*a, **k)
-
-    safe_state.save_file = full_on_second
+    real = safe_state.save_file
+    safe_state.save_file = disk_full_on_call(real, 2)
     try:
         rc, out, err = c.train(c.tmp / "run", "--ckpt-every", "1")
     finally:

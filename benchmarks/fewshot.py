@@ -29,13 +29,11 @@ name and configuration hash exists; rerun to resume or re-render):
 from __future__ import annotations
 
 import argparse
-import json
-import sys
 from pathlib import Path
 
 import torch
 
-from _runs import DATA, REPO, is_done, load_done, run_config, train_and_eval
+from _runs import DATA, REPO, is_done, load_done, record_run, run_config, train_and_eval
 from prior_calibration import claim
 from ptg_refine.data import PairedFolder
 from ptg_refine.evaluate import mean_se
@@ -195,9 +193,7 @@ def main():
                     row = train_and_eval(run, args.restorer, prior, pretrained, train, val, cfg, work / "cache",
                                          prior_proj_dim=128, init_from=init, val_during=True, **kwargs)
                     row.update(condition=cond, n=n)
-                    RESULTS.mkdir(exist_ok=True)
-                    with open(RUNS, "a") as fh:
-                        fh.write(json.dumps(row) + "\n")
+                    record_run(RUNS, row)
                     print(f"{run}: F+R {_mean(row):.2f} dB ({row['wall_seconds']:.0f} s)", flush=True)
     text = report(load_done(RUNS))
     (RESULTS / "fewshot.md").write_text(text)

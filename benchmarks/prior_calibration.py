@@ -35,7 +35,6 @@ rerun to resume or re-render; ``python -m benchmarks calibration ...`` is the sa
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import subprocess
 import sys
@@ -44,7 +43,7 @@ from pathlib import Path
 
 import torch
 
-from _runs import DATA, REPO, config_hash, is_done, load_done, run_config, train_and_eval
+from _runs import DATA, REPO, config_hash, is_done, load_done, record_run, run_config, train_and_eval
 from ptg_refine.data import PairedFolder
 from ptg_refine.evaluate import mean_se
 from ptg_refine.training import TrainConfig
@@ -197,9 +196,7 @@ def main():
                     row = train_and_eval(run, args.restorer, prior, pretrained, train, val, cfg, work / "cache",
                                          prior_proj_dim=128, diagnostics=cond != "none", **kwargs)
                     row["condition"] = cond
-                    RESULTS.mkdir(exist_ok=True)
-                    with open(RUNS, "a") as fh:
-                        fh.write(json.dumps(row) + "\n")
+                    record_run(RUNS, row)
                     print(f"{run}: F+R {mean_se(row['psnr_F+R'])[0]:.2f} dB ({row['wall_seconds']:.0f} s)", flush=True)
     text = report(load_done(RUNS))
     (RESULTS / "prior_calibration.md").write_text(text)

@@ -40,3 +40,15 @@ def write_images(folder, names, size=(40, 48), seed=0, low=60, high=255):
     rng = np.random.default_rng(seed)
     for n in names:
         Image.fromarray(rng.integers(low, high, (*size, 3), dtype=np.uint8)).save(folder / n)
+
+
+def dark_pairs(n=3, size=(20, 24), seed=0, prefix="p"):
+    """``n`` in-memory pairs ``{prefix}{i}``: random uint8 targets in [40, 255) and low = 0.3 x target."""
+    from ptg_refine.data import Pair
+
+    g = torch.Generator().manual_seed(seed)
+    out = []
+    for i in range(n):
+        high = torch.randint(40, 255, (3, *size), generator=g, dtype=torch.uint8)
+        out.append(Pair(f"{prefix}{i}", (high.float() * 0.3).round().byte(), high))
+    return out

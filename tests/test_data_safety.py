@@ -18,7 +18,7 @@ from ptg_refine import PTGRefiner
 from ptg_refine._validation import check_dtype, check_output_dir, check_restored
 from ptg_refine.integrity import (CheckpointWarning, CorruptCheckpointError, check_pretrained_folder, read_config,
                                     verify_checksums, write_checksums)
-from ptg_refine.data import ImageFolder, Pair, PairedFolder, read_image, save_image, synthesize_pairs
+from ptg_refine.data import ImageFolder, PairedFolder, read_image, save_image, synthesize_pairs
 from ptg_refine.data import synth as synth_module
 from ptg_refine.data.io import image_size, read_uint8, read_uint8_alpha
 from ptg_refine.restorers import create_restorer
@@ -26,6 +26,7 @@ from ptg_refine.restorers._common import read_state_dict
 from ptg_refine.training import Trainer, TrainConfig
 from ptg_refine._safe_state import save_state
 from ptg_refine.training.resume import find_intact_checkpoint, fingerprint_differences, read_training_state
+from helpers import dark_pairs
 
 TINY = dict(prior="none:8", width=8, num_blocks=1, prior_hidden=16, embed_dim=8)
 
@@ -286,12 +287,7 @@ def test_invalid_config_json_is_named(saved):
 
 # -- training checkpoints ----------------------------------------------------------------------------
 def pairs(n=3, seed=0):
-    g = torch.Generator().manual_seed(seed)
-    out = []
-    for i in range(n):
-        high = torch.randint(40, 255, (3, 20, 24), generator=g, dtype=torch.uint8)
-        out.append(Pair(f"p{i}", (high.float() * 0.3).round().byte(), high))
-    return out
+    return dark_pairs(n, seed=seed)
 
 
 def trainer(out, restorer="gamma", data=None, **kw):

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+from helpers import dark_pairs
 from ptg_refine import PTGRefiner
 from ptg_refine.data import PairedFolder
 from ptg_refine.data.synth import PRESETS, degrade
@@ -143,14 +144,7 @@ def test_identity_weight_keeps_r_closer_to_f():
 
 
 def _pairs_in_memory():
-    from ptg_refine.data import Pair
-
-    g = torch.Generator().manual_seed(3)
-    out = []
-    for i in range(2):
-        high = torch.randint(40, 255, (3, 24, 24), generator=g, dtype=torch.uint8)
-        out.append(Pair(name=f"m{i}", low=(high.float() * 0.3).round().byte(), high=high))
-    return out
+    return dark_pairs(2, (24, 24), seed=3, prefix="m")
 
 
 def test_camera_preset_is_darker_with_wider_casts_and_a_black_level():

@@ -15,20 +15,15 @@ from ptg_refine import PTGRefiner
 from ptg_refine._safe_state import load_state, save_state
 from ptg_refine.integrity import CheckpointWarning, CorruptCheckpointError, write_checksums
 from ptg_refine.cli import main
-from ptg_refine.data import Pair
 from ptg_refine.training import Trainer, TrainConfig
 from ptg_refine.training.resume import read_training_state
+from helpers import dark_pairs
 
 TINY = dict(prior="none:8", width=8, num_blocks=1, prior_hidden=16, embed_dim=8)
 
 
 def pairs(n=3, seed=0):
-    g = torch.Generator().manual_seed(seed)
-    out = []
-    for i in range(n):
-        high = torch.randint(40, 255, (3, 20, 24), generator=g, dtype=torch.uint8)
-        out.append(Pair(f"p{i}", (high.float() * 0.3).round().byte(), high))
-    return out
+    return dark_pairs(n, seed=seed)
 
 
 def trainer(out, iterations=6):
@@ -423,20 +418,11 @@ def test_a_folder_without_checksums_warns_once(saved_refiner, tmp_path):
 
 # -- train on a full disk says so, naming the file, and leaves no partial checkpoint ------------------
 def test_train_on_a_full_disk_names_the_file(tmp_path, monkeypatch):
-    from safetensors import SafetensorError
-
     import ptg_refine._safe_state as safe_state
+    from ptg_refine.testing import disk_full_on_call
 
     d = paired_folder(tmp_path / "pairs")
-    real, calls = safe_state.save_file, []
-
-    def full_on_second(*a, **k):
-        calls.append(1)
-        if len(calls) == 2:
-            raise SafetensorError("Error while serializing: I/O error: No space left on device (os error 28)")
-        return real(*a, **k)
-
-    monkeypatch.setattr(safe_state, "save_file", full_on_second)
+    monkeypatch.setattr(safe_state, "save_file", disk_full_on_call(safe_state.save_file, 2))
     rc, _, err = cli("train", "--pairs", d, "--out", tmp_path / "run", "--restorer", "gamma", "--prior", "none:8",
                      "--prior-proj-dim", "0", "--width", "8", "--num-blocks", "1", "--batch-size", "1",
                      "--crop-size", "16", "--no-progress", "--threads", "1", "--ckpt-every", "1", "--iterations", "3")

@@ -12,21 +12,16 @@ import torch
 from PIL import Image
 
 from ptg_refine import PTGRefiner
-from ptg_refine.data import Pair
 from ptg_refine.training import (FeatureCache, Trainer, TrainConfig, charbonnier, joint_loss,
                                   prior_parameter_names, refinement_loss)
 from ptg_refine.training.resume import read_training_state
+from helpers import dark_pairs
 
 TINY = dict(prior="none:8", width=8, num_blocks=1, prior_hidden=16, embed_dim=8)
 
 
 def pairs(n=3, size=(36, 44), seed=0):
-    g = torch.Generator().manual_seed(seed)
-    out = []
-    for i in range(n):
-        high = torch.randint(40, 255, (3, *size), generator=g, dtype=torch.uint8)
-        out.append(Pair(f"p{i}", (high.float() * 0.3).round().byte(), high))
-    return out
+    return dark_pairs(n, size, seed)
 
 
 def refiner(restorer="gamma", **kw):

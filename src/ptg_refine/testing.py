@@ -47,3 +47,20 @@ def perturb_(module: nn.Module, scale: float = 0.05) -> nn.Module:
         for p in module.parameters():
             p.add_(torch.randn_like(p) * scale)
     return module
+
+
+def disk_full_on_call(func, call: int = 2):
+    """``func`` wrapped so that its ``call``-th call fails as safetensors reports a full disk (a SafetensorError
+    carrying "os error 28") and every other call goes through: for tests and fault cases of the checkpoint
+    writer (e.g. ``monkeypatch.setattr(ptg_refine._safe_state, "save_file", disk_full_on_call(save_file))``)."""
+    from safetensors import SafetensorError
+
+    calls = []
+
+    def wrapper(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == call:
+            raise SafetensorError("Error while serializing: I/O error: No space left on device (os error 28)")
+        return func(*args, **kwargs)
+
+    return wrapper
