@@ -365,8 +365,8 @@ def add_train_args(p):
     p.add_argument("--init-from", default=None, metavar="NAME_OR_DIR",
                    help="start R from a trained refiner (a shipped name, ptg_refine.list_pretrained(), a folder "
                         "with config.json + model.safetensors or local-dir:PATH, or hf-hub:user/name) and adapt it "
-                        "to --pairs: its F, prior, size and exposure come with it (the R options below are then not "
-                        "given)")
+                        "to --pairs: its F, prior and size come with it (the R options below are then not given; "
+                        "--exposure sets the adapted refiner's brightness)")
     p.add_argument("--restorer", default=None, help="zoo name of F (ptg_refine.list_restorers()); required "
                                                     "unless --init-from gives it")
     p.add_argument("--exposure", default="refiner", type=_exposure_arg,
