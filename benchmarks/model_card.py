@@ -105,6 +105,9 @@ def card(name: str, real: dict | None) -> str:
         lines.append(f"The last stage started from the shipped refiner `{run['init']}`.")
     cmd = (f"python -m benchmarks ship {name} --work runs/general --threads 1" if "init" in run
            else f"python benchmarks/train_ship.py {name}")
+    if exposure != run.get("exposure", "refiner"):
+        lines += [f"The exposure setting `{exposure}` was set after training (the mean luminance of the training "
+                  f"targets): `python -m benchmarks ship {name} --index-only --exposure {exposure}`.", ""]
     lines += [f"Last stage: {t['iterations']} iterations, batch {t['batch_size']} crops of {t['crop_size']}², AdamW lr "
               f"{t['lr']} cosine, seed {t.get('seed', 0)}; {run['train_seconds']:.0f} s of training steps on "
               f"{run.get('threads', 1)} CPU thread(s) of a shared 2-core machine. Model selection: "
