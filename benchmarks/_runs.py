@@ -122,7 +122,7 @@ def train_and_eval(run: str, restorer_name: str, prior: str, prior_pretrained: b
     if init_from is not None:
         refiner = PTGRefiner.from_pretrained(init_from, restorer=restorer(restorer_name))
         # R adapted to the data it is scored on learns that data's brightness: Eq. 1 as is, as for a fresh R
-        refiner.exposure = refiner.refiner_config.exposure = "refiner"
+        refiner.exposure = "refiner"
     else:
         refiner = PTGRefiner(restorer=restorer(restorer_name), prior=prior,
                              prior_pretrained="default" if prior_pretrained else None,

@@ -17,10 +17,10 @@ import statistics
 from pathlib import Path
 
 from _runs import REPO
+from real_pairs import MAX_WORSE, MODES, passes_cross_camera, saw_camera
 
 RESULTS = Path(__file__).parent / "results"
 PRETRAINED = REPO / "src" / "ptg_refine" / "pretrained"
-MODES = ("refiner", "restorer")
 EXPOSURE_TEXT = {"refiner": "R's own brightness (Eq. 1 as is)", "restorer": "F's mean luminance kept"}
 
 
@@ -61,11 +61,10 @@ def verdict(name: str, f_name: str, seen: bool, shipped_exposure: str, real: dic
                 "camera's look and F's failures on it. **On photos of another camera it can make F worse**: "
                 "use a general-purpose refiner there, or adapt one to your camera "
                 f"(`ptg-refine train --init-from {name} ...`, see README).")
-    ok = d >= 0 and worse <= 0.3 * n
     return (f"This refiner **never saw this camera** (no IR-RGB image in training): a cross-camera test. "
             f"With its shipped exposure setting it is {d:+.2f} dB against F alone and worse than F on {worse} of {n} "
-            f"photos: the do-no-harm test (F + R ≥ F on average, worse on ≤ 30 %) is "
-            f"**{'passed' if ok else 'FAILED'}**.")
+            f"photos: the do-no-harm test (F + R ≥ F on average, worse on ≤ {MAX_WORSE * 100:.0f} %) is "
+            f"**{'passed' if passes_cross_camera(s) else 'FAILED'}**.")
 
 
 def card(name: str, real: dict | None) -> str:
@@ -75,7 +74,7 @@ def card(name: str, real: dict | None) -> str:
     run = json.loads((RESULTS / f"ship_{name}.json").read_text())
     f_name, exposure = entry["restorer"], config.get("exposure", "refiner")
     trained_on = entry.get("trained_on") or ["SYNTHETIC pairs (default preset) of 181 clean photos"]
-    seen = any("IR-RGB" in t for t in trained_on)
+    seen = saw_camera(trained_on)
     prior = entry["prior"]
     prior_text = ("No pre-trained prior (g = 0): no prior path beat R without one in this project's measurements."
                   if prior.startswith("none") else f"Prior: the frozen `{prior}` ({entry['prior_mode']}).")

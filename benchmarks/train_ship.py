@@ -12,8 +12,8 @@ Data: SYNTHETIC pairs made by ``ptg-refine synth`` from the clean photos under P
 ../shared/data): 181 training photos x 2 variants (seed 0, long side <= 512), validation 18 McMaster pairs
 (seed 1) — the same folders as benchmarks/prior_calibration.py (``--work``, default runs/bench). The run is
 resumable (checkpoints in <work>/ship/<name>); at the end it copies ``final/`` to
-src/ptg_refine/pretrained/<name>, evaluates it from there, writes its model card (benchmarks/model_card.py; real-pair figures once results/real_pairs.json exists),
-its entry in src/ptg_refine/pretrained/index.json (F, prior, validation means, licences; what
+src/ptg_refine/pretrained/<name>, checks that it loads from there, writes its model card (benchmarks/model_card.py;
+real-pair figures once results/real_pairs.json exists), its entry in src/ptg_refine/pretrained/index.json (F, prior, validation means, licences; what
 ``ptg_refine.list_pretrained()`` reads) and results/ship_<name>.md with validation PSNR against iterations, so a
 reader sees whether more compute would still pay. ``--index-only`` rewrites the index entry of an already shipped
 refiner from results/ship_<name>.json without training. The recipe (prior path, iterations, lr) is the best
@@ -148,15 +148,15 @@ def ship_real(args) -> None:
         train_dir = DATA / "real_pairs" / "ir_rgb" / "train"
     train, val = PairedFolder(train_dir).pairs, PairedFolder(DATA / "real_pairs" / "ir_rgb" / "val").pairs
     torch.manual_seed(train_kw["seed"])
-    init = recipe["init"]
-    if init not in list_pretrained():  # withdrawn from the package: its training run's folder (see REAL_RECIPES)
-        init = str(REPO / "runs" / "bench" / "ship" / init / "final")
-    refiner = PTGRefiner.from_pretrained(init)
+    shipped_init = recipe["init"] in list_pretrained()
+    # a withdrawn init is read from its training run's folder (see REAL_RECIPES)
+    refiner = PTGRefiner.from_pretrained(recipe["init"] if shipped_init else
+                                         str(REPO / "runs" / "bench" / "ship" / recipe["init"] / "final"))
     exposure = recipe["exposure"]
     if exposure == "targets":
         exposure = round(statistics.mean(float(mean_luminance(p.high_float()[None])[0]) for p in train), 2)
-    refiner.exposure = refiner.refiner_config.exposure = exposure
-    init_cfg = get_pretrained_config(recipe["init"]) if recipe["init"] in list_pretrained() else None
+    refiner.exposure = exposure
+    init_cfg = get_pretrained_config(recipe["init"]) if shipped_init else None
     cfg = TrainConfig(**train_kw, val_every=min(args.val_every, train_kw["iterations"] // 4), ckpt_every=250)
     out = work / "ship" / args.name
     trainer = Trainer(refiner, train, cfg, val_pairs=val, out_dir=out, cache_dir=work / "cache",
@@ -187,11 +187,12 @@ def ship_real(args) -> None:
     (RESULTS / f"ship_{args.name}.json").write_text(json.dumps(run, indent=1))
     if args.no_ship:
         return
-    install(args.name, out, run, work, val)
+    install(args.name, out, run)
 
 
-def install(name: str, out: Path, run: dict, work: Path, val) -> None:
-    """Copy ``out/final`` into the package as shipped refiner ``name``, write its index entry and model card."""
+def install(name: str, out: Path, run: dict) -> None:
+    """Copy ``out/final`` into the package as shipped refiner ``name``, write its index entry and model card
+    (``run``: its results/ship_<name>.json record, whose validation was scored on the trained refiner)."""
     dest = PRETRAINED / name
     if dest.exists():
         shutil.rmtree(dest)
@@ -199,12 +200,12 @@ def install(name: str, out: Path, run: dict, work: Path, val) -> None:
     for p in dest.iterdir():
         p.chmod(0o644)
     write_index_entry(name, run)
-    shipped = PTGRefiner.from_pretrained(name)
-    ev = evaluate_pairs(val, refiner=shipped, out_dir=work / "eval" / name, strips=False, progress=False)
+    PTGRefiner.from_pretrained(name)  # the installed copy loads (checksums, config); tests re-score it
     from model_card import card, load_real
 
     (dest / "README.md").write_text(card(name, load_real()))
-    print(f"shipped {name}: val PSNR F {ev['mean']['psnr_F']:.2f} -> F+R {ev['mean']['psnr_F+R']:.2f} dB")
+    print(f"shipped {name}: val PSNR F {statistics.mean(run['val']['psnr_F']):.2f} -> "
+          f"F+R {statistics.mean(run['val']['psnr_F+R']):.2f} dB")
 
 
 def main():
@@ -225,9 +226,9 @@ def main():
     if args.exposure is not None:
         if not args.index_only:
             raise SystemExit("--exposure goes with --index-only (a training run takes it from its recipe)")
-        from ptg_refine.exposure import check_exposure
+        from ptg_refine.exposure import parse_exposure
 
-        value = check_exposure(args.exposure if args.exposure in ("refiner", "restorer") else float(args.exposure))
+        value = parse_exposure(args.exposure)
         path = PRETRAINED / args.name / "config.json"
         config = json.loads(path.read_text())
         config["exposure"] = value
@@ -279,7 +280,7 @@ def main():
     (RESULTS / f"ship_{tag}.json").write_text(json.dumps(run, indent=1))
     if args.no_ship:
         return
-    install(args.name, out, run, work, val)
+    install(args.name, out, run)
 
 
 if __name__ == "__main__":

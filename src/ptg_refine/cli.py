@@ -280,14 +280,10 @@ def _field_kind(f):
 
 def _exposure_arg(text: str):
     """argparse type of --exposure: 'refiner', 'restorer' or a number in (0, 1)."""
-    from .exposure import check_exposure
+    from .exposure import parse_exposure
 
     try:
-        value = text if text in ("refiner", "restorer") else float(text)
-    except ValueError:
-        value = text  # not a number: check_exposure names the options
-    try:
-        return check_exposure(value)
+        return parse_exposure(text)
     except ValueError as e:
         raise argparse.ArgumentTypeError(str(e)) from None
 
@@ -473,7 +469,7 @@ def run_train(args):
     # the F that R is trained for, by name: after --init-from --restorer another F than the init's; with
     # --restorer-weights the name too (loading then needs --restorer-weights again)
     refiner.refiner_config.restorer = restorer_name
-    refiner.exposure = refiner.refiner_config.exposure = args.exposure
+    refiner.exposure = args.exposure  # recorded in config.json
     train = PairedFolder(args.pairs, limit=args.limit)
     val = PairedFolder(args.val_pairs) if args.val_pairs else None
     trainer = Trainer(refiner, train.pairs, config, val_pairs=val.pairs if val else None, out_dir=out,

@@ -55,6 +55,16 @@ def check_exposure(exposure) -> str | float:
                      f"target mean luminance in (0, 1); got {exposure!r}")
 
 
+def parse_exposure(text: str) -> str | float:
+    """An exposure setting written as text (a command line): ``"refiner"``, ``"restorer"`` or a number, checked by
+    :func:`check_exposure` (ValueError naming the options)."""
+    try:
+        value = text if text in EXPOSURE_MODES else float(text)
+    except ValueError:
+        value = text  # not a number: check_exposure names the options
+    return check_exposure(value)
+
+
 def apply_exposure(output: torch.Tensor, restored: torch.Tensor, exposure) -> torch.Tensor:
     """The refined ``output`` under an exposure setting (see the module docstring); ``restored`` is F's output."""
     exposure = check_exposure(exposure)

@@ -219,7 +219,7 @@ class PTGRefiner(
                  exposure: str | float = _D.exposure):
         super().__init__()
         check_refiner_values({k: v for k, v in locals().items() if k in _SIZE_FIELDS}, "PTGRefiner")
-        self.exposure = check_exposure(exposure)
+        exposure = check_exposure(exposure)
         if prior_mode not in PRIOR_MODES:
             raise ValueError(f"prior_mode must be one of {PRIOR_MODES}, got {prior_mode!r}")
         if prior_input not in ("low", "restored"):
@@ -252,7 +252,16 @@ class PTGRefiner(
             prior_dim=found, width=width, num_blocks=num_blocks, heads=heads, ffn_expansion=ffn_expansion,
             kernel_size=kernel_size, prior_hidden=prior_hidden, embed_dim=embed_dim, prior_proj_dim=prior_proj_dim,
             prior_dropout=prior_dropout, prior_mode=prior_mode, prior_input=prior_input, dense_hidden=dense_hidden,
-            prior_seed=prior_seed, exposure=self.exposure)
+            prior_seed=prior_seed, exposure=exposure)
+
+    @property
+    def exposure(self) -> str | float:
+        """:meth:`enhance`'s default output brightness (:mod:`ptg_refine.exposure`), as config.json records it."""
+        return self.refiner_config.exposure
+
+    @exposure.setter
+    def exposure(self, value: str | float) -> None:
+        self.refiner_config.exposure = check_exposure(value)
 
     @classmethod
     def from_config(cls, config: RefinerConfig | dict, restorer: Any = None, prior: Any = None) -> "PTGRefiner":

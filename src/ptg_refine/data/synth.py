@@ -240,7 +240,8 @@ def synthesize_pairs(clean_dirs, out_dir, variants: int = 1, seed: int = 0, max_
             if small.shape != clean.shape:
                 resized.append(name)
             split = ("val" if name in held_out else "train") if val_fraction > 0 else None
-            low_dir, high_dir = (tmp / split if split else tmp) / "low", (tmp / split if split else tmp) / "high"
+            root = tmp / split if split else tmp
+            low_dir, high_dir = root / "low", root / "high"
             for k in range(variants):
                 rng = np.random.default_rng(derive_seed(seed, name, k))
                 try:
