@@ -4,8 +4,9 @@
     python -m benchmarks speed --help    # a command's own options (each script's header has its exact command)
     python -m benchmarks readme          # copy the results tables into README.md (--check: fail when stale)
 
-Every command is one script of this folder, which can also be run on its own (``python benchmarks/<script>.py``);
-each writes its figures under ``benchmarks/results/``. Training studies (``quality``, ``calibration``) key their runs
+Every command is one module of the ``benchmarks`` package (also ``python -m benchmarks.<module>``), run from the
+repository root; each writes its figures under ``benchmarks/results/`` with this command in the file's header.
+Release tooling (train and ship a bundled refiner) is ``python -m tools.ship``. Training studies (``quality``, ``calibration``) key their runs
 by a hash of the run's configuration and record the commit they ran on (``_runs.run_config``), so a rerun skips
 only runs whose configuration is unchanged.
 """
@@ -23,7 +24,6 @@ COMMANDS = {
     "restorers": ("restorer_speed", "main"),
     "quality": ("quality", "main"),
     "calibration": ("prior_calibration", "main"),
-    "ship": ("train_ship", "main"),
     "ship-summary": ("ship_summary", "main"),
     "model-card": ("model_card", "main"),
     "real-photos": ("real_photo_stats", "main"),
@@ -36,6 +36,8 @@ COMMANDS = {
     "real": ("real_pairs", "main"),
     "adapt-time": ("adapt_time", "main"),
 }
+# commands that only render committed results (no measurement): they run on an uncommitted tree
+REPORTS = {"readme", "model-card", "ship-summary"}
 
 
 def summary(script: str) -> str:
@@ -69,9 +71,11 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr)
         return 2
     script, entry = COMMANDS[name]
-    if str(HERE) not in sys.path:  # the scripts import their helpers (_runs, _paths) as top-level modules
-        sys.path.insert(0, str(HERE))
-    module = importlib.import_module(script)
+    if name not in REPORTS and not {"-h", "--help", "--report", "--check"} & set(rest):
+        from benchmarks._runs import code_version
+
+        code_version()  # refuses an uncommitted tree before the work starts, not when the results are written
+    module = importlib.import_module(f"{__package__ or 'benchmarks'}.{script}")
     sys.argv = [f"python -m benchmarks {name}", *rest]  # the scripts parse sys.argv
     result = getattr(module, entry)()
     return result if isinstance(result, int) else 0

@@ -9,3 +9,4 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("PTG_DATA_DIR", REPO.parent / "shared" / "data"))
 SHARED = DATA.parent
+RESULTS = REPO / "benchmarks" / "results"  # every results file of the benchmarks and tools/ship.py

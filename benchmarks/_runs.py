@@ -8,8 +8,10 @@ configuration hash, so changing a recipe reruns exactly the runs it affects.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
+import os
 import subprocess
 from dataclasses import asdict
 import time
@@ -23,21 +25,37 @@ from ptg_refine.restorers import create_restorer
 from ptg_refine.training import Trainer, TrainConfig
 from ptg_refine.training.config import RESUMABLE_CHANGES
 
-from _paths import DATA, REPO, SHARED  # noqa: E402  (the one data root: PTG_DATA_DIR)
+from benchmarks._paths import DATA, REPO, SHARED  # noqa: E402  (the one data root: PTG_DATA_DIR)
 
 WEIGHTS = {"zero_dce": SHARED / "weights/zero_dce/Epoch99.pth", "zero_dce_pp": SHARED / "weights/zero_dce_pp/Epoch99.pth"}
 
 
+# what a result depends on: the library and the code that measured it (not the results themselves)
+CODE_PATHS = ["src", "benchmarks", "tools", ":(exclude)benchmarks/results"]
+ALLOW_DIRTY = "PTG_BENCH_ALLOW_DIRTY"
+
+
+@functools.lru_cache(maxsize=None)
 def code_version() -> str:
-    """git commit of the checkout (+ '-dirty' when src/ has uncommitted changes), for results rows."""
+    """git commit of the checkout, for results rows and headers. A result must name the code it ran on, so an
+    uncommitted change under src/, benchmarks/ or tools/ stops the run (one line with the fix) unless
+    PTG_BENCH_ALLOW_DIRTY=1, which marks the version ``-dirty`` (such results are for trying a change and are not
+    committed: tests/test_benchmarks_package.py fails on them). Read once per process: ``python -m benchmarks``
+calls it before a measuring command starts, so a run stops before its work, not after."""
     try:
         head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True,
                               check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "src"], cwd=REPO, capture_output=True, text=True,
-                               check=True).stdout.strip()
-        return head + ("-dirty" if dirty else "")
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=all", "--", *CODE_PATHS],
+                               cwd=REPO, capture_output=True, text=True, check=True).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
+    if dirty and os.environ.get(ALLOW_DIRTY) != "1":
+        lines = dirty.splitlines()
+        listed = lines[0].strip() + (", ..." if len(lines) > 1 else "")
+        raise SystemExit(f"benchmarks: uncommitted changes ({listed}): commit first so the results name the code "
+                         f"they ran on, or set {ALLOW_DIRTY}=1 to try a change (results marked -dirty, not to be "
+                         "committed)")
+    return head + ("-dirty" if dirty else "")
 
 
 def versions() -> str:

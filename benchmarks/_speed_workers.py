@@ -1,7 +1,7 @@
 """Measurement workers of benchmarks/speed.py: each runs one measurement in a fresh process and prints one
 JSON line (so peak-memory figures belong to that workload only). Not meant to be run by hand:
 
-    .venv/bin/python benchmarks/_speed_workers.py '{"kind": "latency", "component": "R", "size": [400, 600], "reps": 5}'
+    python -m benchmarks._speed_workers '{"kind": "latency", "component": "R", "size": [400, 600], "reps": 5}'
 """
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 from ptg_refine.diagnostics import SubnormalCounter, subnormal_mask
 
-from _paths import DATA
+from benchmarks._paths import DATA
 
 REAL = DATA / "real_lowlight"
 IMG_4K = REAL / "zerodcepp_real" / "512_0_.png"        # 3840x2160 (the one 4K frame of the set)

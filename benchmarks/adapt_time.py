@@ -22,10 +22,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from _paths import DATA
-from _runs import code_version, versions
+from benchmarks._paths import DATA, RESULTS
+from benchmarks._runs import code_version, versions
 
-RESULTS = Path(__file__).parent / "results"
 RECIPE = ["--iterations", "400", "--batch-size", "8", "--crop-size", "96", "--lr", "1e-3"]
 HEADER = ["# Adapting a shipped refiner to a camera: wall time of README's recipe", "",
           "`ptg-refine train --init-from NAME --pairs real_pairs/ir_rgb/train " + " ".join(RECIPE) + " --threads T` "

@@ -2,7 +2,7 @@
 
 Command (from the repository root; writes benchmarks/results/fault_cases.md, about half a minute on a CPU):
 
-    python benchmarks/fault_cases.py
+    python -m benchmarks faults
 
 Every case runs in a fresh temporary folder (``T/`` in the table) with a tiny untrained refiner (F = gamma,
 prior "none", so nothing is downloaded) and checks, besides the exit status and the message, that no data
@@ -33,10 +33,10 @@ import ptg_refine  # noqa: E402
 from ptg_refine import PTGRefiner  # noqa: E402
 from ptg_refine.integrity import write_checksums  # noqa: E402
 from ptg_refine.cli import main  # noqa: E402
+from benchmarks._paths import REPO as ROOT, RESULTS  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
-RESULT = ROOT / "benchmarks" / "results" / "fault_cases.md"
-COMMAND = "python benchmarks/fault_cases.py"
+RESULT = RESULTS / "fault_cases.md"
+COMMAND = "python -m benchmarks faults"
 TINY = dict(prior="none:8", width=8, num_blocks=1, prior_hidden=16, embed_dim=8)
 CASES = []
 

@@ -33,13 +33,13 @@ from pathlib import Path
 
 import torch
 
-from _runs import DATA, REPO, is_done, load_done, record_run, run_config, train_and_eval
-from prior_calibration import claim
+from benchmarks._paths import RESULTS
+from benchmarks._runs import DATA, REPO, is_done, load_done, record_run, run_config, train_and_eval
+from benchmarks.prior_calibration import claim
 from ptg_refine.data import PairedFolder
 from ptg_refine.evaluate import mean_se
 from ptg_refine.training import TrainConfig
 
-RESULTS = Path(__file__).parent / "results"
 RUNS = RESULTS / "fewshot_runs.jsonl"
 REAL = DATA / "real_pairs" / "ir_rgb"
 BATCH, CROP, LR = 8, 96, 1e-3

@@ -16,10 +16,10 @@ import json
 import statistics
 from pathlib import Path
 
-from _runs import REPO
-from real_pairs import MAX_WORSE, MODES, passes_cross_camera, saw_camera
+from benchmarks._paths import RESULTS
+from benchmarks._runs import REPO
+from benchmarks.real_pairs import MAX_WORSE, MODES, passes_cross_camera, saw_camera
 
-RESULTS = Path(__file__).parent / "results"
 PRETRAINED = REPO / "src" / "ptg_refine" / "pretrained"
 EXPOSURE_TEXT = {"refiner": "R's own brightness (Eq. 1 as is)", "restorer": "F's mean luminance kept"}
 
@@ -102,11 +102,11 @@ def card(name: str, real: dict | None) -> str:
               "Trained, in this order, on:", ""] + [f"{i + 1}. {s}" for i, s in enumerate(trained_on)] + [""]
     if "init" in run:
         lines.append(f"The last stage started from the shipped refiner `{run['init']}`.")
-    cmd = (f"python -m benchmarks ship {name} --work runs/general --threads 1" if "init" in run
-           else f"python benchmarks/train_ship.py {name}")
+    cmd = (f"python -m tools.ship {name} --work runs/general --threads 1" if "init" in run
+           else f"python -m tools.ship {name}")
     if exposure != run.get("exposure", "refiner"):
         lines += [f"The exposure setting `{exposure}` was set after training (the mean luminance of the training "
-                  f"targets): `python -m benchmarks ship {name} --index-only --exposure {exposure}`.", ""]
+                  f"targets): `python -m tools.ship {name} --index-only --exposure {exposure}`.", ""]
     lines += [f"Last stage: {t['iterations']} iterations, batch {t['batch_size']} crops of {t['crop_size']}², AdamW lr "
               f"{t['lr']} cosine, seed {t.get('seed', 0)}; {run['train_seconds']:.0f} s of training steps on "
               f"{run.get('threads', 1)} CPU thread(s) of a shared 2-core machine. Model selection: "

@@ -1,11 +1,12 @@
 """SHA-256 digests of refiner outputs on the bundled example photos, to prove a refactor changes no output.
 
-    cd benchmarks && OMP_WAIT_POLICY=PASSIVE python output_digests.py [--out results/output_digests.json]
+    OMP_WAIT_POLICY=PASSIVE python -m benchmarks digests --compare benchmarks/results/output_digests.json
 
 Covers every shipped refiner (whole image, tiled, tiled with F tiled), a trained-looking R with a random
 dense+global Lite0 prior (whole and tiled), a batch of crops at given positions (the training path) and
-the PNG files of ``ptg-refine enhance --examples``. Run it before and after a change and compare the files:
-every digest must be equal (bit-exact outputs). The digests pin the float32 path (``precision="fp32"``,
+the PNG files of ``ptg-refine enhance --examples``. Run it after a change with ``--compare`` the committed file
+(written before the change): every digest must be equal (bit-exact outputs); the command fails otherwise and
+records the comparison in the new file. The digests pin the float32 path (``precision="fp32"``,
 ``--precision fp32``): the bfloat16 default of ``enhance`` on CPUs with native bfloat16 depends on the CPU's
 kernels, and is checked against float32 by tests/test_inference_precision.py instead.
 """
@@ -25,7 +26,8 @@ from ptg_refine import PTGRefiner, list_pretrained
 from ptg_refine.data import read_image
 from ptg_refine.testing import trained_looking
 
-from _runs import code_version, versions
+from benchmarks._paths import RESULTS
+from benchmarks._runs import code_version, versions
 
 EXAMPLES = Path(__import__("ptg_refine").__file__).parent / "examples_data"
 
@@ -37,8 +39,10 @@ def digest(t: torch.Tensor) -> str:
 @torch.no_grad()
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--out", default=str(Path(__file__).parent / "results" / "output_digests.json"))
+    ap.add_argument("--out", default=str(RESULTS / "output_digests.json"))
+    ap.add_argument("--compare", default=None, help="digests file of the code before the change (read first)")
     args = ap.parse_args(argv)
+    before = json.loads(Path(args.compare).read_text()) if args.compare else None
     torch.set_num_threads(1)
     photos = sorted(EXAMPLES.glob("*.png"))
     images = {p.name: read_image(p)[None] for p in photos}
@@ -77,11 +81,23 @@ def main(argv=None):
                        check=True, capture_output=True)
         for f in sorted(Path(tmp).rglob("*.png")):
             out[f"cli/{f.relative_to(tmp)}"] = hashlib.sha256(f.read_bytes()).hexdigest()[:16]
+    record = {"commit": code_version(), "versions": versions(),
+              "command": "python -m benchmarks digests" + (f" --compare {args.compare}" if args.compare else ""),
+              "digests": out}
+    changed = []
+    if before is not None:
+        old = before["digests"]
+        changed = sorted(k for k in out.keys() | old.keys() if out.get(k) != old.get(k))
+        record["compared_with"] = {"commit": before["commit"], "equal": len(out) - len(changed), "of": len(out),
+                                   "changed": changed}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps({"commit": code_version(), "versions": versions(),
-                                          "command": "cd benchmarks && python output_digests.py",
-                                          "digests": out}, indent=1) + "\n")
+    Path(args.out).write_text(json.dumps(record, indent=1) + "\n")
     print(f"{len(out)} digests -> {args.out}")
+    if changed:
+        print(f"{len(changed)} of {len(out)} digests differ from {args.compare}: {', '.join(changed)}",
+              file=sys.stderr)
+        return 1
+    return 0
 
 
 if __name__ == "__main__":

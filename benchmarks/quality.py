@@ -14,8 +14,8 @@ there are skipped on re-runs; ``python -m benchmarks quality ...`` is the same):
 
     ptg-refine synth --clean "${PTG_DATA_DIR:-../shared/data}/clean/train" --out data/train2 --variants 2 --seed 0 --max-side 512
     ptg-refine synth --clean "${PTG_DATA_DIR:-../shared/data}/clean/val" --out data/val --variants 1 --seed 1
-    python benchmarks/quality.py --train data/train2 --val data/val --cache cache/ --jobs 2
-    python benchmarks/quality.py --train data/train2 --val data/val --cache cache/ --jobs 2 --extra-seeds
+    python -m benchmarks quality --train data/train2 --val data/val --cache cache/ --jobs 2
+    python -m benchmarks quality --train data/train2 --val data/val --cache cache/ --jobs 2 --extra-seeds
 
 (the second line adds seeds 2 and 3 of the none / pretrained-Lite0 runs for SCI and IAT, ~20 more minutes.)
 """
@@ -29,12 +29,12 @@ from pathlib import Path
 
 import torch
 
-from _runs import fmt, is_done, load_done, run_config, seed_mean, train_and_eval
+from benchmarks._paths import REPO, RESULTS
+from benchmarks._runs import fmt, is_done, load_done, run_config, seed_mean, train_and_eval
 from ptg_refine.data import PairedFolder
 from ptg_refine.evaluate import mean_se
 from ptg_refine.training import TrainConfig
 
-RESULTS = Path(__file__).parent / "results"
 RUNS = RESULTS / "quality_runs.jsonl"
 ITERATIONS, BATCH, CROP, SEEDS, LR = 300, 4, 128, (0, 1), 1e-3
 RECIPE = {"prior_proj_dim": 128, "prior_dropout": 0.0, "prior_noise": 0.0, "prior_weight_decay": None}
@@ -80,6 +80,8 @@ def report(rows) -> str:
 
     anyrow = next(iter(rows.values()))
     lines = ["# Quality on SYNTHETIC low-light pairs (F alone vs F+R)", "",
+             "Command: `python -m benchmarks quality --train data/train2 --val data/val --cache cache/ --jobs 2` "
+             "(and `--extra-seeds`; see benchmarks/quality.py).", "",
              f"Validation: {len(anyrow['names'])} synthetic pairs from clean/val McMaster. Training: synthetic pairs "
              f"from clean/train (181 photos x 2 variants). Budget per run: {ITERATIONS} iterations x {BATCH} crops of "
              f"{CROP}x{CROP}, AdamW lr {LR} cosine, Charbonnier + 0.1(1-SSIM), seeds {list(SEEDS)}; R with the "
@@ -140,9 +142,9 @@ def main():
     args = ap.parse_args()
     RESULTS.mkdir(exist_ok=True)
     if args.worker is None and args.jobs > 1:
-        base = [sys.executable, __file__, "--train", args.train, "--val", args.val, "--cache", args.cache,
+        base = [sys.executable, "-m", "benchmarks.quality", "--train", args.train, "--val", args.val, "--cache", args.cache,
                 "--jobs", str(args.jobs)] + (["--extra-seeds"] if args.extra_seeds else [])
-        procs = [subprocess.Popen(base + ["--worker", str(w)]) for w in range(args.jobs)]
+        procs = [subprocess.Popen(base + ["--worker", str(w)], cwd=REPO) for w in range(args.jobs)]
         if any(p.wait() for p in procs):
             sys.exit("a worker failed")
     else:

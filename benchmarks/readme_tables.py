@@ -13,8 +13,8 @@ results file.
 
 Command (after a benchmark has rewritten its results file):
 
-    python benchmarks/readme_tables.py          # rewrite README.md and docs/*.md
-    python benchmarks/readme_tables.py --check  # exit 1 if one of them is stale
+    python -m benchmarks readme          # rewrite README.md and docs/*.md
+    python -m benchmarks readme --check  # exit 1 if one of them is stale
 """
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ import re
 import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
+from benchmarks._paths import REPO
 BLOCK = re.compile(r'(<!-- include (\S+)(?: "([^"]*)")? -->\n)(.*?)(<!-- /include -->)', re.S)
 
 
@@ -70,7 +70,7 @@ def main():
             if not args.check:
                 path.write_text(new)
     if args.check and stale:
-        print(f"stale: {', '.join(map(str, stale))}: run python benchmarks/readme_tables.py", file=sys.stderr)
+        print(f"stale: {', '.join(map(str, stale))}: run python -m benchmarks readme", file=sys.stderr)
         sys.exit(1)
 
 

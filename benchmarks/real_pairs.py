@@ -22,15 +22,14 @@ from pathlib import Path
 
 import torch
 
-from _paths import DATA
-from _runs import code_version, versions
+from benchmarks._paths import DATA, RESULTS
+from benchmarks._runs import code_version, versions
 from ptg_refine import PTGRefiner, list_pretrained
 from ptg_refine._pretrained import get_pretrained_config
 from ptg_refine.data import PairedFolder
 from ptg_refine.evaluate import evaluate_pairs, mean_se
 from ptg_refine.restorers import create_restorer
 
-RESULTS = Path(__file__).parent / "results"
 VAL = DATA / "real_pairs" / "ir_rgb" / "val"
 MODES = ("refiner", "restorer")
 MAX_WORSE = 0.3  # the cross-camera (do-no-harm) test: F+R >= F on average and worse on at most 30 % of the images

@@ -29,8 +29,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from _paths import DATA
-from _runs import versions
+from benchmarks._paths import DATA, RESULTS
+from benchmarks._runs import versions
 from ptg_refine.data import PairedFolder, list_images
 from ptg_refine.data.io import read_uint8
 from ptg_refine.data.synth import PRESETS, degrade, srgb_to_linear
@@ -38,7 +38,6 @@ from ptg_refine.evaluate import psnr
 from ptg_refine.exposure import mean_luminance
 from ptg_refine.restorers import create_restorer
 
-RESULTS = Path(__file__).parent / "results"
 LUMA = np.array([0.2126, 0.7152, 0.0722])
 NOISE_BINS = ((0.002, 0.005), (0.005, 0.01))
 RESTORERS = ("sci", "iat")

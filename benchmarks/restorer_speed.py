@@ -2,7 +2,7 @@
 
 Command (from the repository root; writes benchmarks/results/restorer_speed.md):
 
-    python benchmarks/restorer_speed.py
+    python -m benchmarks restorers
 
 Options: ``--shared PATH`` (default: the parent of the data root $PTG_DATA_DIR, i.e. ``../shared`` beside
 the repo) supplies the CC BY-NC weights (Zero-DCE, Zero-DCE++) and the as-loaded checkpoints; ``--repeats N``
@@ -23,14 +23,13 @@ from pathlib import Path
 
 import torch
 
-from _paths import DATA, SHARED
+from benchmarks._paths import DATA, REPO, RESULTS, SHARED
 from ptg_refine.data import read_image
 from ptg_refine.restorers import count_subnormals, create_restorer, get_restorer_config
 from ptg_refine.restorers._common import read_state_dict
 
-ROOT = Path(__file__).resolve().parents[1]
 NAMES = ["identity", "gamma", "zero_dce", "zero_dce_pp", "sgz", "sci", "iat"]
-COMMAND = "python benchmarks/restorer_speed.py"
+COMMAND = "python -m benchmarks restorers"
 
 
 def timed(models: dict[str, torch.nn.Module], x: torch.Tensor, repeats: int) -> dict[str, str]:
@@ -82,7 +81,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--shared", type=Path, default=SHARED)
     parser.add_argument("--repeats", type=int, default=7)
-    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "restorer_speed.md")
+    parser.add_argument("--out", type=Path, default=RESULTS / "restorer_speed.md")
     args = parser.parse_args()
     torch.set_num_threads(2)
 

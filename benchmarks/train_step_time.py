@@ -1,11 +1,10 @@
 """Time of one training step of R (``Trainer.sample_batch`` + ``Trainer.train_step``), CPU.
 
-    cd benchmarks && OMP_WAIT_POLICY=PASSIVE python train_step_time.py [--threads 2] [--steps 30]
+    OMP_WAIT_POLICY=PASSIVE python -m benchmarks step-time [--threads 2] [--steps 30]
 
 The shipping recipe's batch (8 crops of 96 px) from 12 random 256x320 training pairs, for R with no prior and
 with a random Lite0 prior on the global + dense paths. Median and quartiles over ``--steps`` steps after 3 warm-up
-steps, written to ``benchmarks/results/train_step_time.md`` from any working directory (one row per
-configuration and commit, appended).
+steps, written to ``benchmarks/results/train_step_time.md`` (one row per configuration and commit, appended).
 """
 from __future__ import annotations
 
@@ -20,7 +19,8 @@ from ptg_refine import PTGRefiner
 from ptg_refine.data import Pair
 from ptg_refine.training import TrainConfig, Trainer
 
-from _runs import code_version, versions
+from benchmarks._paths import RESULTS
+from benchmarks._runs import code_version, versions
 
 CONFIGS = {"none": {"prior": "none"},
            "lite0-global+dense": {"prior": "efficientnet_lite0", "prior_pretrained": None, "prior_seed": 0,
@@ -55,13 +55,13 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--steps", type=int, default=30)
-    ap.add_argument("--out", default=str(Path(__file__).resolve().parent / "results" / "train_step_time.md"))
+    ap.add_argument("--out", default=str(RESULTS / "train_step_time.md"))
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     out = Path(args.out)
     if not out.is_file():
-        out.write_text("# Training step time of R (CPU)\n\nCommand: `cd benchmarks && OMP_WAIT_POLICY=PASSIVE python "
-                       f"train_step_time.py`. {versions()}.\n\n| configuration | commit | threads | median ms/step | "
+        out.write_text("# Training step time of R (CPU)\n\nCommand: `OMP_WAIT_POLICY=PASSIVE python -m benchmarks "
+                       f"step-time`. {versions()}.\n\n| configuration | commit | threads | median ms/step | "
                        "quartiles ms | steps |\n|---|---|---|---|---|---|\n")
     for name, kwargs in CONFIGS.items():
         row = time_steps(name, kwargs, args.steps)

@@ -1,12 +1,11 @@
 """README's result tables are copies of benchmarks/results/ files (benchmarks/readme_tables.py)."""
-import sys
 from pathlib import Path
 
 import pytest
 
+from benchmarks.readme_tables import pages, render, section
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "benchmarks"))
-from readme_tables import pages, render, section  # noqa: E402
 
 
 def test_readme_and_docs_tables_match_results_files():
@@ -15,7 +14,7 @@ def test_readme_and_docs_tables_match_results_files():
     assert any("<!-- include " in p.read_text() for p in docs)
     for page in docs:
         text = page.read_text()
-        assert render(text) == text, f"{page.name} is stale: run python benchmarks/readme_tables.py"
+        assert render(text) == text, f"{page.name} is stale: run python -m benchmarks readme"
 
 
 def test_section_and_stale_block(tmp_path):

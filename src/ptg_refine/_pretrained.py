@@ -1,5 +1,5 @@
 """The refiners shipped inside the package, as data: ``pretrained/index.json``, one entry per folder
-``pretrained/<name>/`` (config.json + model.safetensors + checksums.json). ``benchmarks/train_ship.py`` writes
+``pretrained/<name>/`` (config.json + model.safetensors + checksums.json). ``tools/ship.py`` writes
 an entry when it ships a refiner. No torch here: the CLI reads the default refiner's name from it.
 
 >>> "sci-none" in list_pretrained() and default_pretrained() == "sci-none"

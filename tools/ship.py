@@ -1,7 +1,7 @@
 """Train, evaluate and ship one of the refiners bundled in the package (one committed command per refiner).
 
-    python benchmarks/train_ship.py sci-none            # see RECIPES; --no-ship: train and report only
-    python -m benchmarks ship sci-general --work runs/general --threads 1   # REAL_RECIPES: for real photos
+    python -m tools.ship sci-none            # see RECIPES; --no-ship: train and report only
+    python -m tools.ship sci-general --work runs/general --threads 1   # REAL_RECIPES: for real photos
 
 REAL_RECIPES (the refiners for real photos): ``*-general`` start from the older synthetic refiner of F and are
 trained on SYNTHETIC pairs of the calibrated ``camera`` preset (no IR-RGB image: they are judged cross-camera);
@@ -31,8 +31,9 @@ from pathlib import Path
 
 import torch
 
-from _runs import DATA, REPO, code_version, restorer, versions
-from prior_calibration import prepare_data
+from benchmarks._paths import RESULTS
+from benchmarks._runs import DATA, REPO, code_version, restorer, versions
+from benchmarks.prior_calibration import prepare_data
 from ptg_refine import PTGRefiner, list_pretrained
 from ptg_refine._pretrained import INDEX_FILE, get_pretrained_config
 from ptg_refine.data import PairedFolder
@@ -42,7 +43,6 @@ from ptg_refine.priors import get_prior_config
 from ptg_refine.restorers import RESTORERS, get_restorer_config
 from ptg_refine.training import Trainer, TrainConfig
 
-RESULTS = Path(__file__).parent / "results"
 PRETRAINED = REPO / "src" / "ptg_refine" / "pretrained"
 # name: (F, refiner kwargs, TrainConfig kwargs)
 RECIPES = {
@@ -70,7 +70,7 @@ REAL_RECIPES = {
     "sci-general": {"restorer": "sci", "init": "sci-none", "data": "camera", "exposure": "targets",
                     "train": {"iterations": 1000, "batch_size": 8, "crop_size": 96, "lr": 5e-4}},
     # starts from iat_lol_v1-none, withdrawn from the package (it failed the cross-camera test); rebuild that folder
-    # with `python benchmarks/train_ship.py iat_lol_v1-none --no-ship` (runs/bench/ship/iat_lol_v1-none/final)
+    # with `python -m tools.ship iat_lol_v1-none --no-ship` (runs/bench/ship/iat_lol_v1-none/final)
     "iat-general": {"restorer": "iat", "init": "iat_lol_v1-none", "data": "camera", "exposure": "restorer",
                     "train": {"iterations": 1000, "batch_size": 8, "crop_size": 96, "lr": 5e-4}},
     "sci-irrgb": {"restorer": "sci", "init": "sci-none", "data": "ir_rgb", "exposure": "refiner",
@@ -85,7 +85,7 @@ REAL_VAL = "REAL pairs: the 22 IR-RGB val pairs of real_pairs/ir_rgb/val (one ca
 BASE = {"iterations": 5000, "lr": 1e-3, "batch_size": 4, "crop_size": 128, "seed": 0, "log_every": 50}
 VAL_DATA = "SYNTHETIC pairs: 18 McMaster photos of clean/val of the data root (ptg-refine synth --variants 1 --seed 1)"
 INDEX_ABOUT = ("The refiners shipped in this folder, one entry per subfolder (ptg_refine.list_pretrained() reads "
-               "this file); written by benchmarks/train_ship.py. validation: means over images of "
+               "this file); written by tools/ship.py. validation: means over images of "
                "benchmarks/results/ship_<name>.json. default: the refiner of ptg-refine enhance.")
 R_LICENCE = "Apache-2.0 (as the ptg-refine package); trained on research-only photo sets (see the model card)"
 
@@ -172,7 +172,7 @@ def ship_real(args) -> None:
              f"TrainConfig {train_kw}; exposure `{exposure}`; {args.threads} CPU threads, "
              f"{summary['train_seconds'] / 60:.1f} min of training steps (wall incl. caching F and validation "
              f"{(time.perf_counter() - t0) / 60:.1f} min). Code {code_version()}; {versions()}.", "",
-             f"Command: `python -m benchmarks ship {' '.join(sys.argv[1:])}`", "",
+             f"Command: `python -m tools.ship {' '.join(sys.argv[1:])}`", "",
              f"Validation during training scores the refiner at its exposure setting (`{exposure}`); both settings "
              "are in results/real_pairs.md.", ""] + history_table(hist["history"])
     RESULTS.mkdir(exist_ok=True)
@@ -201,7 +201,7 @@ def install(name: str, out: Path, run: dict) -> None:
         p.chmod(0o644)
     write_index_entry(name, run)
     PTGRefiner.from_pretrained(name)  # the installed copy loads (checksums, config); tests re-score it
-    from model_card import card, load_real
+    from benchmarks.model_card import card, load_real
 
     (dest / "README.md").write_text(card(name, load_real()))
     print(f"shipped {name}: val PSNR F {statistics.mean(run['val']['psnr_F']):.2f} -> "
@@ -223,6 +223,7 @@ def main():
                     help="with --index-only: set the shipped refiner's exposure in its config.json first "
                          "('refiner', 'restorer' or a mean luminance in (0, 1))")
     args = ap.parse_args()
+    code_version()  # refuses an uncommitted tree before training, not when the results are written
     if args.exposure is not None:
         if not args.index_only:
             raise SystemExit("--exposure goes with --index-only (a training run takes it from its recipe)")
@@ -268,7 +269,7 @@ def main():
              f"Recipe: F = `{f_name}`, {kwargs}, TrainConfig {train_kw}; {args.threads} CPU threads, "
              f"{summary['train_seconds'] / 60:.1f} min of training steps (wall incl. validation "
              f"{(time.perf_counter() - t0) / 60:.1f} min in this call). Code {code_version()}; {versions()}.", "",
-             f"Command: `python benchmarks/train_ship.py {' '.join(sys.argv[1:])}`", ""] + history_table(hist["history"])
+             f"Command: `python -m tools.ship {' '.join(sys.argv[1:])}`", ""] + history_table(hist["history"])
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / f"ship_{tag}.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))

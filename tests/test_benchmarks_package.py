@@ -1,0 +1,133 @@
+"""The studies beside the library: ``benchmarks`` is a package run from the repository root, every results file
+names the command that wrote it, and a result names the commit it ran on (an uncommitted tree is refused)."""
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from benchmarks import _runs
+from benchmarks.__main__ import COMMANDS, REPORTS, main as bench_main
+
+REPO = Path(__file__).resolve().parents[1]
+RESULTS = REPO / "benchmarks" / "results"
+COMMAND = re.compile(r"python -m (benchmarks ([\w-]+)|tools\.ship)\b")
+
+
+def test_runner_lists_every_command_from_the_repository_root():
+    proc = subprocess.run([sys.executable, "-m", "benchmarks"], cwd=REPO, capture_output=True, text=True,
+                          timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    listed = re.findall(r"^  ([\w-]+)  ", proc.stdout, re.M)
+    assert listed == list(COMMANDS)
+
+
+def test_unknown_command_is_one_line_with_a_suggestion(capsys):
+    assert bench_main(["fewshots"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "did you mean 'fewshot'?" in err
+
+
+@pytest.mark.parametrize("name", sorted(COMMANDS))
+def test_every_command_module_imports_as_part_of_the_package(name):
+    import importlib
+
+    module = importlib.import_module(f"benchmarks.{COMMANDS[name][0]}")
+    assert callable(getattr(module, COMMANDS[name][1]))
+    assert module.__name__.startswith("benchmarks.")
+
+
+def test_report_commands_are_commands():
+    assert REPORTS <= set(COMMANDS)
+
+
+def results_files():
+    return sorted(p for p in RESULTS.iterdir() if p.suffix == ".md")
+
+
+@pytest.mark.parametrize("path", results_files(), ids=lambda p: p.name)
+def test_every_results_file_names_the_command_that_writes_it(path):
+    found = COMMAND.findall(path.read_text())
+    assert found, f"{path.name}: no `python -m benchmarks <command>` / `python -m tools.ship` in it"
+    for whole, command in found:
+        assert whole == "tools.ship" or command in COMMANDS, f"{path.name}: unknown command {whole!r}"
+
+
+def test_data_files_of_results_belong_to_a_markdown_result():
+    """Every .json / .jsonl in results/ is the data of a .md result written by the same command."""
+    mds = {p.stem for p in results_files()}
+    for p in RESULTS.iterdir():
+        if p.suffix in (".json", ".jsonl"):
+            stem = p.stem.removesuffix("_runs")
+            assert stem in mds or p.name == "output_digests.json", p.name
+
+
+# results that ran from an uncommitted tree before the rule; each one leaves this list when it is re-run from a commit
+DIRTY_BEFORE_THE_RULE = {
+    "prior_calibration.md", "prior_calibration_runs.jsonl",
+    "ship_iat_lol_v1-lite0.md", "ship_iat_lol_v1-lite0.json",
+    "ship_iat_lol_v1-none_lr0.001_it1500.md", "ship_iat_lol_v1-none_lr0.001_it1500.json",
+    "ship_sci-general.md", "ship_sci-general.json", "ship_sci-none.md", "ship_sci-none.json",
+    "ship_sci-irrgb.md", "ship_sci-irrgb.json", "shipped.md",
+}
+
+
+def test_no_result_from_an_uncommitted_tree_except_the_listed_old_ones():
+    dirty = {p.name for p in RESULTS.iterdir() if "-dirty" in p.read_text()}
+    assert dirty <= DIRTY_BEFORE_THE_RULE, f"results from an uncommitted tree: {sorted(dirty - DIRTY_BEFORE_THE_RULE)}"
+    # the list only shrinks: an entry whose file was re-run cleanly must be removed from it
+    assert DIRTY_BEFORE_THE_RULE <= dirty, f"re-run cleanly, remove from the list: {DIRTY_BEFORE_THE_RULE - dirty}"
+
+
+def git(repo, *args):
+    subprocess.run(["git", *args], cwd=repo, check=True, capture_output=True)
+
+
+@pytest.fixture
+def scratch_repo(tmp_path, monkeypatch):
+    """A git checkout with src/, benchmarks/ and benchmarks/results/, standing in for the repository."""
+    for d in ("src", "benchmarks/results", "tools"):
+        (tmp_path / d).mkdir(parents=True)
+    (tmp_path / "src" / "lib.py").write_text("x = 1\n")
+    (tmp_path / "benchmarks" / "study.py").write_text("y = 1\n")
+    (tmp_path / "benchmarks" / "results" / "r.md").write_text("# r\n")
+    git(tmp_path, "init", "-q")
+    git(tmp_path, "add", ".")
+    git(tmp_path, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "init")
+    monkeypatch.setattr(_runs, "REPO", tmp_path)
+    monkeypatch.delenv(_runs.ALLOW_DIRTY, raising=False)
+    _runs.code_version.cache_clear()
+    yield tmp_path
+    _runs.code_version.cache_clear()
+
+
+def test_code_version_of_a_clean_tree_is_its_commit(scratch_repo):
+    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=scratch_repo, capture_output=True,
+                          text=True).stdout.strip()
+    (scratch_repo / "benchmarks" / "results" / "r.md").write_text("# new figures\n")  # results may change
+    assert _runs.code_version() == head
+
+
+@pytest.mark.parametrize("changed", ["src/lib.py", "benchmarks/study.py", "tools/new.py"])
+def test_an_uncommitted_change_stops_a_run_with_the_fix(scratch_repo, changed):
+    (scratch_repo / changed).write_text("z = 2\n")
+    with pytest.raises(SystemExit) as err:
+        _runs.code_version()
+    msg = str(err.value)
+    assert changed in msg and "commit first" in msg and _runs.ALLOW_DIRTY in msg and "\n" not in msg
+
+
+def test_allowing_a_dirty_tree_marks_the_version(scratch_repo, monkeypatch):
+    (scratch_repo / "src" / "lib.py").write_text("x = 2\n")
+    monkeypatch.setenv(_runs.ALLOW_DIRTY, "1")
+    assert _runs.code_version().endswith("-dirty")
+
+
+def test_a_measuring_command_is_refused_before_its_work_on_a_dirty_tree(scratch_repo, monkeypatch):
+    (scratch_repo / "src" / "lib.py").write_text("x = 2\n")
+    started = []
+    monkeypatch.setattr("benchmarks.train_step_time.main", lambda: started.append(1))
+    with pytest.raises(SystemExit, match="commit first"):
+        bench_main(["step-time"])
+    assert started == []
