@@ -185,10 +185,11 @@ def worker_tiling(job):
     """Tiled vs untiled at 1024x1024 (a crop of a real 1080p low-light photo), F = SCI, G = Lite0."""
     from ptg_refine import PTGRefiner
     from ptg_refine.tiling import refine_tiled
+    from ptg_refine.testing import trained_looking
 
     torch.set_num_threads(THREADS)
     refiner = PTGRefiner(restorer="sci", prior="efficientnet_lite0").eval()
-    refiner.net.load_state_dict(trained_looking_net(prior_dim=refiner.net.prior_dim).state_dict())
+    trained_looking(refiner.net, seed=0)  # in place: the heads get random values
     x = load_image(IMG_1080, (1024, 1024))
     rows = []
     with torch.no_grad():

@@ -87,10 +87,13 @@ def enhance_section() -> list[str]:
     lines = ["## PTGRefiner.enhance: float32 vs the default precision\n",
              f"`refiner.enhance(x)` of the shipped refiners on the bundled LOL photo examples_data/lol_1.png (600x400; "
              f"sci-none also on 300x200 and 1200x800 resized copies), 2 threads. The default `precision=\"auto\"` is "
-             f"**{first['auto_is']}** on this CPU (native bfloat16: {first['native_bf16']}): R under bfloat16 "
-             "autocast with R_e and the output heads in float32; F and G in float32. Both paths are timed in one "
-             "process, alternating, so they see the same load. Cells: median ms (min ms) over 21 calls after one "
-             "warm-up.\n",
+             f"**{first['auto_is']}** on this CPU (native bfloat16: {first['native_bf16']})"
+             + (": R under bfloat16 autocast with R_e and the output heads in float32; F and G in float32."
+                if first["auto_is"] == "bf16" else
+                ": without bfloat16 instructions the default path is float32, so both columns time the same "
+                "computation (their ratio shows the noise of the measurement).")
+             + " Both paths are timed in one process, alternating, so they see the same load. Cells: median ms "
+             "(min ms) over 21 calls after one warm-up.\n",
              "| refiner | size | fp32 | default | default / fp32 | max abs diff | values within 1/255 |",
              "|---|---|---|---|---|---|---|"]
     for name, r in res.items():
