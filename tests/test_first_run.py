@@ -99,14 +99,11 @@ def test_readme_return_details_keys_are_the_real_ones():
 
 
 @pytest.mark.parametrize("readme_text,results_file,results_text", [
-    ("86 ms median with\nOpenMP's default spinning wait and 114 ms passive", "speed.md", "took 86 ms median"),
-    ("86 ms median with\nOpenMP's default spinning wait and 114 ms passive", "speed.md", "| 114 (99) /"),
-    ("cold inductor compile took 54 s in that run", "speed.md", "took 54 s here"),
-    ("torch 2.15.0 as recorded", "speed.md", "torch 2.15.0"),
-    ("torch 2.15.0 as recorded", "restorer_speed.md", "torch 2.15.0"),
-    ("outputs unchanged within 1e-6", "restorer_speed.md", "outputs unchanged within 1e-6"),
-    ("1643 MiB (F tiled) / 1773 MiB (F whole) against 1904 / 1909 MiB", "clip_memory.md", "| 1909 | 1773 |"),
-    ("1643 MiB (F tiled) / 1773 MiB (F whole) against 1904 / 1909 MiB", "clip_memory.md", "| 1904 | 1643 |"),
+    ("(5.73 G at 600×400)", "speed.md", "| 600x400 | 5.73 G |"),
+    ("R: 672,764 parameters", "speed.md", "Parameters: 672,764"),
+    ("SCI is fast (16 ms at\n600×400 against 1.4 s for IAT", "restorer_speed.md", "| bundled | 16.1 (15.0) |"),
+    ("SCI is fast (16 ms at\n600×400 against 1.4 s for IAT", "restorer_speed.md", "| bundled | 1,443.5 (1,342.6) |"),
+    ("R adds about 0.26 s there", "speed.md", "| R (refinement net) | 102 (82) / 33 | 256 (219) /"),
 ])
 def test_readme_figures_come_from_committed_results(readme_text, results_file, results_text):
     """Figures quoted in the prose of README or docs/ are in the committed results file they cite."""

@@ -2,7 +2,7 @@
 bfloat16, within 1/255 of float32 on >= 99.9 % of the values of a shipped refiner's output; precision="fp32" /
 --precision fp32 opts out; forward() and eval stay float32; the CLI sets OMP_WAIT_POLICY=PASSIVE before torch loads.
 
-(The speed: benchmarks/speed.py --enhance, results in benchmarks/results/speed_enhance.md.)
+(The speed: `python -m benchmarks speed`, section "PTGRefiner.enhance" of benchmarks/results/speed.md.)
 """
 from __future__ import annotations
 
