@@ -101,9 +101,10 @@ def test_readme_return_details_keys_are_the_real_ones():
 @pytest.mark.parametrize("readme_text,results_file,results_text", [
     ("(5.73 G at 600×400)", "speed.md", "| 600x400 | 5.73 G |"),
     ("R: 672,764 parameters", "speed.md", "Parameters: 672,764"),
-    ("SCI is fast (16 ms at\n600×400 against 1.4 s for IAT", "restorer_speed.md", "| bundled | 16.1 (15.0) |"),
-    ("SCI is fast (16 ms at\n600×400 against 1.4 s for IAT", "restorer_speed.md", "| bundled | 1,443.5 (1,342.6) |"),
-    ("R adds about 0.26 s there", "speed.md", "| R (refinement net) | 102 (82) / 33 | 256 (219) /"),
+    ("SCI is fast (8 ms at\n600×400 against 0.55 s for IAT", "restorer_speed.md", "| bundled | 8.4 (7.6) |"),
+    ("SCI is fast (8 ms at\n600×400 against 0.55 s for IAT", "restorer_speed.md", "| bundled | 547.7 (509.8) |"),
+    ("R adds about 0.14 s there in float32", "speed.md", "| R (refinement net) | 83 (57) / 20 | 138 (123) /"),
+    ("takes 0.13 s on its default bfloat16 path", "speed.md", "| sci-none | 600x400 | 169 (151) | 131 (106) |"),
 ])
 def test_readme_figures_come_from_committed_results(readme_text, results_file, results_text):
     """Figures quoted in the prose of README or docs/ are in the committed results file they cite."""
