@@ -5,7 +5,7 @@ Command (from the repository root; about 10 min on a 2-core CPU, --quick skips t
 
     python -m benchmarks speed            # prints and writes benchmarks/results/speed.md
     python -m benchmarks speed --enhance  # only PTGRefiner.enhance, fp32 vs the default precision
-                                                    # (about 2 min): benchmarks/results/speed_enhance.md
+                                          # (about 2 min): printed only; speed.md has the same section
 
 Every measurement runs in a fresh subprocess (benchmarks/_speed_workers.py, so peak-memory figures belong to
 that workload only) with torch.set_num_threads(2) and OMP_WAIT_POLICY=PASSIVE (the load average is
@@ -34,7 +34,6 @@ import torch
 
 from benchmarks._paths import REPO as ROOT, RESULTS as RESULTS_DIR
 RESULTS = RESULTS_DIR / "speed.md"
-RESULTS_ENHANCE = RESULTS_DIR / "speed_enhance.md"
 ENHANCE_TARGET_MS = 45  # the target of enhance() at 600x400 on 2 threads, default path
 WORKER = "benchmarks._speed_workers"  # run as a module from ROOT, in a fresh process per measurement
 SIZES = [(256, 256), (400, 600), (720, 1280), (1080, 1920)]
@@ -128,18 +127,14 @@ def main_enhance():
              f"Command: `python -m benchmarks speed --enhance` ({time.strftime('%Y-%m-%d %H:%M')}, commit "
              f"{code_version()}). Machine: {machine()}. Load average {load0:.1f} at the start.\n",
              *enhance_section()]
-    text = "\n".join(lines)
-    print(text)
-    RESULTS_ENHANCE.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS_ENHANCE.write_text(text)
-    print(f"wrote {RESULTS_ENHANCE}")
+    print("\n".join(lines))  # a quick look only: the committed figures are speed.md's section of the full run
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="skip the 4K runs and torch.compile")
     ap.add_argument("--enhance", action="store_true", help="only PTGRefiner.enhance, fp32 vs the default precision "
-                                                           f"(writes {RESULTS_ENHANCE.relative_to(ROOT)})")
+                                                           "(printed, not written: speed.md has this section)")
     args = ap.parse_args()
     if args.enhance:
         return main_enhance()
