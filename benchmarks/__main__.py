@@ -35,6 +35,7 @@ COMMANDS = {
     "real-vs-synthetic": ("real_vs_synthetic", "main"),
     "real": ("real_pairs", "main"),
     "adapt-time": ("adapt_time", "main"),
+    "paper-protocol": ("paper_protocol", "main"),
 }
 # commands that only render committed results (no measurement): they run on an uncommitted tree
 REPORTS = {"readme", "model-card", "ship-summary"}

@@ -5,9 +5,9 @@ Neutral with respect to the network: nothing here imports :mod:`ptg_refine.modul
 :mod:`ptg_refine.training`; R's stride comes from :mod:`ptg_refine._stride`)."""
 from .crops import FLIP_DIMS, Crop, apply_crop, sample_crop
 from .io import IMAGE_EXTENSIONS, list_images, read_image, save_image
-from .paired import ImageFolder, Pair, PairedFolder, match_pairs
+from .paired import ImageFolder, Pair, PairedFolder, match_pairs, split_every
 from .synth import DegradationConfig, degrade, derive_seed, synthesize_pairs
 
 __all__ = ["FLIP_DIMS", "Crop", "apply_crop", "sample_crop", "IMAGE_EXTENSIONS", "list_images", "read_image",
-           "save_image", "ImageFolder", "Pair", "PairedFolder", "match_pairs", "DegradationConfig", "degrade",
+           "save_image", "ImageFolder", "Pair", "PairedFolder", "match_pairs", "split_every", "DegradationConfig", "degrade",
            "derive_seed", "synthesize_pairs"]

@@ -61,6 +61,32 @@ def match_pairs(root: str | Path) -> list[tuple[str, Path, Path]]:
     return [(s, low[s], high[s]) for s in sorted(low)]
 
 
+def _numeric_first(name: str):
+    """Sort key: integer names in numeric order (``2`` before ``10``), then the other names in text order."""
+    return (0, int(name), "") if name.isdigit() else (1, 0, name)
+
+
+def split_every(items, every: int = 10, name=lambda item: item.name):
+    """Split ``items`` into (train, val): sort by name (integer names numerically: ``2 < 10``) and put every
+    ``every``-th item, starting with the first, into val; the order within each part is that sorted order.
+
+    This is the fixed LOL-v1 split of this project: the 485 pairs of ``our485`` give 49 val pairs (ids 2, 17,
+    36, ...) and 436 train pairs. ``name``: how to read an item's name (default ``item.name``, as of a
+    :class:`Pair`; pass ``name=str`` for plain names).
+
+    >>> split_every(["1", "2", "10", "3", "11"], every=2, name=str)
+    (['2', '10'], ['1', '3', '11'])
+    """
+    if isinstance(every, bool) or not isinstance(every, int) or every < 2:
+        raise ValueError(f"every must be an integer >= 2 (every N-th item goes to val), got {every!r}")
+    ordered = sorted(items, key=lambda item: _numeric_first(name(item)))
+    names = [name(item) for item in ordered]
+    if len(set(names)) != len(names):
+        raise ValueError("split_every: two items have the same name")
+    return ([x for i, x in enumerate(ordered) if i % every],
+            [x for i, x in enumerate(ordered) if i % every == 0])
+
+
 class PairedFolder(torch.utils.data.Dataset):
     """A paired low/high folder loaded into memory. ``pairs[i]`` is a :class:`Pair`.
 
