@@ -11,7 +11,8 @@ F has fitted (as in training), which every IAT figure here says.
 Every run: F frozen (its outputs cached once), TrainConfig(``--iterations``, batch 8, crops 96², AdamW lr 1e-3
 cosine, seed s), validation on LOL val every ``--val-every`` iterations (the curve), 1 CPU thread; each trained R is
 also scored on the 22 IR-RGB val pairs (``real_pairs/ir_rgb/val``: another camera, never trained on here) at
-exposure ``refiner`` (Eq. 1 as trained). Conditions are those of ``benchmarks/fewshot.py``: ``none`` (no prior),
+exposure ``refiner`` (Eq. 1 as trained). R's decoder: ``--upsample`` (default ``bilinear``; ``shuffle``, the
+PixelShuffle R_d of the refiners shipped before, for the comparison of the two). Conditions are those of ``benchmarks/fewshot.py``: ``none`` (no prior),
 ``global`` (pretrained EfficientNet-Lite0 vector g, the paper's path), ``dense`` (Lite0 feature maps by SFT) and
 ``featloss`` (Lite0 as a feature-space loss). Plan: ``none`` for every F of the zoo (seeds 0-2 for iat and sci,
 seed 0 for the others), then the three prior conditions for iat and sci (seeds 0-2).
@@ -21,6 +22,7 @@ results/paper_protocol_runs.jsonl; a run is skipped when a row of the same name 
 
     python -m benchmarks paper-protocol &
     python -m benchmarks paper-protocol --order sci zero_dce_pp sgz zero_dce iat &
+    python -m benchmarks paper-protocol --upsample shuffle --order iat sci --no-prior-conditions   # R_d compared
 
 ``--report`` only renders results/paper_protocol.md. The trained refiners stay in ``--work``/models/<run>
 (``python -m tools.ship iat-lol`` ships the one LOL val selects).
@@ -63,19 +65,24 @@ def lol_split():
     return split_every(PairedFolder(LOL).pairs, LOL_VAL_EVERY)
 
 
-def plan(order) -> list[tuple[str, str, int]]:
+def plan(order, prior_conditions: bool = True) -> list[tuple[str, str, int]]:
     """(F, condition, seed) in the order the runs are taken: no prior for every F and seed first."""
     out = []
     for seed in (0, 1, 2):
         out += [(f, "none", seed) for f in order if seed in SEEDS.get(f, (0,))]
-    for seed in (0, 1, 2):
+    for seed in (0, 1, 2) if prior_conditions else ():
         for cond in PRIOR_CONDITIONS:
             out += [(f, cond, seed) for f in order if f in PRIOR_FS]
     return out
 
 
-def run_name(f: str, cond: str, seed: int, iterations: int) -> str:
-    return f"{f}/{iterations}/{cond}/seed{seed}"
+def run_name(f: str, cond: str, seed: int, iterations: int, upsample: str) -> str:
+    return f"{f}/{iterations}/{cond}/{upsample}/seed{seed}"
+
+
+def upsample_of(row) -> str:
+    """R_d of a run (rows written before the setting existed trained the PixelShuffle decoder)."""
+    return row["config"]["refiner"].get("upsample", "shuffle")
 
 
 def _mean(row, key="psnr_F+R") -> float:
@@ -187,6 +194,8 @@ def main():
     ap.add_argument("--order", nargs="+", default=list(ZOO), choices=ZOO, help="the F's, in the order taken")
     ap.add_argument("--iterations", type=int, default=ITERATIONS)
     ap.add_argument("--val-every", type=int, default=VAL_EVERY)
+    ap.add_argument("--upsample", default="bilinear", choices=("bilinear", "shuffle"), help="R_d's upsampling")
+    ap.add_argument("--no-prior-conditions", action="store_true", help="only the no-prior runs")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--report", action="store_true")
     args = ap.parse_args()
@@ -195,9 +204,10 @@ def main():
         work = Path(args.work)
         train, val = lol_split()
         other = PairedFolder(IRRGB_VAL).pairs
-        for f, cond, seed in plan(args.order):
-            run = run_name(f, cond, seed, args.iterations)
+        for f, cond, seed in plan(args.order, not args.no_prior_conditions):
+            run = run_name(f, cond, seed, args.iterations, args.upsample)
             prior, pretrained, kwargs, extra = CONDITIONS[cond]
+            kwargs = {**kwargs, "upsample": args.upsample}
             cfg = TrainConfig(iterations=args.iterations, batch_size=BATCH, crop_size=CROP, lr=LR, seed=seed,
                               log_every=50, val_every=args.val_every, **extra)
             config = run_config(f, prior, pretrained, cfg, train, val, prior_proj_dim=128, **kwargs)

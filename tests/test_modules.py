@@ -197,7 +197,9 @@ def test_coordinate_embedding_of_a_tile_equals_crop_of_full_embedding():
 
 def test_refinement_network_details_and_param_count():
     net = RefinementNetwork()
-    assert sum(p.numel() for p in net.parameters()) == 672_764 <= 700_000
+    assert sum(p.numel() for p in net.parameters()) == 658_844 <= 700_000
+    # the PixelShuffle decoder: c->4c convolutions instead of c->c ones (2 x (16*64*9+64 - (16*16*9+16)))
+    assert sum(p.numel() for p in RefinementNetwork(upsample="shuffle").parameters()) == 658_844 + 2 * 6960
     low = torch.rand(2, 3, 37, 53)
     d = net(low, low.sqrt(), torch.randn(2, 512), return_details=True)
     assert d["output"].shape == (2, 3, 37, 53)
@@ -208,3 +210,41 @@ def test_refinement_network_details_and_param_count():
 def test_lite0_sized_refiner_fits_budget_with_projection():
     net = RefinementNetwork(prior_dim=1280, prior_proj_dim=128)
     assert sum(p.numel() for p in net.parameters()) <= 700_000
+
+
+def _nyquist_share(x: torch.Tensor) -> float:
+    """Power at the horizontal Nyquist frequency over the upper half of the spectrum (rows summed)."""
+    y = x - x.mean(dim=-1, keepdim=True)
+    p = torch.fft.rfft(y.double(), dim=-1).abs().pow(2).flatten(0, -2).sum(0)
+    return float(p[-1] / p[(p.numel() - 1) // 2:].sum())
+
+
+@pytest.mark.parametrize("upsample", ["bilinear", "shuffle"])
+def test_decoder_starts_at_identity_heads(upsample):
+    mask, residual = Decoder(16, upsample)(torch.randn(1, 16, 5, 6))
+    assert mask.shape == residual.shape == (1, 3, 20, 24)
+    assert torch.equal(mask, torch.ones_like(mask)) and torch.equal(residual, torch.zeros_like(residual))
+
+
+def test_bilinear_decoder_has_no_pixel_phase_and_shuffle_has_one():
+    """A constant latent: the bilinear R_d gives constant maps (no period-2 texture) whatever its weights; the
+    PixelShuffle R_d with the same kind of weights gives each 2x2 phase its own value (the texture seen in trained
+    refiners)."""
+    torch.manual_seed(0)
+    f = torch.full((1, 16, 6, 8), 0.3)
+    shares = {}
+    for upsample in ("bilinear", "shuffle"):
+        dec = Decoder(16, upsample)
+        for head in (dec.mask_head, dec.residual_head):  # trained-looking heads
+            torch.nn.init.normal_(head.weight, std=0.1)
+        with torch.no_grad():
+            _, residual = dec(f)
+        inner = residual[..., 8:-8, 8:-8]  # away from the zero padding of the borders
+        shares[upsample] = (float(inner.std(dim=(-2, -1)).max()), _nyquist_share(inner[0]))  # spatial spread
+    assert shares["bilinear"][0] < 1e-6
+    assert shares["shuffle"][0] > 1e-3 and shares["shuffle"][1] > 0.3
+
+
+def test_decoder_rejects_unknown_upsample():
+    with pytest.raises(ValueError, match="upsample must be one of"):
+        Decoder(16, "nearest")

@@ -15,7 +15,7 @@ SIZE_LIMITS = {"prior_dim": (1, 8192), "width": (1, 256), "num_blocks": (1, 32),
                "prior_proj_dim": (1, 4096), "dense_hidden": (1, 512)}
 FLOAT_LIMITS = {"ffn_expansion": (0.0, 16.0), "prior_dropout": (0.0, 1.0)}  # (exclusive low, inclusive high)
 OPTIONAL_STR = ("restorer", "prior")
-STR_FIELDS = ("prior_mode", "prior_input")
+STR_FIELDS = ("prior_mode", "prior_input", "upsample")
 
 
 def _is_int(value) -> bool:

@@ -305,11 +305,14 @@ R_FLAGS = {
     "prior_hidden": "hidden size of T_m and T_c (the maps from g to R's modulations)",
     "embed_dim": "output size of T_m and T_c",
     "dense_hidden": "hidden channels of the dense prior's SFT condition (--prior-mode dense)",
+    "upsample": "how R_d goes up from 1/4 resolution: bilinear + conv (no periodic texture) or PixelShuffle "
+                "(the layout of refiners saved before this option)",
 }
 # where train's default deliberately differs from PTGRefiner's (the paper's setting):
 CLI_DEFAULTS = {"prior": "none",  # the measurements recommend no prior; the library keeps the paper's CLIP
                 "prior_proj_dim": 128}  # the shipped recipe: a fixed 128-d projection, whatever the prior's width
-R_CHOICES = {"prior_mode": ("global", "dense", "global+dense"), "prior_input": ("low", "restored")}
+R_CHOICES = {"prior_mode": ("global", "dense", "global+dense"), "prior_input": ("low", "restored"),
+             "upsample": ("bilinear", "shuffle")}
 
 
 def _proj_dim_arg(text: str):

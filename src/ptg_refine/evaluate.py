@@ -10,7 +10,9 @@ al., "Image Quality Assessment: From Error Visibility to Structural Similarity",
 per channel on RGB and averaged, valid region only (no padding), no downsampling. GT-mean PSNR: the
 prediction scaled by one gain per image so that its mean luminance equals the target's
 (:func:`ptg_refine.exposure.scale_to_luminance`, clamped), then PSNR; it separates exposure from restoration.
-Also per image: mean luminance and mean HSV saturation of each prediction and of the target. Means are reported
+Also per image: mean luminance and mean HSV saturation of each prediction and of the target, and the artefact
+measures of :mod:`ptg_refine.artefacts` (``nyq``: the share of the horizontal spectrum at period 2 px; ``black``:
+the 1st-percentile luminance; ``clip``: the share of clipped pixels) of each image and of the target. Means are reported
 with their standard error over images (sample std / sqrt(n)); ``worse``: the number of images where F+R scores a
 lower PSNR than F.
 """
@@ -29,6 +31,7 @@ from pytorch_msssim import ssim as _ssim
 
 from ._outputs import atomic_file, save_atomic, write_text_atomic
 from .data.io import comparison_strip, strip_labels
+from .artefacts import black_level, clipped_share, nyquist_share
 from .exposure import mean_luminance, mean_saturation, scale_to_luminance
 
 
@@ -105,6 +108,10 @@ def evaluate_pairs(pairs, restorer=None, refiner=None, cache=None, out_dir=None,
             row[f"lum_{key}"] = float(mean_luminance(pred.clamp(0, 1))[0])
             row[f"sat_{key}"] = float(mean_saturation(pred)[0])
         row["lum_target"], row["sat_target"] = float(target_lum[0]), float(mean_saturation(target)[0])
+        for key, image in [*outputs.items(), ("target", target)]:
+            row[f"nyq_{key}"] = float(nyquist_share(image)[0])
+            row[f"black_{key}"] = float(black_level(image)[0])
+            row[f"clip_{key}"] = float(clipped_share(image)[0])
         rows.append(row)
         if out_dir is not None and strips:
             ims = [v[0] for v in outputs.values()] + [target[0]]

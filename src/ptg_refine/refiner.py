@@ -33,6 +33,7 @@ PRIOR_MODES = ("global", "dense", "global+dense")
 AUTO_PROJ_ABOVE, AUTO_PROJ_DIM = 512, 128  # prior_proj_dim="auto": project priors wider than 512-d to 128-d
 WEIGHTS_NAME = "model.safetensors"
 CONFIG_NAME = "config.json"
+LEGACY_UPSAMPLE = "shuffle"  # R_d of a config.json without an ``upsample`` key (saved before it was a setting)
 # README.md written by save_pretrained (huggingface_hub's default text says "pushed to the Hub" even for a local save)
 MODEL_CARD = """---
 {{ card_data }}
@@ -153,6 +154,7 @@ class RefinerConfig:
     dense_hidden: int = 32
     prior_seed: int | None = None
     exposure: str | float = "refiner"
+    upsample: str = "bilinear"
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -202,6 +204,9 @@ class PTGRefiner(
         prior_proj_dim: project g to this size first; ``"auto"`` (default): 128 for priors wider than 512-d
             (EfficientNet-Lite0's 1280-d would otherwise give a 1.07M-parameter R), none otherwise.
         width, num_blocks, ...: the refinement network, see :class:`ptg_refine.modules.RefinementNetwork`.
+        upsample: how R_d goes up from 1/4 resolution: ``"bilinear"`` (default; no periodic texture) or
+            ``"shuffle"`` (PixelShuffle, the layout of refiners saved before this setting; their config.json has no
+            ``upsample`` key and loads as ``"shuffle"``). See :class:`ptg_refine.modules.Decoder`.
 
     >>> refiner = PTGRefiner(restorer=lambda x: x.sqrt(), prior="none")
     >>> x = torch.rand(1, 3, 32, 32)
@@ -216,7 +221,7 @@ class PTGRefiner(
                  prior_proj_dim: int | str | None = _D.prior_proj_dim, prior_dropout: float = _D.prior_dropout,
                  prior_mode: str = _D.prior_mode, prior_input: str = _D.prior_input,
                  dense_hidden: int = _D.dense_hidden, prior_seed: int | None = _D.prior_seed,
-                 exposure: str | float = _D.exposure):
+                 exposure: str | float = _D.exposure, upsample: str = _D.upsample):
         super().__init__()
         check_refiner_values({k: v for k, v in locals().items() if k in _SIZE_FIELDS}, "PTGRefiner")
         exposure = check_exposure(exposure)
@@ -242,7 +247,7 @@ class PTGRefiner(
                                      heads=heads, ffn_expansion=ffn_expansion, kernel_size=kernel_size,
                                      prior_dropout=prior_dropout,
                                      dense_dim=dense_dim(self.prior) if "dense" in prior_mode else 0,
-                                     dense_hidden=dense_hidden)
+                                     dense_hidden=dense_hidden, upsample=upsample)
         # what config.json records (save_pretrained): the arguments, describing what was actually built
         self.refiner_config = RefinerConfig(
             restorer=restorer if isinstance(restorer, str) else getattr(restorer, "zoo_name", None),
@@ -252,7 +257,7 @@ class PTGRefiner(
             prior_dim=found, width=width, num_blocks=num_blocks, heads=heads, ffn_expansion=ffn_expansion,
             kernel_size=kernel_size, prior_hidden=prior_hidden, embed_dim=embed_dim, prior_proj_dim=prior_proj_dim,
             prior_dropout=prior_dropout, prior_mode=prior_mode, prior_input=prior_input, dense_hidden=dense_hidden,
-            prior_seed=prior_seed, exposure=exposure)
+            prior_seed=prior_seed, exposure=exposure, upsample=upsample)
 
     @property
     def exposure(self) -> str | float:
@@ -530,6 +535,8 @@ class PTGRefiner(
             raise ValueError(f"{model_id} was trained with a randomly initialised {prior!r} prior whose seed was not "
                              "recorded, so its G cannot be rebuilt; pass the same prior module as prior=..., or "
                              "retrain with a seed (ptg-refine train --prior-random records it)")
+        # a config.json written before R_d's ``upsample`` setting existed describes the PixelShuffle decoder
+        model_kwargs.setdefault("upsample", LEGACY_UPSAMPLE)
         model = cls(**model_kwargs)
         try:
             state = load_file(weights, device=str(map_location))

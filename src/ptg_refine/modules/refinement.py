@@ -35,12 +35,14 @@ class RefinementNetwork(nn.Module):
             feature maps and injects them by spatial feature transform before PTG-SVE and before R_d
             (:mod:`ptg_refine.modules.sft`, zero-initialised).
         dense_hidden: channels of the SFT condition trunk.
+        upsample: how R_d goes up from 1/4 resolution, ``"bilinear"`` or ``"shuffle"``
+            (:class:`~ptg_refine.modules.Decoder`).
     """
 
     def __init__(self, width: int = 16, prior_dim: int = 512, prior_proj_dim: int | None = None,
                  prior_hidden: int = 256, embed_dim: int = 64, num_blocks: int = 4, heads: int = 1,
                  ffn_expansion: float = 2.66, kernel_size: int = 3, prior_dropout: float = 0.0,
-                 dense_dim: int = 0, dense_hidden: int = 32):
+                 dense_dim: int = 0, dense_hidden: int = 32, upsample: str = "bilinear"):
         super().__init__()
         self.prior_dim = prior_dim
         self.dense_dim = int(dense_dim)
@@ -50,7 +52,7 @@ class RefinementNetwork(nn.Module):
         self.encoder = Encoder(width)
         self.sve = PTGSVE(width, t_in, prior_hidden, embed_dim, num_blocks, heads, ffn_expansion)
         self.csa = PTGCSA(width, t_in, prior_hidden, embed_dim, kernel_size)
-        self.decoder = Decoder(width)
+        self.decoder = Decoder(width, upsample)
         self.dense_prior = DensePriorSFT(width, dense_dim, dense_hidden) if dense_dim else None
 
     def forward(self, low: torch.Tensor, restored: torch.Tensor, prior_features: torch.Tensor,
