@@ -52,6 +52,7 @@ PRIOR_FS = ("iat", "sci")     # the F's the prior is asked for (a strong and a w
 SEEDS = {"iat": (0, 1, 2), "sci": (0, 1, 2)}  # others: seed 0
 PRIOR_CONDITIONS = ("global", "dense", "featloss")
 ITERATIONS, VAL_EVERY = 1500, 300
+MAIN_UPSAMPLE = "bilinear"  # R_d of the main tables (the library's default)
 FITTED = {"iat": "IAT's weights were trained on all 485 LOL pairs, LOL val included (26.0 dB there against its "
                  "paper's 23.38 on the LOL test split)"}
 
@@ -99,10 +100,26 @@ def _ms(values, d=2, sign=False) -> str:
     return f"{text} ± {se:.{d}f}" if len(values) > 1 else text
 
 
+def _artefacts(rs) -> str:
+    """Nyquist share F + R / F (mean over seeds of the per-image ratio's mean and max), '—' without the figures."""
+    if not all("nyq_F+R" in r for r in rs):
+        return "—"
+    ratios = [[a / max(b, 1e-12) for a, b in zip(r["nyq_F+R"], r["nyq_F"])] for r in rs]
+    return (f"{statistics.fmean(statistics.fmean(x) for x in ratios):.2f}× "
+            f"(max {statistics.fmean(max(x) for x in ratios):.1f}×)")
+
+
+def _black(rs) -> str:
+    if not all("black_F+R" in r for r in rs):
+        return "—"
+    return (f"{_mean(rs[0], 'black_F'):.3f} / {statistics.fmean(_mean(r, 'black_F+R') for r in rs):.3f} / "
+            f"{_mean(rs[0], 'black_target'):.3f}")
+
+
 def report(rows: dict) -> str:
     by: dict = {}
     for r in rows.values():
-        by.setdefault((r["restorer"], r["iterations"], r["condition"]), {})[r["seed"]] = r
+        by.setdefault((r["restorer"], r["iterations"], r["condition"], upsample_of(r)), {})[r["seed"]] = r
     n_val = len(next(iter(rows.values()))["names"]) if rows else 0
     lines = ["# The paper's protocol on REAL LOL pairs: R trained on F's training pairs, F frozen", "",
              f"LOL-v1 training split (485 REAL pairs, one camera) in its fixed split: R trained on **LOL train** "
@@ -110,7 +127,8 @@ def report(rows: dict) -> str:
              f"used). {BATCH} crops of {CROP}² per step, AdamW lr {LR:g} cosine, 1 CPU thread, F frozen and its "
              "outputs cached. PSNR in dB; F + R: mean over seeds of the mean over images, ± s.e. over seeds; "
              "Δ: F + R − F; better: images where F + R > F (mean over seeds); IR-RGB val: the same R on the 22 "
-             "val pairs of another camera (never trained on here), exposure `refiner`.", "",
+             "val pairs of another camera (never trained on here), exposure `refiner`. R_d upsamples bilinearly "
+             f"(`upsample={MAIN_UPSAMPLE!r}`) unless a table says otherwise.", "",
              f"**IAT caveat:** {FITTED['iat']}; so on LOL val R refines outputs F has fitted, as it does in "
              "training (the paper's protocol has the same property). The LOL test split outside this repository "
              "is the fair check of IAT.", "",
@@ -121,7 +139,7 @@ def report(rows: dict) -> str:
              "|---|---|---|---|---|---|---|---|---|---|---|"]
     for f in ZOO:
         for its in sorted({k[1] for k in by if k[0] == f}):
-            runs = by.get((f, its, "none"))
+            runs = by.get((f, its, "none", MAIN_UPSAMPLE))
             if not runs:
                 continue
             rs = [runs[s] for s in sorted(runs)]
@@ -141,13 +159,33 @@ def report(rows: dict) -> str:
     curves = [(k, v) for k, v in sorted(by.items()) if k[2] == "none" and all(r.get("curve") for r in v.values())]
     if curves:
         steps = [h["step"] for h in next(iter(curves[0][1].values()))["curve"]]
-        lines += ["| F | seeds | F alone | " + " | ".join(f"it {s}" for s in steps) + " |",
-                  "|---|---|---|" + "---|" * len(steps)]
-        for (f, its, _), runs in curves:
+        lines += ["| F | R_d | seeds | F alone | " + " | ".join(f"it {s}" for s in steps) + " |",
+                  "|---|---|---|---|" + "---|" * len(steps)]
+        for (f, its, _, up), runs in curves:
             cells = [_ms([r["curve"][i]["val_psnr_FR"] for r in runs.values() if len(r["curve"]) > i])
                      for i in range(len(steps))]
-            lines.append(f"| `{f}` | {len(runs)} | {_mean(next(iter(runs.values())), 'psnr_F'):.2f} | "
+            lines.append(f"| `{f}` | {up} | {len(runs)} | {_mean(next(iter(runs.values())), 'psnr_F'):.2f} | "
                          + " | ".join(cells) + " |")
+    lines += ["", "## R_d: bilinear upsampling against PixelShuffle (no prior, LOL val)", "",
+              "Same recipe and seeds; Δ paired by seed. Nyquist share: the share of the luminance's horizontal "
+              "spectrum (upper half) at period 2 px (`ptg_refine.artefacts.nyquist_share`), F + R over F per "
+              "image, mean (and max) over the 49 images. Black level: 1st-percentile luminance of F / F + R / the "
+              "target.", "",
+              "| F | R_d | seeds | F + R | Δ bilinear − shuffle | Nyquist share F + R / F | black level F / F + R / "
+              "target |", "|---|---|---|---|---|---|---|"]
+    for f in PRIOR_FS:
+        for its in sorted({k[1] for k in by if k[0] == f}):
+            base = by.get((f, its, "none", "shuffle"), {})
+            for up in ("shuffle", "bilinear"):
+                runs = by.get((f, its, "none", up))
+                if not runs:
+                    continue
+                seeds = sorted(runs)
+                rs = [runs[s] for s in seeds]
+                deltas = [_mean(runs[s]) - _mean(base[s]) for s in seeds if s in base]
+                delta = _ms(deltas, sign=True) if up == "bilinear" and deltas else "—"
+                lines.append(f"| `{f}` | {up} | {len(seeds)} | {_ms([_mean(r) for r in rs])} | {delta} | "
+                             f"{_artefacts(rs)} | {_black(rs)} |")
     lines += ["", "## The pre-trained prior in the paper's setting (LOL val)", "",
               "Each condition against `none` of the same F and seed (paired Δ, mean ± s.e. over seeds; > 0: seeds "
               "where the condition beats no prior). EfficientNet-Lite0 (ImageNet, pretrained) stands in for CLIP, "
@@ -156,9 +194,9 @@ def report(rows: dict) -> str:
               f"{n_val}) | IR-RGB val F + R |", "|---|---|---|---|---|---|---|---|"]
     for f in PRIOR_FS:
         for its in sorted({k[1] for k in by if k[0] == f}):
-            base = by.get((f, its, "none"), {})
+            base = by.get((f, its, "none", MAIN_UPSAMPLE), {})
             for cond in ("none", *PRIOR_CONDITIONS):
-                runs = by.get((f, its, cond))
+                runs = by.get((f, its, cond, MAIN_UPSAMPLE))
                 if not runs:
                     continue
                 seeds = sorted(runs)

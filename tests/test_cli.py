@@ -101,3 +101,29 @@ def test_enhance_does_not_import_the_metric_libraries(tmp_path, tiny_refiner):
             "print(rc, sorted(m for m in ('piq', 'pytorch_msssim', 'torchvision') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert out.stdout.split("\n")[-2] == "0 []", out.stdout + out.stderr
+
+
+def test_val_split_in_train_and_eval(tmp_path, capsys):
+    """--val-split N: train holds out every N-th pair of --pairs (numeric name order) and validates on it; eval
+    --val-split N scores exactly those pairs."""
+    names = [f"{i}.png" for i in range(1, 13)]  # 1..12: every 4th in numeric order is 1, 5, 9
+    write_images(tmp_path / "pairs" / "high", names)
+    (tmp_path / "pairs" / "low").mkdir()
+    for n in names:  # the low shots: the targets darkened
+        high = np.asarray(Image.open(tmp_path / "pairs" / "high" / n))
+        Image.fromarray((high * 0.3).astype(np.uint8)).save(tmp_path / "pairs" / "low" / n)
+    assert main(["train", "--pairs", str(tmp_path / "pairs"), "--val-split", "4", "--out", str(tmp_path / "run"),
+                 "--restorer", "sci", "--prior", "none:8", "--width", "8", "--num-blocks", "1", "--iterations", "2",
+                 "--batch-size", "2", "--crop-size", "16", "--no-progress", "--threads", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "training on 9 pairs" in out and "validating on 3" in out and "val PSNR F" in out
+    assert main(["eval", "--pairs", str(tmp_path / "pairs"), "--val-split", "4", "--refiner",
+                 str(tmp_path / "run" / "final"), "--out", str(tmp_path / "ev"), "--no-strips"]) == 0
+    res = json.loads((tmp_path / "ev" / "metrics.json").read_text())
+    assert [r["name"] for r in res["images"]] == ["1", "5", "9"]
+    assert main(["eval", "--pairs", str(tmp_path / "pairs"), "--restorer", "sci", "--val-split", "4", "--limit",
+                 "2"]) != 0
+    assert "--val-split and --limit exclude each other" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["eval", "--pairs", str(tmp_path / "pairs"), "--restorer", "sci", "--val-split", "1"])
+    assert "expected an integer >= 2" in capsys.readouterr().err

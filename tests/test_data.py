@@ -9,7 +9,8 @@ import pytest
 import torch
 from PIL import Image
 
-from ptg_refine.data import PairedFolder, apply_crop, degrade, match_pairs, sample_crop, synthesize_pairs
+from ptg_refine.data import (PairedFolder, apply_crop, degrade, match_pairs, sample_crop, split_every,
+                             synthesize_pairs)
 from ptg_refine.data.synth import linear_to_srgb, srgb_to_linear
 from helpers import write_images
 
@@ -143,3 +144,25 @@ def test_data_imports_no_network_code():
             bad += [f"{path.name}:{node.lineno} imports {m}" for m in imported
                     if any(m == f or m.startswith(f + ".") for f in forbidden)]
     assert not bad, bad
+
+
+def test_split_every_on_a_made_up_lol_folder(tmp_path):
+    """The fixed LOL split on a tiny folder laid out as our485: ids sorted numerically, every 10th (from the first)
+    held out; train and val are disjoint and cover the folder."""
+    ids = [1, 2, 3, 5, 9, 10, 11, 17, 20, 22, 36, 40, 48, 100, 101, 120, 150, 200, 300, 310, 400, 485]
+    names = [f"{i}.png" for i in ids]
+    write_images(tmp_path / "our485" / "low", names, size=(16, 16), low=0, high=40)
+    write_images(tmp_path / "our485" / "high", names, size=(16, 16))
+    train, val = split_every(PairedFolder(tmp_path / "our485").pairs, 10)
+    assert [p.name for p in val] == ["1", "36", "400"]  # positions 1, 11, 21 of the numeric order
+    assert len(train) == 19 and not {p.name for p in train} & {p.name for p in val}
+    assert [p.name for p in train][:4] == ["2", "3", "5", "9"]  # numeric, not text order ("10" < "2")
+
+
+def test_split_every_errors():
+    with pytest.raises(ValueError, match="every must be an integer >= 2"):
+        split_every(["1", "2"], 1, name=str)
+    with pytest.raises(ValueError, match="same name"):
+        split_every(["1", "1"], 2, name=str)
+    # names that are not all numbers: numbers first (numerically), then the others in text order
+    assert split_every(["b", "10", "a", "9"], 2, name=str) == (["10", "b"], ["9", "a"])

@@ -2,6 +2,7 @@
 
     python -m tools.ship sci-none            # see RECIPES; --no-ship: train and report only
     python -m tools.ship sci-general --work runs/general --threads 1   # REAL_RECIPES: for real photos
+    python -m tools.ship iat-lol      # LOL_RECIPES: the paper's protocol (after python -m benchmarks paper-protocol)
 
 REAL_RECIPES (the refiners for real photos): ``*-general`` start from the older synthetic refiner of F and are
 trained on SYNTHETIC pairs of the calibrated ``camera`` preset (no IR-RGB image: they are judged cross-camera);
@@ -78,9 +79,16 @@ REAL_RECIPES = {
     "iat-irrgb": {"restorer": "iat", "init": "iat-general", "data": "ir_rgb", "exposure": "refiner",
                   "train": {"iterations": 400, "batch_size": 8, "crop_size": 96, "lr": 1e-3}},
 }
+# The refiners of the paper's own protocol: R trained on F's own training pairs (the REAL LOL-v1 training split,
+# LOL train: 436 pairs of the LOL camera) with F frozen. The candidates are the runs of benchmarks/paper_protocol.py
+# (python -m benchmarks paper-protocol: 3 seeds of each condition, the trained R kept in its --work folder); the one
+# shipped is the candidate with the best mean PSNR on LOL val (49 pairs), exposure ``refiner`` (in-domain: R's own).
+LOL_RECIPES = {"iat-lol": "iat", "sci-lol": "sci"}
 TRAINED_ON = {"synthetic": "SYNTHETIC pairs (default preset) of 181 clean photos",
               "camera": "SYNTHETIC pairs (camera preset, calibrated to real low-light statistics) of 181 clean photos",
-              "ir_rgb": "REAL IR-RGB train pairs (63, one camera)"}
+              "ir_rgb": "REAL IR-RGB train pairs (63, one camera)",
+              "lol": "REAL LOL train pairs (436 of the LOL-v1 training split, the LOL camera)"}
+LOL_VAL = "REAL pairs: the 49 LOL val pairs (every 10th id of the LOL-v1 training split; the LOL camera)"
 REAL_VAL = "REAL pairs: the 22 IR-RGB val pairs of real_pairs/ir_rgb/val (one camera)"
 BASE = {"iterations": 5000, "lr": 1e-3, "batch_size": 4, "crop_size": 128, "seed": 0, "log_every": 50}
 VAL_DATA = "SYNTHETIC pairs: 18 McMaster photos of clean/val of the data root (ptg-refine synth --variants 1 --seed 1)"
@@ -190,13 +198,59 @@ def ship_real(args) -> None:
     install(args.name, out, run)
 
 
-def install(name: str, out: Path, run: dict) -> None:
-    """Copy ``out/final`` into the package as shipped refiner ``name``, write its index entry and model card
-    (``run``: its results/ship_<name>.json record, whose validation was scored on the trained refiner)."""
+def ship_lol(args) -> None:
+    """Ship the paper-protocol run of LOL_RECIPES[name]'s F with the best mean PSNR on LOL val."""
+    from benchmarks import paper_protocol as pp
+    from benchmarks._runs import load_done
+
+    f_name = LOL_RECIPES[args.name]
+    rows = [r for r in load_done(pp.RUNS).values() if r["restorer"] == f_name and r["iterations"] == pp.ITERATIONS
+            and pp.upsample_of(r) == pp.MAIN_UPSAMPLE]
+    if not rows:
+        raise SystemExit(f"ship {args.name}: no {f_name} runs in {pp.RUNS}; run `python -m benchmarks "
+                         "paper-protocol` first (it trains the candidates)")
+    mean = lambda r: statistics.fmean(r["psnr_F+R"])  # noqa: E731
+    best = max(rows, key=mean)
+    folder = Path(args.work if args.work != str(REPO / "runs" / "bench") else pp.WORK) / "models" / \
+        best["run"].replace("/", "__")
+    if not (folder / "model.safetensors").is_file():
+        raise SystemExit(f"ship {args.name}: the selected run {best['run']} has no trained refiner in {folder}; "
+                         "rerun `python -m benchmarks paper-protocol` there (--work)")
+    per_image = ("psnr_", "ssim_", "gtmean_psnr_", "lum_", "sat_", "nyq_", "black_", "clip_")
+    run = {"name": args.name, "restorer": f_name,
+           "refiner": {"prior": best["prior"], "prior_mode": best["config"]["refiner"].get("prior_mode", "global")},
+           "train": best["config"]["train"], "threads": 1, "trained_on": [TRAINED_ON["lol"]], "exposure": "refiner",
+           "val_data": LOL_VAL, "train_seconds": best["train_seconds"], "params_R": best["params_R"],
+           "code": best["code"], "versions": best["versions"], "selected_run": best["run"],
+           "candidates": {r["run"]: round(mean(r), 3) for r in sorted(rows, key=lambda r: r["run"])},
+           "val": {"name": best["names"], **{k: v for k, v in best.items() if k.startswith(per_image)}}}
+    curve = [{"step": h["step"], "val_psnr_FR": h["val_psnr_FR"], "val_ssim_FR": h["val_ssim_FR"]}
+             for h in best.get("curve", [])]
+    lines = [f"# `{args.name}`: the paper's protocol, REAL LOL val PSNR against iterations", "",
+             f"F = `{f_name}` frozen; R trained from its identity initialisation on {TRAINED_ON['lol']}; selected "
+             f"among {len(rows)} candidate runs of `python -m benchmarks paper-protocol` by mean PSNR on LOL val "
+             f"(49 REAL pairs): `{best['run']}`, {mean(best):.2f} dB (F alone {statistics.fmean(best['psnr_F']):.2f}). "
+             f"TrainConfig {best['config']['train']}; {best['train_seconds'] / 60:.1f} min of training steps on 1 CPU "
+             f"thread. Code {best['code']}; {best['versions']}.", "",
+             f"Command: `python -m tools.ship {' '.join(sys.argv[1:])}`", "",
+             "Candidates (mean PSNR of F + R on LOL val, dB):", "",
+             *[f"- `{k}`: {v:.2f}" for k, v in run["candidates"].items()], ""] + history_table(curve)
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / f"ship_{args.name}.md").write_text("\n".join(lines) + "\n")
+    (RESULTS / f"ship_{args.name}.json").write_text(json.dumps(run, indent=1))
+    print("\n".join(lines), flush=True)
+    if not args.no_ship:
+        install(args.name, folder, run, final=False)
+
+
+def install(name: str, out: Path, run: dict, final: bool = True) -> None:
+    """Copy ``out/final`` (``final=False``: ``out`` itself) into the package as shipped refiner ``name``, write its
+    index entry and model card (``run``: its results/ship_<name>.json record, whose validation was scored on the
+    trained refiner)."""
     dest = PRETRAINED / name
     if dest.exists():
         shutil.rmtree(dest)
-    shutil.copytree(out / "final", dest)
+    shutil.copytree(out / "final" if final else out, dest)
     for p in dest.iterdir():
         p.chmod(0o644)
     write_index_entry(name, run)
@@ -210,7 +264,7 @@ def install(name: str, out: Path, run: dict) -> None:
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("name", choices=[*RECIPES, *REAL_RECIPES])
+    ap.add_argument("name", choices=[*RECIPES, *REAL_RECIPES, *LOL_RECIPES])
     ap.add_argument("--work", default=str(REPO / "runs" / "bench"))
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--lr", type=float, default=None, help="override the recipe's lr (lr study)")
@@ -235,6 +289,8 @@ def main():
         config["exposure"] = value
         path.write_text(json.dumps(config, indent=2, sort_keys=True))
         print(f"{path}: exposure {value!r}")
+    if args.name in LOL_RECIPES and not args.index_only:
+        return ship_lol(args)
     if args.name in REAL_RECIPES and not args.index_only:
         torch.set_num_threads(args.threads)
         return ship_real(args)

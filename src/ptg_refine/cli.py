@@ -315,6 +315,21 @@ R_CHOICES = {"prior_mode": ("global", "dense", "global+dense"), "prior_input": (
              "upsample": ("bilinear", "shuffle")}
 
 
+def _val_split_arg(text: str) -> int:
+    """--val-split: an integer >= 2 (every N-th pair is held out)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 2:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 2 (every N-th pair is held out), got {text!r}")
+    return value
+
+
+VAL_SPLIT_HELP = ("every N-th pair of --pairs, in numeric name order starting with the first, is validation "
+                  "(10: the LOL-v1 split of README: 49 of our485's 485 pairs)")
+
+
 def _proj_dim_arg(text: str):
     """--prior-proj-dim: an int (0: no projection) or 'auto'."""
     if text == "auto":
@@ -355,6 +370,9 @@ def add_train_args(p):
 
     p.add_argument("--pairs", required=True, help="paired training folder (LOL layout: low/, high/)")
     p.add_argument("--val-pairs", default=None, help="paired validation folder")
+    p.add_argument("--val-split", type=_val_split_arg, default=None, metavar="N",
+                   help=f"hold out validation pairs from --pairs instead of --val-pairs: {VAL_SPLIT_HELP}; "
+                        "R trains on the others")
     p.add_argument("-o", "--out", required=True, help="output folder: checkpoints/, final/ (save_pretrained), "
                                                 "history.json; must be new or empty unless --resume / --overwrite")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its newest intact "
@@ -431,6 +449,9 @@ def run_train(args):
                            f"{args.init_from}'s config.json; drop {'it' if len(given) == 1 else 'them'}")
     elif args.restorer is None:
         raise CLIError("train needs --restorer NAME (ptg_refine.list_restorers()), or --init-from a trained refiner")
+    if args.val_split and (args.val_pairs or args.limit):
+        raise CLIError(f"--val-split takes the validation pairs from --pairs: drop "
+                       f"{'--val-pairs' if args.val_pairs else '--limit'}")
     _check_out(out)
     _check_file(args.prior_weights, "--prior-weights")
     _check_file(args.restorer_weights, "--restorer-weights")
@@ -473,9 +494,16 @@ def run_train(args):
     # --restorer-weights the name too (loading then needs --restorer-weights again)
     refiner.refiner_config.restorer = restorer_name
     refiner.exposure = args.exposure  # recorded in config.json
-    train = PairedFolder(args.pairs, limit=args.limit)
-    val = PairedFolder(args.val_pairs) if args.val_pairs else None
-    trainer = Trainer(refiner, train.pairs, config, val_pairs=val.pairs if val else None, out_dir=out,
+    train_pairs = PairedFolder(args.pairs, limit=args.limit).pairs
+    val = PairedFolder(args.val_pairs).pairs if args.val_pairs else None
+    if args.val_split:
+        from .data import split_every
+
+        train_pairs, val = split_every(train_pairs, args.val_split)
+        if rank0:
+            print(f"--val-split {args.val_split}: training on {len(train_pairs)} pairs of {args.pairs}, validating on "
+                  f"{len(val)}")
+    trainer = Trainer(refiner, train_pairs, config, val_pairs=val, out_dir=out,
                       cache_dir=args.cache_dir, restorer_name=restorer_name, progress=not args.no_progress,
                       device=device)
     if args.overwrite and existing and trainer.rank == 0:
@@ -513,6 +541,8 @@ def add_eval_args(p):
     p.add_argument("--overwrite", action="store_true", help="replace an earlier evaluation in --out (its "
                                                             "metrics.json, metrics.csv and strips)")
     p.add_argument("--limit", type=int, default=None, help="score only the first N pairs (name order)")
+    p.add_argument("--val-split", type=_val_split_arg, default=None, metavar="N",
+                   help=f"score only the validation part of --pairs: {VAL_SPLIT_HELP} (as train --val-split N)")
     _add_precision(p, default="fp32", note="; fp32 by default so that metrics are comparable across machines")
     _add_common(p)
 
@@ -536,7 +566,13 @@ def run_eval(args):
         if args.refiner else None
     restorer = refiner.restorer if refiner is not None else build_restorer(args.restorer, args.restorer_weights)
     refiner, restorer = _to_device(refiner, device), _to_device(restorer, device)
+    if args.val_split and args.limit:
+        raise CLIError("--val-split and --limit exclude each other: score the validation part, or the first N pairs")
     pairs = PairedFolder(args.pairs, limit=args.limit).pairs
+    if args.val_split:
+        from .data import split_every
+
+        pairs = split_every(pairs, args.val_split)[1]
     res = evaluate_pairs(pairs, restorer=restorer, refiner=refiner, out_dir=args.out, strips=not args.no_strips,
                          device=device, precision=args.precision,
                          labels={"F+R": f"F+R: {refiner_label(args.refiner)}"} if args.refiner else None)
