@@ -246,14 +246,16 @@ def main():
             run = run_name(f, cond, seed, args.iterations, args.upsample)
             prior, pretrained, kwargs, extra = CONDITIONS[cond]
             kwargs = {**kwargs, "upsample": args.upsample}
+            # the curve (validation every --val-every iterations) for the no-prior runs; the prior conditions are
+            # compared at the end of training only (validation does not change what is trained)
             cfg = TrainConfig(iterations=args.iterations, batch_size=BATCH, crop_size=CROP, lr=LR, seed=seed,
-                              log_every=50, val_every=args.val_every, **extra)
+                              log_every=50, val_every=args.val_every if cond == "none" else 0, **extra)
             config = run_config(f, prior, pretrained, cfg, train, val, prior_proj_dim=128, **kwargs)
             if is_done(load_done(RUNS), run, config) or not claim(work, run, config):
                 continue
             save = work / "models" / run.replace("/", "__")
             row = train_and_eval(run, f, prior, pretrained, train, val, cfg, work / "cache", prior_proj_dim=128,
-                                 val_during=True, save_dir=save, **kwargs)
+                                 val_during=cond == "none", save_dir=save, **kwargs)
             row.update(condition=cond, irrgb=score_other_camera(save, f, other))
             record_run(RUNS, row)
             print(f"{run}: F {_mean(row, 'psnr_F'):.2f} -> F+R {_mean(row):.2f} dB on LOL val; IR-RGB val "
