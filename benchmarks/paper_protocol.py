@@ -24,7 +24,8 @@ results/paper_protocol_runs.jsonl; a run is skipped when a row of the same name 
     python -m benchmarks paper-protocol --order sci zero_dce_pp sgz zero_dce iat &
     python -m benchmarks paper-protocol --upsample shuffle --order iat sci --no-prior-conditions   # R_d compared
 
-``--report`` only renders results/paper_protocol.md. The trained refiners stay in ``--work``/models/<run>
+``--report`` only renders results/paper_protocol.md; ``--rescore`` adds the artefact measures (``nyq_*``, ``black_*``,
+``clip_*``) to rows written before evaluate_pairs had them, from the trained refiners kept in ``--work``. The trained refiners stay in ``--work``/models/<run>
 (``python -m tools.ship iat-lol`` ships the one LOL val selects).
 """
 from __future__ import annotations
@@ -226,6 +227,37 @@ def score_other_camera(refiner_dir: Path, f_name: str, pairs) -> dict:
             "n": res["n"]}
 
 
+def rescore(work: Path) -> int:
+    """Re-evaluate, on LOL val, the kept refiners of rows without the artefact measures; rewrite those rows."""
+    import json
+
+    from ptg_refine.training import FeatureCache
+
+    _, val = lol_split()
+    lines = RUNS.read_text().splitlines()
+    changed = 0
+    for i, line in enumerate(lines):
+        row = json.loads(line)
+        if not row or "nyq_F+R" in row:
+            continue
+        folder = work / "models" / row["run"].replace("/", "__")
+        refiner = PTGRefiner.from_pretrained(folder, restorer=restorer(row["restorer"]))
+        refiner.exposure = "refiner"
+        cache = FeatureCache(refiner.restorer, refiner.prior, row["restorer"], getattr(refiner.prior, "name", "prior"),
+                             work / "cache")
+        res = evaluate_pairs(val, refiner=refiner, cache=cache, progress=False)
+        if [r["name"] for r in res["images"]] != row["names"] or \
+                max(abs(a["psnr_F+R"] - b) for a, b in zip(res["images"], row["psnr_F+R"])) > 1e-3:
+            raise SystemExit(f"rescore: {folder} does not reproduce the recorded scores of {row['run']}")
+        for key in res["images"][0]:
+            if key.startswith(("nyq_", "black_", "clip_")):
+                row[key] = [r[key] for r in res["images"]]
+        lines[i] = json.dumps(row)
+        changed += 1
+    RUNS.write_text("\n".join(lines) + "\n")
+    return changed
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--work", default=str(WORK), help="cache, claims and the trained refiners (models/)")
@@ -236,8 +268,12 @@ def main():
     ap.add_argument("--no-prior-conditions", action="store_true", help="only the no-prior runs")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--report", action="store_true")
+    ap.add_argument("--rescore", action="store_true", help="add the artefact measures to older rows, then render")
     args = ap.parse_args()
-    if not args.report:
+    if args.rescore:
+        torch.set_num_threads(args.threads)
+        print(f"rescored {rescore(Path(args.work))} rows")
+    elif not args.report:
         torch.set_num_threads(args.threads)
         work = Path(args.work)
         train, val = lol_split()
