@@ -23,6 +23,7 @@ results/paper_protocol_runs.jsonl; a run is skipped when a row of the same name 
     python -m benchmarks paper-protocol &
     python -m benchmarks paper-protocol --order sci zero_dce_pp sgz zero_dce iat &
     python -m benchmarks paper-protocol --upsample shuffle --order iat sci --no-prior-conditions   # R_d compared
+    python -m benchmarks paper-protocol --order iat --no-prior-conditions --batch-size 2 --crop-size 192  # probes
 
 ``--report`` only renders results/paper_protocol.md; ``--rescore`` adds the artefact measures (``nyq_*``, ``black_*``,
 ``clip_*``) to rows written before evaluate_pairs had them, from the trained refiners kept in ``--work``. The trained refiners stay in ``--work``/models/<run>
@@ -78,8 +79,18 @@ def plan(order, prior_conditions: bool = True) -> list[tuple[str, str, int]]:
     return out
 
 
-def run_name(f: str, cond: str, seed: int, iterations: int, upsample: str) -> str:
-    return f"{f}/{iterations}/{cond}/{upsample}/seed{seed}"
+def recipe_tag(batch: int, crop: int, lr: float) -> str:
+    """'' for the protocol's recipe (BATCH crops of CROP², LR), else e.g. '-b2c192lr0.0003' (a probe)."""
+    return "" if (batch, crop, lr) == (BATCH, CROP, LR) else f"-b{batch}c{crop}lr{lr:g}"
+
+
+def recipe_of(row) -> str:
+    t = row["config"]["train"]
+    return recipe_tag(t["batch_size"], t["crop_size"], t["lr"])
+
+
+def run_name(f: str, cond: str, seed: int, iterations: int, upsample: str, tag: str = "") -> str:
+    return f"{f}/{iterations}/{cond}/{upsample}{tag}/seed{seed}"
 
 
 def upsample_of(row) -> str:
@@ -119,7 +130,11 @@ def _black(rs) -> str:
 
 def report(rows: dict) -> str:
     by: dict = {}
+    probes: dict = {}
     for r in rows.values():
+        if recipe_of(r):
+            probes.setdefault((r["restorer"], r["iterations"], recipe_of(r), upsample_of(r)), {})[r["seed"]] = r
+            continue
         by.setdefault((r["restorer"], r["iterations"], r["condition"], upsample_of(r)), {})[r["seed"]] = r
     n_val = len(next(iter(rows.values()))["names"]) if rows else 0
     lines = ["# The paper's protocol on REAL LOL pairs: R trained on F's training pairs, F frozen", "",
@@ -187,6 +202,20 @@ def report(rows: dict) -> str:
                 delta = _ms(deltas, sign=True) if up == "bilinear" and deltas else "—"
                 lines.append(f"| `{f}` | {up} | {len(seeds)} | {_ms([_mean(r) for r in rs])} | {delta} | "
                              f"{_artefacts(rs)} | {_black(rs)} |")
+    if probes:
+        lines += ["", "## Recipe probes (no prior, LOL val)", "",
+                  "Other batch / crop / learning-rate settings at the same iterations, against the protocol's recipe "
+                  f"({BATCH} crops of {CROP}², lr {LR:g}) of the same F, R_d and seed (paired Δ).", "",
+                  "| F | recipe | R_d | seeds | F + R | Δ vs the protocol's recipe | better than F | train min/run |",
+                  "|---|---|---|---|---|---|---|---|"]
+        for (f, its, tag, up), runs in sorted(probes.items()):
+            base = by.get((f, its, "none", up), {})
+            seeds = sorted(runs)
+            deltas = [_mean(runs[s]) - _mean(base[s]) for s in seeds if s in base]
+            lines.append(f"| `{f}` | {tag.lstrip('-')} | {up} | {len(seeds)} | {_ms([_mean(runs[s]) for s in seeds])} | "
+                         f"{_ms(deltas, sign=True) if deltas else '—'} | "
+                         f"{statistics.fmean(_better(runs[s]) for s in seeds):.1f} | "
+                         f"{statistics.fmean(runs[s]['train_seconds'] for s in seeds) / 60:.1f} |")
     lines += ["", "## The pre-trained prior in the paper's setting (LOL val)", "",
               "Each condition against `none` of the same F and seed (paired Δ, mean ± s.e. over seeds; > 0: seeds "
               "where the condition beats no prior). EfficientNet-Lite0 (ImageNet, pretrained) stands in for CLIP, "
@@ -266,6 +295,10 @@ def main():
     ap.add_argument("--val-every", type=int, default=VAL_EVERY)
     ap.add_argument("--upsample", default="bilinear", choices=("bilinear", "shuffle"), help="R_d's upsampling")
     ap.add_argument("--no-prior-conditions", action="store_true", help="only the no-prior runs")
+    ap.add_argument("--seeds", type=int, nargs="+", default=None, help="only these seeds")
+    ap.add_argument("--batch-size", type=int, default=BATCH, help="a recipe probe (the protocol: %(default)s)")
+    ap.add_argument("--crop-size", type=int, default=CROP, help="a recipe probe (the protocol: %(default)s)")
+    ap.add_argument("--lr", type=float, default=LR, help="a recipe probe (the protocol: %(default)s)")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--report", action="store_true")
     ap.add_argument("--rescore", action="store_true", help="add the artefact measures to older rows, then render")
@@ -279,12 +312,16 @@ def main():
         train, val = lol_split()
         other = PairedFolder(IRRGB_VAL).pairs
         for f, cond, seed in plan(args.order, not args.no_prior_conditions):
-            run = run_name(f, cond, seed, args.iterations, args.upsample)
+            if args.seeds is not None and seed not in args.seeds:
+                continue
+            tag = recipe_tag(args.batch_size, args.crop_size, args.lr)
+            run = run_name(f, cond, seed, args.iterations, args.upsample, tag)
             prior, pretrained, kwargs, extra = CONDITIONS[cond]
             kwargs = {**kwargs, "upsample": args.upsample}
             # the curve (validation every --val-every iterations) for the no-prior runs; the prior conditions are
             # compared at the end of training only (validation does not change what is trained)
-            cfg = TrainConfig(iterations=args.iterations, batch_size=BATCH, crop_size=CROP, lr=LR, seed=seed,
+            cfg = TrainConfig(iterations=args.iterations, batch_size=args.batch_size, crop_size=args.crop_size, lr=args.lr,
+                              seed=seed,
                               log_every=50, val_every=args.val_every if cond == "none" else 0, **extra)
             config = run_config(f, prior, pretrained, cfg, train, val, prior_proj_dim=128, **kwargs)
             if is_done(load_done(RUNS), run, config) or not claim(work, run, config):
