@@ -36,6 +36,7 @@ COMMANDS = {
     "real": ("real_pairs", "main"),
     "adapt-time": ("adapt_time", "main"),
     "paper-protocol": ("paper_protocol", "main"),
+    "exposure-policy": ("exposure_policy", "main"),
 }
 # commands that only render committed results (no measurement): they run on an uncommitted tree
 REPORTS = {"readme", "model-card", "ship-summary"}
@@ -72,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr)
         return 2
     script, entry = COMMANDS[name]
-    if name not in REPORTS and not {"-h", "--help", "--report", "--check"} & set(rest):
+    if name not in REPORTS and not {"-h", "--help", "--report", "--check", "--fit"} & set(rest):
         from benchmarks._runs import code_version
 
         code_version()  # refuses an uncommitted tree before the work starts, not when the results are written

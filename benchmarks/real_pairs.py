@@ -14,7 +14,7 @@ restoration), the images F+R makes worse than F, mean luminance and saturation a
 artefact measures of ``ptg_refine.artefacts``: the Nyquist share (period-2 texture) of F + R over F's per image
 (mean and max), the black level (1st-percentile luminance) and the clipped share against the target's. Each
 refiner is scored with its own exposure setting (config.json) and with the others (``refiner``: R's own
-brightness, ``restorer``: F's). Whether a refiner saw a camera in training is read from the index
+brightness, ``restorer``: F's, ``scene``: a mean predicted from the input). Whether a refiner saw a camera in training is read from the index
 (``trained_on``).
 
 **Leave-one-camera-out**, the rule a general-purpose refiner must pass on every camera it never saw: F + R ≥ F −
@@ -52,7 +52,7 @@ CAMERAS = ("IR-RGB", "LOL")
 SET_TEXT = {"IR-RGB": "IR-RGB val (22 REAL pairs, `real_pairs/ir_rgb/val`)",
             "LOL": "LOL val (49 REAL pairs of the LOL-v1 training split, every 10th id)"}
 UNPAIRED = ("dicm", "lime", "zerodcepp_real")
-MODES = ("refiner", "restorer")
+MODES = ("refiner", "restorer", "scene")
 MAX_WORSE = 0.3  # the cross-camera (do-no-harm) test: F+R >= F - MIN_DELTA on average, worse on at most 30 %
 MIN_DELTA = -0.1
 MAX_NYQUIST_RATIO = 1.5  # the artefact target: F + R's Nyquist share at most 1.5x F's on every image

@@ -180,3 +180,114 @@ def test_a_run_resumes_across_an_exposure_change(tmp_path):
     assert resumed.resume() == 2
     resumed.fit()
     assert json.loads((tmp_path / "run" / "final" / "config.json").read_text())["exposure"] == 0.45
+
+
+# -- exposure "scene": a target mean luminance predicted from the input, reached by a tone curve -------------------
+
+def _scene_images():
+    """A made-up dark input (a low-light shot: median luminance about 0.03) and a made-up bright one (about 0.5),
+    and an F + R output of the dark one (too dark, with a lifted floor and a few near-white pixels). Grey-ish, as
+    in photos the channels go together."""
+    g = torch.Generator().manual_seed(4)
+    base = torch.rand(1, 1, 32, 48, generator=g) * torch.tensor([1.0, 1.0, 0.97]).view(1, 3, 1, 1)
+    dark = base * 0.06
+    bright = (0.25 + base * 0.5).clamp(0, 1)
+    refined = 0.05 + base * 0.25
+    refined[..., :2, :3] = 0.97  # a light
+    return dark, bright, refined
+
+
+def test_scene_target_follows_the_input_and_never_asks_a_bright_input_to_brighten():
+    from ptg_refine.exposure import SCENE_B, SCENE_LOG_A, SCENE_MAX, luminance_quantile, scene_target
+
+    dark, bright, _ = _scene_images()
+    median = float(luminance_quantile(dark, 0.5)[0])
+    expected = min(SCENE_MAX, np.exp(SCENE_LOG_A) * median ** SCENE_B)
+    assert float(scene_target(dark)[0]) == pytest.approx(expected, rel=1e-5)
+    assert float(mean_luminance(dark)[0]) < expected <= SCENE_MAX
+    # a darker scene gets a darker target; a bright input its own mean (it is at or above its predicted target)
+    assert float(scene_target(dark * 0.3)[0]) < float(scene_target(dark)[0])
+    assert float(scene_target(bright)[0]) == pytest.approx(float(mean_luminance(bright)[0]), abs=1e-6)
+    # batched: one target per image; a black frame gets a finite target
+    both = scene_target(torch.cat([dark, bright, torch.zeros_like(dark)]))
+    assert both.shape == (3,) and torch.isfinite(both).all()
+
+
+def test_scene_brightens_a_dark_input_to_its_target_keeping_blacks_and_lights():
+    from ptg_refine.artefacts import black_level, clipped_share
+    from ptg_refine.exposure import black_point, scene_target
+
+    dark, _, refined = _scene_images()
+    out = apply_exposure(refined, refined, "scene", low=dark)
+    target = float(scene_target(dark)[0])
+    assert float(mean_luminance(out)[0]) == pytest.approx(target, abs=2e-3)
+    assert target > float(mean_luminance(refined)[0])
+    # the black level stays where F + R put it, and nothing clips (a plain gain to the same mean clips the light)
+    assert float(black_level(out)[0]) == pytest.approx(float(black_level(refined)[0]), abs=2e-3)
+    assert float(black_point(out)[0]) == pytest.approx(float(black_point(refined)[0]), abs=2e-3)
+    assert float(clipped_share(out)[0]) == 0.0 < float(clipped_share(scale_to_luminance(refined, target))[0])
+    assert out.min() >= 0 and out.max() < 1
+    # the curve is monotone: brighter in, brighter out
+    order = refined.flatten().argsort()
+    assert (out.flatten()[order].diff() >= -1e-6).all()
+
+
+def test_scene_does_not_brighten_a_bright_input():
+    dark, bright, _ = _scene_images()
+    kept = apply_exposure(bright, bright, "scene", low=bright)
+    assert torch.allclose(kept, bright, atol=1e-6)  # F + R at the input's brightness: left alone
+    too_bright = (bright * 1.4).clamp(0, 1)  # F + R brighter than the well-exposed input: scaled down to it
+    down = apply_exposure(too_bright, too_bright, "scene", low=bright)
+    assert float(mean_luminance(down)[0]) == pytest.approx(float(mean_luminance(bright)[0]), abs=1e-5)
+    assert torch.allclose(down, scale_to_luminance(too_bright, mean_luminance(bright)))
+    with pytest.raises(ValueError, match="pass low="):
+        apply_exposure(dark, dark, "scene")
+
+
+def test_knee_curve_is_identity_at_gain_one_and_maps_white_to_white():
+    from ptg_refine.exposure import knee_curve
+
+    x = torch.linspace(0, 1, 3 * 64).view(1, 3, 8, 8)
+    assert torch.allclose(knee_curve(x, 1.0), x, atol=1e-6)
+    assert torch.allclose(knee_curve(x, 1.0, black=0.1), x, atol=1e-6)
+    y = knee_curve(x, 4.0, black=0.1)
+    assert float(y.max()) == pytest.approx(1.0) and (y.flatten().diff() >= 0).all()
+    assert torch.equal(y[x <= 0.1], x[x <= 0.1])  # below the black point: unchanged
+
+
+@pytest.mark.parametrize("text, value", [("scene", "scene"), ("refiner", "refiner"), ("0.3", 0.3)])
+def test_scene_is_parsed_and_checked(text, value):
+    from ptg_refine.exposure import parse_exposure
+
+    assert parse_exposure(text) == value and check_exposure(value) == value
+
+
+@pytest.mark.parametrize("bad", ["Scene", "scenes", "scene "])
+def test_misspelt_scene_names_the_options(bad):
+    from ptg_refine.exposure import parse_exposure
+
+    with pytest.raises(ValueError, match="'scene'"):
+        parse_exposure(bad)
+    with pytest.raises(ValueError, match="'scene'"):
+        check_exposure(bad)
+
+
+def test_refiner_accepts_scene_applies_it_and_records_it(tmp_path):
+    dark, _, _ = _scene_images()
+    refiner = _trained_looking("scene")
+    assert refiner.exposure == "scene"
+    restored = refiner.restore(dark)
+    out = refiner.enhance(dark, restored, precision="fp32")
+    # enhance() = the policy applied to R's own output (what benchmarks/exposure_policy.py relies on)
+    own = refiner.enhance(dark, restored, exposure="refiner", precision="fp32")
+    assert torch.equal(out, apply_exposure(own, restored, "scene", low=dark))
+    from ptg_refine.exposure import scene_target
+    assert float(mean_luminance(out)[0]) == pytest.approx(float(scene_target(dark)[0]), abs=2e-3)
+    refiner.save_pretrained(tmp_path / "r")
+    assert json.loads((tmp_path / "r" / "config.json").read_text())["exposure"] == "scene"
+    loaded = PTGRefiner.from_pretrained(str(tmp_path / "r"))
+    assert loaded.exposure == "scene" and torch.equal(loaded.enhance(dark, restored, precision="fp32"), out)
+    refiner.exposure = "refiner"
+    refiner.exposure = "scene"  # the setter checks it too
+    with pytest.raises(ValueError, match="'scene'"):
+        refiner.exposure = "scenic"

@@ -66,7 +66,7 @@ def check_refiner_values(values: dict, where: str) -> None:
                 raise _type_error(where, name, value, "a string")
         elif name == "exposure":
             if not (isinstance(value, str) or _is_number(value)):
-                raise _type_error(where, name, value, "\"refiner\", \"restorer\" or a number in (0, 1)")
+                raise _type_error(where, name, value, "\"refiner\", \"restorer\", \"scene\" or a number in (0, 1)")
         elif name == "prior_pretrained":
             if value is not None and not isinstance(value, (str, bool)):
                 raise _type_error(where, name, value, "a string (\"default\", a tag or a file), a boolean or null")

@@ -279,7 +279,7 @@ def _field_kind(f):
 
 
 def _exposure_arg(text: str):
-    """argparse type of --exposure: 'refiner', 'restorer' or a number in (0, 1)."""
+    """argparse type of --exposure: 'refiner', 'restorer', 'scene' or a number in (0, 1)."""
     from .exposure import parse_exposure
 
     try:
@@ -388,8 +388,8 @@ def add_train_args(p):
                                                     "unless --init-from gives it")
     p.add_argument("--exposure", default="refiner", type=_exposure_arg,
                    help="output brightness the trained refiner keeps in its config.json (enhance's default): "
-                        "'refiner' (R's own, learnt from --pairs; also after --init-from), 'restorer' (F's) or a "
-                        "mean luminance in (0, 1)")
+                        "'refiner' (R's own, learnt from --pairs; also after --init-from), 'restorer' (F's), 'scene' "
+                        "(a mean predicted from the input, highlights spared) or a mean luminance in (0, 1)")
     p.add_argument("--restorer-weights", default=None, help="weights file for F (needed for zero_dce, zero_dce_pp)")
     p.add_argument("--prior-weights", default=None, metavar="FILE",
                    help="local weights file of the prior (offline use; default: the prior's own pretrained weights)")

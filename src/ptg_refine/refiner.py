@@ -195,7 +195,8 @@ class PTGRefiner(
             ``"dense"``: G's multi-scale feature maps (:mod:`ptg_refine.priors.dense`, SKF-style) modulate R's
             latent features by SFT (:mod:`ptg_refine.modules.sft`) and g = 0. ``"global+dense"``: both.
         exposure: the brightness of :meth:`enhance`'s output (:mod:`ptg_refine.exposure`): ``"refiner"`` (R's own,
-            Eq. 1), ``"restorer"`` (scaled to F's mean luminance) or a target mean luminance in (0, 1). Recorded in
+            Eq. 1), ``"restorer"`` (scaled to F's mean luminance), ``"scene"`` (a target predicted from the input,
+            reached by a tone curve that spares the highlights) or a target mean luminance in (0, 1). Recorded in
             config.json, so a shipped refiner carries the setting it was validated with; ``forward`` ignores it.
         prior_seed: with ``prior_pretrained=None``, the seed of the random prior's initialisation, so that a
             checkpoint of a random-prior ablation rebuilds the same G (recorded in config.json).
@@ -402,7 +403,8 @@ class PTGRefiner(
         :meth:`forward`'s Eq. 1, clamped) or ``"bf16"``. F and G always run in float32.
 
         exposure: the output's brightness (None: this refiner's ``exposure``, see :mod:`ptg_refine.exposure`):
-        ``"refiner"`` (Eq. 1 as is), ``"restorer"`` (F's mean luminance) or a target mean luminance in (0, 1).
+        ``"refiner"`` (Eq. 1 as is), ``"restorer"`` (F's mean luminance), ``"scene"`` (a target predicted from
+        ``low``; a well-exposed input is not brightened) or a target mean luminance in (0, 1).
 
         tile: None runs the whole image at once; an int (multiple of 4, >= 32) runs R on tiles of about
         tile x tile output pixels, with the prior computed once on the whole image, full-image positions and
@@ -445,7 +447,7 @@ class PTGRefiner(
             else:
                 out = _refine_tiled(self.net, low, restored, prior_features, tile, overlap, context, "exact",
                                     dense_features)
-        return apply_exposure(out.float(), restored, exposure)
+        return apply_exposure(out.float(), restored, exposure, low)
 
     # -- Hugging Face Hub -----------------------------------------------------------------------------
     def save_pretrained(self, save_directory, *, config=None, **kwargs):
