@@ -21,7 +21,10 @@ from benchmarks._runs import REPO
 from benchmarks.real_pairs import CAMERAS, MAX_WORSE, MIN_DELTA, MODES, SET_TEXT, passes_cross_camera, saw_camera
 
 PRETRAINED = REPO / "src" / "ptg_refine" / "pretrained"
-EXPOSURE_TEXT = {"refiner": "R's own brightness (Eq. 1 as is)", "restorer": "F's mean luminance kept"}
+EXPOSURE_TEXT = {"refiner": "R's own brightness (Eq. 1 as is)", "restorer": "F's mean luminance kept",
+                 "scene": "a mean luminance predicted from the input (fitted on real pairs), reached by a tone curve "
+                          "that keeps the black level and spares the highlights; a well-exposed input is not "
+                          "brightened (benchmarks/results/exposure_policy.md)"}
 
 
 def exposure_text(exposure) -> str:
@@ -107,8 +110,10 @@ def card(name: str, real: dict | None) -> str:
     cmd = (f"python -m tools.ship {name} --work runs/general --threads 1" if "init" in run
            else f"python -m tools.ship {name}")
     if exposure != run.get("exposure", "refiner"):
-        lines += [f"The exposure setting `{exposure}` was set after training (the mean luminance of the training "
-                  f"targets): `python -m tools.ship {name} --index-only --exposure {exposure}`.", ""]
+        why = ("the mean luminance of the training targets" if not isinstance(exposure, str) else
+               "chosen on real pairs: benchmarks/results/exposure_policy.md")
+        lines += [f"The exposure setting `{exposure}` was set after training ({why}): "
+                  f"`python -m tools.ship {name} --index-only --exposure {exposure}`.", ""]
     lines += [f"Last stage: {t['iterations']} iterations, batch {t['batch_size']} crops of {t['crop_size']}², AdamW lr "
               f"{t['lr']} cosine, seed {t.get('seed', 0)}; {run['train_seconds']:.0f} s of training steps on "
               f"{run.get('threads', 1)} CPU thread(s) of a shared 2-core machine. Model selection: "
