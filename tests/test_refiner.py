@@ -1,7 +1,10 @@
+import json
+
 import pytest
 import torch
 
 from ptg_refine import PTGRefiner
+from ptg_refine.testing import trained_looking
 from helpers import TinyPrior, TinyRestorer, perturb_
 
 
@@ -168,3 +171,24 @@ def test_restorer_by_name():
     x = torch.rand(1, 3, 20, 20)
     assert torch.equal(refiner(x), x)
     assert refiner.config["restorer"] == "identity"
+
+
+def test_a_config_without_upsample_loads_the_pixelshuffle_decoder(tmp_path):
+    """Refiners saved before R_d's ``upsample`` setting existed have no such key in config.json: they load with the
+    PixelShuffle decoder they were trained with, weights and outputs intact; new refiners record the setting."""
+    torch.manual_seed(0)
+    old = PTGRefiner(restorer="gamma", prior="none:8", width=8, num_blocks=1, upsample="shuffle")
+    trained_looking(old.net)
+    old.save_pretrained(tmp_path / "old")
+    path = tmp_path / "old" / "config.json"
+    config = json.loads(path.read_text())
+    del config["upsample"]
+    path.write_text(json.dumps(config))
+    back = PTGRefiner.from_pretrained(tmp_path / "old")
+    assert back.config["upsample"] == "shuffle" and isinstance(back.net.decoder.body[1], torch.nn.PixelShuffle)
+    x = torch.rand(1, 3, 24, 32)
+    assert torch.equal(back(x), old(x))
+    new = PTGRefiner(restorer="gamma", prior="none:8", width=8, num_blocks=1)
+    new.save_pretrained(tmp_path / "new")
+    assert json.loads((tmp_path / "new" / "config.json").read_text())["upsample"] == "bilinear"
+    assert isinstance(PTGRefiner.from_pretrained(tmp_path / "new").net.decoder.body[0], torch.nn.Upsample)
