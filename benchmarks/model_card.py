@@ -109,6 +109,11 @@ def card(name: str, real: dict | None) -> str:
         lines.append(f"The last stage started from the shipped refiner `{run['init']}`.")
     cmd = (f"python -m tools.ship {name} --work runs/general --threads 1" if "init" in run
            else f"python -m tools.ship {name}")
+    if "selected_run" in run:  # the paper's protocol: the best of the paper-protocol runs on LOL val
+        lines.append(f"R was trained from its identity initialisation (F frozen) as run `{run['selected_run']}` of "
+                     f"`python -m benchmarks paper-protocol` and selected among {len(run['candidates'])} runs "
+                     "(seeds and prior conditions) by mean PSNR on LOL val (benchmarks/results/paper_protocol.md).")
+        cmd = f"python -m benchmarks paper-protocol` (two workers, see its header), then `{cmd}"
     if exposure != run.get("exposure", "refiner"):
         why = ("the mean luminance of the training targets" if not isinstance(exposure, str) else
                "chosen on real pairs: benchmarks/results/exposure_policy.md")

@@ -39,7 +39,7 @@ import statistics
 import torch
 
 from benchmarks._paths import DATA, LOL, LOL_VAL_EVERY, RESULTS
-from benchmarks._runs import code_version, versions
+from benchmarks._runs import REPO, code_version, versions
 from ptg_refine import PTGRefiner, list_pretrained
 from ptg_refine._pretrained import get_pretrained_config
 from ptg_refine.data import ImageFolder, PairedFolder, split_every
@@ -81,10 +81,19 @@ def _m(res, key):
     return mean_se([r[key] for r in res["images"]])
 
 
-def score(pairs, refiner=None, restorer=None, exposure=None) -> dict:
+def feature_cache(refiner, f_name: str, cache_dir):
+    """F's outputs (and G's features) of the val images computed once per F and kept in ``cache_dir`` (the
+    paper-protocol's cache by default: it already holds F on the LOL images); identical to running F each time."""
+    from ptg_refine.training import FeatureCache
+
+    return FeatureCache(refiner.restorer, refiner.prior, f_name, getattr(refiner.prior, "name", "prior"), cache_dir,
+                        global_prior=refiner.prior_mode != "dense", dense=refiner.uses_dense)
+
+
+def score(pairs, refiner=None, restorer=None, exposure=None, cache=None) -> dict:
     if refiner is not None and exposure is not None:
         refiner.exposure = exposure
-    res = evaluate_pairs(pairs, restorer=restorer, refiner=refiner, progress=False)
+    res = evaluate_pairs(pairs, restorer=restorer, refiner=refiner, progress=False, cache=cache)
     key = "F+R" if refiner is not None else "F"
     out = {k: _m(res, f"{k}_{key}") for k in ("psnr", "ssim", "gtmean_psnr", "lum", "sat", "black", "clip")}
     for k in ("lum", "sat", "black", "clip"):
@@ -205,6 +214,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--no-unpaired", action="store_true", help="skip the unpaired real photos")
+    ap.add_argument("--cache-dir", default=str(REPO / "runs" / "paper_protocol" / "cache"),
+                    help="on-disk cache of F's outputs (shared with paper-protocol)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     names = list_pretrained()
@@ -231,16 +242,19 @@ def main():
             continue
         data[camera] = {}
         for f_name, refiners in by_f.items():
-            s_f = score(pairs, restorer=create_restorer(f_name))
+            loaded = {name: PTGRefiner.from_pretrained(name) for name in refiners}
+            caches = {name: feature_cache(r, f_name, args.cache_dir) for name, r in loaded.items()}
+            first = refiners[0]
+            s_f = score(pairs, restorer=loaded[first].restorer, cache=caches[first])
             data[camera][f_name] = {"F": s_f}
             lines += [f"## {SET_TEXT[camera]}, F = {f_name}", "", *header, row(f"{f_name} alone", s_f)]
             for name in refiners:
                 cfg = get_pretrained_config(name)
-                refiner = PTGRefiner.from_pretrained(name)
+                refiner = loaded[name]
                 shipped = refiner.exposure
                 seen = saw_camera(cfg.trained_on, camera)
                 for mode in MODES if shipped in MODES else (*MODES, shipped):
-                    s = score(pairs, refiner=refiner, exposure=mode)
+                    s = score(pairs, refiner=refiner, exposure=mode, cache=caches[name])
                     data[camera][f_name][f"{name}/{mode}"] = s
                     star = " ★" if mode == shipped else ""
                     lines.append(row(f"`{name}`, exposure {mode}{star}", s, verdict_text(seen, s)))
