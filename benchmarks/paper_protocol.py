@@ -15,7 +15,8 @@ exposure ``refiner`` (Eq. 1 as trained). R's decoder: ``--upsample`` (default ``
 PixelShuffle R_d of the refiners shipped before, for the comparison of the two). Conditions are those of ``benchmarks/fewshot.py``: ``none`` (no prior),
 ``global`` (pretrained EfficientNet-Lite0 vector g, the paper's path), ``dense`` (Lite0 feature maps by SFT) and
 ``featloss`` (Lite0 as a feature-space loss). Plan: ``none`` for every F of the zoo (seeds 0-2 for iat and sci,
-seed 0 for the others), then the three prior conditions for iat and sci (seeds 0-2).
+seed 0 for the others), then the three prior conditions for iat and sci (seeds 0-2). The prior study ran at 750
+iterations (half the budget, for lack of CPU time on 2 cores), paired against no prior at 750 iterations.
 
 Command (two workers, one per core; they share the plan through claims in ``--work`` and append to
 results/paper_protocol_runs.jsonl; a run is skipped when a row of the same name and configuration hash exists):
@@ -24,6 +25,8 @@ results/paper_protocol_runs.jsonl; a run is skipped when a row of the same name 
     python -m benchmarks paper-protocol --order sci zero_dce_pp sgz zero_dce iat &
     python -m benchmarks paper-protocol --upsample shuffle --order iat sci --no-prior-conditions   # R_d compared
     python -m benchmarks paper-protocol --order iat --no-prior-conditions --batch-size 2 --crop-size 192  # probes
+    python -m benchmarks paper-protocol --iterations 750 --val-every 250 --order iat sci &   # the prior study
+    python -m benchmarks paper-protocol --iterations 750 --val-every 250 --order sci iat &
 
 ``--report`` only renders results/paper_protocol.md; ``--rescore`` adds the artefact measures (``nyq_*``, ``black_*``,
 ``clip_*``) to rows written before evaluate_pairs had them, from the trained refiners kept in ``--work``. The trained refiners stay in ``--work``/models/<run>
@@ -172,7 +175,8 @@ def report(rows: dict) -> str:
                          f"{better:.1f} | {gain}/{len(rs)} | {gt_f:.2f} → {gt_fr:.2f} | {irtxt} | {its} it | "
                          f"{mins:.1f} |")
     lines += ["", "## Validation PSNR of F + R against iterations (no prior, LOL val)", ""]
-    curves = [(k, v) for k, v in sorted(by.items()) if k[2] == "none" and all(r.get("curve") for r in v.values())]
+    curves = [(k, v) for k, v in sorted(by.items())
+              if k[1] == ITERATIONS and k[2] == "none" and all(r.get("curve") for r in v.values())]
     if curves:
         steps = [h["step"] for h in next(iter(curves[0][1].values()))["curve"]]
         lines += ["| F | R_d | seeds | F alone | " + " | ".join(f"it {s}" for s in steps) + " |",
@@ -190,7 +194,7 @@ def report(rows: dict) -> str:
               "| F | R_d | seeds | F + R | Δ bilinear − shuffle | Nyquist share F + R / F | black level F / F + R / "
               "target |", "|---|---|---|---|---|---|---|"]
     for f in PRIOR_FS:
-        for its in sorted({k[1] for k in by if k[0] == f}):
+        for its in (ITERATIONS,):
             base = by.get((f, its, "none", "shuffle"), {})
             for up in ("shuffle", "bilinear"):
                 runs = by.get((f, its, "none", up))
