@@ -224,6 +224,11 @@ def ship_lol(args) -> None:
            "code": best["code"], "versions": best["versions"], "selected_run": best["run"],
            "candidates": {r["run"]: round(mean(r), 3) for r in sorted(rows, key=lambda r: r["run"])},
            "val": {"name": best["names"], **{k: v for k, v in best.items() if k.startswith(per_image)}}}
+    # the same R on the other camera's val pairs, per image (tests re-score the installed copy against these)
+    other = PTGRefiner.from_pretrained(folder, restorer=restorer(f_name))
+    other.exposure = run["exposure"]
+    ev = evaluate_pairs(PairedFolder(DATA / "real_pairs" / "ir_rgb" / "val").pairs, refiner=other, progress=False)
+    run["irrgb_val"] = {"data": REAL_VAL, **{k: [r[k] for r in ev["images"]] for k in ("name", "psnr_F", "psnr_F+R")}}
     curve = [{"step": h["step"], "val_psnr_FR": h["val_psnr_FR"], "val_ssim_FR": h["val_ssim_FR"]}
              for h in best.get("curve", [])]
     lines = [f"# `{args.name}`: the paper's protocol, REAL LOL val PSNR against iterations", "",
