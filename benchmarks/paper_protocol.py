@@ -145,7 +145,8 @@ def report(rows: dict) -> str:
              f"(436 pairs), every figure on **LOL val** ({n_val} pairs, every 10th id; the LOL test split is not "
              f"used). {BATCH} crops of {CROP}² per step, AdamW lr {LR:g} cosine, 1 CPU thread, F frozen and its "
              "outputs cached. PSNR in dB; F + R: mean over seeds of the mean over images, ± s.e. over seeds; "
-             "Δ: F + R − F; better: images where F + R > F (mean over seeds); IR-RGB val: the same R on the 22 "
+             "Δ: F + R − F; better: images where F + R > F (mean over seeds); train min/run: wall time of the training "
+             "steps on 1 thread of a shared 2-core machine running 2 to 5 such processes at once; IR-RGB val: the same R on the 22 "
              "val pairs of another camera (never trained on here), exposure `refiner`. R_d upsamples bilinearly "
              f"(`upsample={MAIN_UPSAMPLE!r}`) unless a table says otherwise.", "",
              f"**IAT caveat:** {FITTED['iat']}; so on LOL val R refines outputs F has fitted, as it does in "
@@ -224,10 +225,10 @@ def report(rows: dict) -> str:
               "Each condition against `none` of the same F and seed (paired Δ, mean ± s.e. over seeds; > 0: seeds "
               "where the condition beats no prior). EfficientNet-Lite0 (ImageNet, pretrained) stands in for CLIP, "
               "whose weights are not reachable here.", "",
-              "| F | condition | seeds | F + R | Δ vs none (paired) | > 0 | better than F (of "
-              f"{n_val}) | IR-RGB val F + R |", "|---|---|---|---|---|---|---|---|"]
+              "| F | condition | budget | seeds | F + R | Δ vs none (paired) | > 0 | better than F (of "
+              f"{n_val}) | IR-RGB val F + R |", "|---|---|---|---|---|---|---|---|---|"]
     for f in PRIOR_FS:
-        for its in sorted({k[1] for k in by if k[0] == f}):
+        for its in sorted({k[1] for k in by if k[0] == f and k[2] != "none"}):  # budgets the prior was asked at
             base = by.get((f, its, "none", MAIN_UPSAMPLE), {})
             for cond in ("none", *PRIOR_CONDITIONS):
                 runs = by.get((f, its, cond, MAIN_UPSAMPLE))
@@ -241,7 +242,7 @@ def report(rows: dict) -> str:
                 else:
                     delta, pos = "—", "—"
                 ir = [runs[s]["irrgb"]["psnr_F+R"] for s in seeds if "irrgb" in runs[s]]
-                lines.append(f"| `{f}` | {cond} | {len(seeds)} | {_ms(fr)} | {delta} | {pos} | "
+                lines.append(f"| `{f}` | {cond} | {its} it | {len(seeds)} | {_ms(fr)} | {delta} | {pos} | "
                              f"{statistics.fmean(_better(runs[s]) for s in seeds):.1f} | "
                              f"{_ms(ir) if ir else '—'} |")
     if rows:
