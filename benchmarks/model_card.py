@@ -79,7 +79,7 @@ def card(name: str, real: dict | None) -> str:
     trained_on = entry.get("trained_on") or ["SYNTHETIC pairs (default preset) of 181 clean photos"]
     seen = any(saw_camera(trained_on, camera) for camera in CAMERAS)
     prior = entry["prior"]
-    prior_text = ("No pre-trained prior (g = 0): no prior path beat R without one in this project's measurements."
+    prior_text = ("No pre-trained prior (g = 0); README's prior section says what the priors measured."
                   if prior.startswith("none") else f"Prior: the frozen `{prior}` ({entry['prior_mode']}).")
     tags = "[image-restoration, low-light-enhancement, ptg-rm" + (", real-pairs" if seen or "init" in run else "") + "]"
     lines = ["---", "library_name: ptg-refine", f"tags: {tags}", "---",

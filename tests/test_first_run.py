@@ -101,8 +101,8 @@ def test_readme_return_details_keys_are_the_real_ones():
 @pytest.mark.parametrize("readme_text,results_file,results_text", [
     ("(5.73 G at 600×400)", "speed.md", "| 600x400 | 5.73 G |"),
     ("R: 672,764 parameters", "speed.md", "Parameters: 672,764"),
-    ("SCI is fast (8 ms at\n600×400 against 0.55 s for IAT", "restorer_speed.md", "| bundled | 8.4 (7.6) |"),
-    ("SCI is fast (8 ms at\n600×400 against 0.55 s for IAT", "restorer_speed.md", "| bundled | 547.7 (509.8) |"),
+    ("SCI is fast (8 ms at\n  600×400 against 0.55 s for IAT", "restorer_speed.md", "| bundled | 8.4 (7.6) |"),
+    ("SCI is fast (8 ms at\n  600×400 against 0.55 s for IAT", "restorer_speed.md", "| bundled | 547.7 (509.8) |"),
     ("R adds about 0.14 s there in float32", "speed.md", "| R (refinement net) | 83 (57) / 20 | 138 (123) /"),
     ("takes 0.13 s on its default bfloat16 path", "speed.md", "| sci-none | 600x400 | 169 (151) | 131 (106) |"),
 ])
