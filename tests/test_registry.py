@@ -116,11 +116,12 @@ def test_one_default_shipped_refiner_used_by_the_cli():
 
 
 def test_pretrained_patterns_and_unknown_names():
-    assert list_pretrained("sci*") == ["sci-irrgb", "sci-none"] and list_pretrained("iat*") == ["iat-general", "iat-irrgb"]
+    assert list_pretrained("sci*") == ["sci-irrgb", "sci-lol", "sci-none"]
+    assert list_pretrained("iat*") == ["iat-general", "iat-irrgb", "iat-lol"]
     with pytest.raises(ValueError, match="unknown shipped refiner 'sci-nne'; did you mean 'sci-none'\\?"):
         get_pretrained_config("sci-nne")
     with pytest.raises(FileNotFoundError,
-                       match="did you mean 'sci-none'\\? available: iat-general, iat-irrgb, sci-irrgb, sci-none"):
+                       match="did you mean 'sci-none'\\? available: iat-general, iat-irrgb, iat-lol, sci-irrgb, sci-lol, sci-none"):
         PTGRefiner.from_pretrained("sci-nne")
 
 

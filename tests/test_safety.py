@@ -322,7 +322,7 @@ def test_unknown_config_keys_are_refused_with_close_names(saved_refiner, key, su
     ({"num_blocks": 1e8}, "num_blocks must be an integer, got 100000000.0 (float)"),
     ({"heads": True}, "heads must be an integer, got True (bool)"),
     ({"prior_mode": 3}, "prior_mode must be a string, got 3 (int)"),
-    ({"exposure": [0.5]}, "exposure must be \"refiner\", \"restorer\" or a number in (0, 1), got [0.5] (list)"),
+    ({"exposure": [0.5]}, "exposure must be \"refiner\", \"restorer\", \"scene\" or a number in (0, 1), got [0.5] (list)"),
 ])
 def test_wrong_config_types_name_field_value_and_type(saved_refiner, change, message):
     folder = saved_refiner(**change)
