@@ -291,8 +291,9 @@ def _exposure_arg(text: str):
 # R's options of ``train``: these RefinerConfig fields, one flag each, with the library's defaults except
 # CLI_DEFAULTS; with --init-from they come from the init refiner's config.json (so they are then not given)
 R_FLAGS = {
-    "prior": "prior spec (ptg_refine.list_priors()); 'none' (g = 0) is what the measurements recommend: no "
-             "pre-trained prior has beaten it (README, 'the prior')",
+    "prior": "prior spec (ptg_refine.list_priors()); 'none' (g = 0): what the shipped refiners use; with hundreds of "
+             "pairs of one camera 'efficientnet_lite0' gained in-domain but lost on another camera (README, 'the "
+             "prior')",
     "prior_proj_dim": "project g to this size first ('auto': 128 for priors wider than 512-d; 0: off)",
     "prior_dropout": "dropout on g inside R during training",
     "prior_mode": "how G enters R: pooled vector (paper), dense feature maps by SFT, or both",
