@@ -25,7 +25,7 @@ from ptg_refine.restorers import create_restorer
 from ptg_refine.training import Trainer, TrainConfig
 from ptg_refine.training.config import RESUMABLE_CHANGES
 
-from benchmarks._paths import DATA, REPO, SHARED  # noqa: E402  (the one data root: PTG_DATA_DIR)
+from benchmarks._paths import DATA, REPO, RESULTS, SHARED  # noqa: E402  (the one data root: PTG_DATA_DIR)
 
 WEIGHTS = {"zero_dce": SHARED / "weights/zero_dce/Epoch99.pth", "zero_dce_pp": SHARED / "weights/zero_dce_pp/Epoch99.pth"}
 
@@ -166,6 +166,14 @@ def train_and_eval(run: str, restorer_name: str, prior: str, prior_pretrained: b
     if save_dir is not None:
         refiner.save_pretrained(save_dir)
     return row
+
+
+def write_results(stem: str, lines: list[str], data) -> None:
+    """results/<stem>.md (the lines) and results/<stem>.json (``data``), then the text on stdout."""
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / f"{stem}.md").write_text("\n".join(lines))
+    (RESULTS / f"{stem}.json").write_text(json.dumps(data, indent=1))
+    print("\n".join(lines))
 
 
 def fmt(values, digits=2) -> str:

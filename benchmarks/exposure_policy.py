@@ -44,14 +44,13 @@ FIT_CAPS). It also prints the error of the predicted target on the val parts, ag
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 from pathlib import Path
 
 import torch
 
-from benchmarks._paths import DATA, LOL, LOL_VAL_EVERY, RESULTS
-from benchmarks._runs import code_version, versions
+from benchmarks._paths import DATA, LOL, LOL_VAL_EVERY
+from benchmarks._runs import code_version, versions, write_results
 from ptg_refine import PTGRefiner
 from ptg_refine.artefacts import black_level, clipped_share
 from ptg_refine.data import ImageFolder, PairedFolder, split_every
@@ -323,10 +322,7 @@ def main():
         text, data["unpaired"] = unpaired(PTGRefiner.from_pretrained("sci-none").eval(), args.cache)
         lines += text
     lines += [f"Versions: {versions()}; code {version}.", ""]
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "exposure_policy.md").write_text("\n".join(lines))
-    (RESULTS / "exposure_policy.json").write_text(json.dumps(data, indent=1))
-    print("\n".join(lines))
+    write_results("exposure_policy", lines, data)
 
 
 if __name__ == "__main__":

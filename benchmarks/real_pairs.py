@@ -33,13 +33,12 @@ writes results/real_pairs.md and results/real_pairs.json.
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 
 import torch
 
-from benchmarks._paths import DATA, LOL, LOL_VAL_EVERY, RESULTS
-from benchmarks._runs import REPO, code_version, versions
+from benchmarks._paths import DATA, LOL, LOL_VAL_EVERY
+from benchmarks._runs import REPO, code_version, versions, write_results
 from ptg_refine import PTGRefiner, list_pretrained
 from ptg_refine._pretrained import get_pretrained_config
 from ptg_refine.data import ImageFolder, PairedFolder, split_every
@@ -265,10 +264,7 @@ def main():
         text, data["unpaired"] = unpaired(by_f)
         lines += text
     lines += [f"Versions: {versions()}; code {code_version()}.", ""]
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "real_pairs.md").write_text("\n".join(lines))
-    (RESULTS / "real_pairs.json").write_text(json.dumps(data, indent=1))
-    print("\n".join(lines))
+    write_results("real_pairs", lines, data)
 
 
 if __name__ == "__main__":
