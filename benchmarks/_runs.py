@@ -25,7 +25,7 @@ from ptg_refine.restorers import create_restorer
 from ptg_refine.training import Trainer, TrainConfig
 from ptg_refine.training.config import RESUMABLE_CHANGES
 
-from benchmarks._paths import DATA, REPO, RESULTS, SHARED  # noqa: E402  (the one data root: PTG_DATA_DIR)
+from benchmarks._paths import DATA, LOL, LOL_VAL_EVERY, REPO, RESULTS, SHARED  # noqa: E402  (the one data root: PTG_DATA_DIR)
 
 WEIGHTS = {"zero_dce": SHARED / "weights/zero_dce/Epoch99.pth", "zero_dce_pp": SHARED / "weights/zero_dce_pp/Epoch99.pth"}
 
@@ -67,6 +67,30 @@ def versions() -> str:
 
 def restorer(name):
     return create_restorer(name, weights=WEIGHTS.get(name))
+
+
+def lol_pairs(command: str | None = None):
+    """(train, val) pairs of the fixed LOL-v1 split (436 / 49: every 10th id in numeric order is val) from
+    PTG_LOL_DIR. When they are not laid out there: None, or, for a ``command`` that needs them, SystemExit saying how
+    to lay them out."""
+    from ptg_refine.data import PairedFolder, split_every
+
+    if not (LOL / "low").is_dir():
+        if command is None:
+            return None
+        raise SystemExit(f"{command}: no LOL pairs in {LOL}: lay them out with "
+                         f"{DATA}/real_pairs/lol_v1_train/get_lol_v1_train.py SOURCE {LOL} (see its SOURCES.md), "
+                         "or set PTG_LOL_DIR")
+    return split_every(PairedFolder(LOL).pairs, LOL_VAL_EVERY)
+
+
+def feature_cache(refiner, f_name: str, cache_dir):
+    """F's outputs (and G's features) of full images, computed once per F and kept in ``cache_dir`` (on-disk, shared
+    with the training runs of that F); identical to running F each time."""
+    from ptg_refine.training import FeatureCache
+
+    return FeatureCache(refiner.restorer, refiner.prior, f_name, getattr(refiner.prior, "name", "prior"), cache_dir,
+                        global_prior=refiner.prior_mode != "dense", dense=refiner.uses_dense)
 
 
 # TrainConfig fields that do not change what a run computes: those a resumed run may change, but its length

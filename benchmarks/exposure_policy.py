@@ -49,11 +49,11 @@ from pathlib import Path
 
 import torch
 
-from benchmarks._paths import DATA, LOL, LOL_VAL_EVERY
-from benchmarks._runs import code_version, versions, write_results
+from benchmarks._paths import DATA
+from benchmarks._runs import code_version, lol_pairs, versions, write_results
 from ptg_refine import PTGRefiner
 from ptg_refine.artefacts import black_level, clipped_share
-from ptg_refine.data import ImageFolder, PairedFolder, split_every
+from ptg_refine.data import ImageFolder, PairedFolder
 from ptg_refine.evaluate import mean_se, psnr
 from ptg_refine.exposure import KNEE, apply_exposure, mean_luminance
 
@@ -88,7 +88,7 @@ def fit_scene() -> None:
 
     from ptg_refine import exposure
 
-    lol_train, lol_val = split_every(PairedFolder(LOL).pairs, LOL_VAL_EVERY)
+    lol_train, lol_val = lol_pairs("exposure-policy")
     ir = DATA / "real_pairs" / "ir_rgb"
     train = [target_stats(lol_train), target_stats(PairedFolder(ir / "train").pairs)]
     x = np.log(np.maximum(np.concatenate([t[0] for t in train]), exposure.SCENE_MIN_INPUT))
@@ -113,7 +113,7 @@ def fit_scene() -> None:
 def val_pairs(name: str):
     if name == "ir_rgb":
         return PairedFolder(DATA / "real_pairs" / "ir_rgb" / "val").pairs
-    return split_every(PairedFolder(LOL).pairs, LOL_VAL_EVERY)[1]
+    return lol_pairs("exposure-policy")[1]
 
 
 @torch.no_grad()

@@ -40,12 +40,13 @@ from pathlib import Path
 
 import torch
 
-from benchmarks._paths import DATA, LOL, LOL_VAL_EVERY, RESULTS
-from benchmarks._runs import REPO, is_done, load_done, record_run, restorer, run_config, train_and_eval
+from benchmarks._paths import DATA, RESULTS
+from benchmarks._runs import (REPO, feature_cache, is_done, load_done, lol_pairs, record_run, restorer, run_config,
+                              train_and_eval)
 from benchmarks.fewshot import BATCH, CONDITIONS, CROP, LR
 from benchmarks.prior_calibration import claim
 from ptg_refine import PTGRefiner
-from ptg_refine.data import PairedFolder, split_every
+from ptg_refine.data import PairedFolder
 from ptg_refine.evaluate import evaluate_pairs, mean_se
 from ptg_refine.training import TrainConfig
 
@@ -64,11 +65,15 @@ FITTED = {"iat": "IAT's weights were trained on all 485 LOL pairs, LOL val inclu
 
 def lol_split():
     """(train, val) pairs of the fixed LOL-v1 split (436 / 49)."""
-    if not (LOL / "low").is_dir():
-        raise SystemExit(f"paper-protocol: no LOL pairs in {LOL}: lay them out with "
-                         f"{DATA}/real_pairs/lol_v1_train/get_lol_v1_train.py SOURCE {LOL} (see its SOURCES.md), "
-                         "or set PTG_LOL_DIR")
-    return split_every(PairedFolder(LOL).pairs, LOL_VAL_EVERY)
+    return lol_pairs("paper-protocol")
+
+
+def load_kept(folder: Path, f_name: str, exposure="refiner") -> PTGRefiner:
+    """A refiner this benchmark trained and kept (``--work``/models/<run>) around a fresh F, at ``exposure``
+    (``refiner``: Eq. 1 as trained)."""
+    refiner = PTGRefiner.from_pretrained(folder, restorer=restorer(f_name))
+    refiner.exposure = exposure
+    return refiner
 
 
 def plan(order, prior_conditions: bool = True) -> list[tuple[str, str, int]]:
@@ -254,9 +259,7 @@ def report(rows: dict) -> str:
 
 def score_other_camera(refiner_dir: Path, f_name: str, pairs) -> dict:
     """The trained R (exposure ``refiner``) on another camera's val pairs: mean PSNR of F and F + R, worse count."""
-    refiner = PTGRefiner.from_pretrained(refiner_dir, restorer=restorer(f_name))
-    refiner.exposure = "refiner"
-    res = evaluate_pairs(pairs, refiner=refiner, progress=False)
+    res = evaluate_pairs(pairs, refiner=load_kept(refiner_dir, f_name), progress=False)
     return {"psnr_F": res["mean"]["psnr_F"], "psnr_F+R": res["mean"]["psnr_F+R"], "worse": res["worse"],
             "n": res["n"]}
 
@@ -264,8 +267,6 @@ def score_other_camera(refiner_dir: Path, f_name: str, pairs) -> dict:
 def rescore(work: Path) -> int:
     """Re-evaluate, on LOL val, the kept refiners of rows without the artefact measures; rewrite those rows."""
     import json
-
-    from ptg_refine.training import FeatureCache
 
     _, val = lol_split()
     lines = RUNS.read_text().splitlines()
@@ -275,11 +276,9 @@ def rescore(work: Path) -> int:
         if not row or "nyq_F+R" in row:
             continue
         folder = work / "models" / row["run"].replace("/", "__")
-        refiner = PTGRefiner.from_pretrained(folder, restorer=restorer(row["restorer"]))
-        refiner.exposure = "refiner"
-        cache = FeatureCache(refiner.restorer, refiner.prior, row["restorer"], getattr(refiner.prior, "name", "prior"),
-                             work / "cache")
-        res = evaluate_pairs(val, refiner=refiner, cache=cache, progress=False)
+        refiner = load_kept(folder, row["restorer"])
+        res = evaluate_pairs(val, refiner=refiner, cache=feature_cache(refiner, row["restorer"], work / "cache"),
+                             progress=False)
         if [r["name"] for r in res["images"]] != row["names"] or \
                 max(abs(a["psnr_F+R"] - b) for a, b in zip(res["images"], row["psnr_F+R"])) > 1e-3:
             raise SystemExit(f"rescore: {folder} does not reproduce the recorded scores of {row['run']}")

@@ -37,11 +37,11 @@ import statistics
 
 import torch
 
-from benchmarks._paths import DATA, LOL, LOL_VAL_EVERY
-from benchmarks._runs import REPO, code_version, versions, write_results
+from benchmarks._paths import DATA, LOL
+from benchmarks._runs import REPO, code_version, feature_cache, lol_pairs, versions, write_results
 from ptg_refine import PTGRefiner, list_pretrained
 from ptg_refine._pretrained import get_pretrained_config
-from ptg_refine.data import ImageFolder, PairedFolder, split_every
+from ptg_refine.data import ImageFolder, PairedFolder
 from ptg_refine.evaluate import evaluate_pairs, mean_se
 from ptg_refine.restorers import create_restorer
 
@@ -61,9 +61,8 @@ def camera_pairs(camera: str):
     """The val pairs of ``camera``; None for LOL when its pairs are not laid out (the section says so)."""
     if camera == "IR-RGB":
         return PairedFolder(VAL).pairs
-    if not (LOL / "low").is_dir():
-        return None
-    return split_every(PairedFolder(LOL).pairs, LOL_VAL_EVERY)[1]
+    split = lol_pairs()
+    return None if split is None else split[1]
 
 
 def saw_camera(trained_on, camera: str = "IR-RGB") -> bool:
@@ -78,15 +77,6 @@ def passes_cross_camera(s: dict) -> bool:
 
 def _m(res, key):
     return mean_se([r[key] for r in res["images"]])
-
-
-def feature_cache(refiner, f_name: str, cache_dir):
-    """F's outputs (and G's features) of the val images computed once per F and kept in ``cache_dir`` (the
-    paper-protocol's cache by default: it already holds F on the LOL images); identical to running F each time."""
-    from ptg_refine.training import FeatureCache
-
-    return FeatureCache(refiner.restorer, refiner.prior, f_name, getattr(refiner.prior, "name", "prior"), cache_dir,
-                        global_prior=refiner.prior_mode != "dense", dense=refiner.uses_dense)
 
 
 def score(pairs, refiner=None, restorer=None, exposure=None, cache=None) -> dict:

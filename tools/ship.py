@@ -45,6 +45,7 @@ from ptg_refine.restorers import RESTORERS, get_restorer_config
 from ptg_refine.training import Trainer, TrainConfig
 
 PRETRAINED = REPO / "src" / "ptg_refine" / "pretrained"
+BENCH_WORK = REPO / "runs" / "bench"  # --work of the synthetic and IR-RGB recipes
 # name: (F, refiner kwargs, TrainConfig kwargs)
 RECIPES = {
     # no prior (g = 0): the ablation every prior configuration has to beat at the shipping budget
@@ -146,7 +147,7 @@ def prepare_camera_data(work: Path) -> Path:
 def ship_real(args) -> None:
     """Train (from the recipe's ``init``), select on REAL IR-RGB val, ship a refiner of REAL_RECIPES."""
     recipe = REAL_RECIPES[args.name]
-    f_name, work = recipe["restorer"], Path(args.work)
+    f_name, work = recipe["restorer"], Path(args.work or BENCH_WORK)
     train_kw = {"seed": 0, "log_every": 50, **recipe["train"]}
     if args.iterations is not None:
         train_kw["iterations"] = args.iterations
@@ -159,7 +160,7 @@ def ship_real(args) -> None:
     shipped_init = recipe["init"] in list_pretrained()
     # a withdrawn init is read from its training run's folder (see REAL_RECIPES)
     refiner = PTGRefiner.from_pretrained(recipe["init"] if shipped_init else
-                                         str(REPO / "runs" / "bench" / "ship" / recipe["init"] / "final"))
+                                         str(BENCH_WORK / "ship" / recipe["init"] / "final"))
     exposure = recipe["exposure"]
     if exposure == "targets":
         exposure = round(statistics.mean(float(mean_luminance(p.high_float()[None])[0]) for p in train), 2)
@@ -211,8 +212,7 @@ def ship_lol(args) -> None:
                          "paper-protocol` first (it trains the candidates)")
     mean = lambda r: statistics.fmean(r["psnr_F+R"])  # noqa: E731
     best = max(rows, key=mean)
-    folder = Path(args.work if args.work != str(REPO / "runs" / "bench") else pp.WORK) / "models" / \
-        best["run"].replace("/", "__")
+    folder = Path(args.work or pp.WORK) / "models" / best["run"].replace("/", "__")
     if not (folder / "model.safetensors").is_file():
         raise SystemExit(f"ship {args.name}: the selected run {best['run']} has no trained refiner in {folder}; "
                          "rerun `python -m benchmarks paper-protocol` there (--work)")
@@ -225,9 +225,8 @@ def ship_lol(args) -> None:
            "candidates": {r["run"]: round(mean(r), 3) for r in sorted(rows, key=lambda r: r["run"])},
            "val": {"name": best["names"], **{k: v for k, v in best.items() if k.startswith(per_image)}}}
     # the same R on the other camera's val pairs, per image (tests re-score the installed copy against these)
-    other = PTGRefiner.from_pretrained(folder, restorer=restorer(f_name))
-    other.exposure = run["exposure"]
-    ev = evaluate_pairs(PairedFolder(DATA / "real_pairs" / "ir_rgb" / "val").pairs, refiner=other, progress=False)
+    ev = evaluate_pairs(PairedFolder(DATA / "real_pairs" / "ir_rgb" / "val").pairs,
+                        refiner=pp.load_kept(folder, f_name, run["exposure"]), progress=False)
     run["irrgb_val"] = {"data": REAL_VAL, **{k: [r[k] for r in ev["images"]] for k in ("name", "psnr_F", "psnr_F+R")}}
     curve = [{"step": h["step"], "val_psnr_FR": h["val_psnr_FR"], "val_ssim_FR": h["val_ssim_FR"]}
              for h in best.get("curve", [])]
@@ -270,7 +269,8 @@ def install(name: str, out: Path, run: dict, final: bool = True) -> None:
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("name", choices=[*RECIPES, *REAL_RECIPES, *LOL_RECIPES])
-    ap.add_argument("--work", default=str(REPO / "runs" / "bench"))
+    ap.add_argument("--work", default=None, help="training runs and caches (default runs/bench; for the LOL recipes "
+                                                 "the paper-protocol's runs/paper_protocol)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--lr", type=float, default=None, help="override the recipe's lr (lr study)")
     ap.add_argument("--iterations", type=int, default=None, help="override the recipe's iterations")
@@ -312,7 +312,7 @@ def main():
         train_kw["iterations"] = args.iterations
     tag = args.name + ("" if args.lr is None and args.iterations is None else
                        f"_lr{train_kw['lr']:g}_it{train_kw['iterations']}")
-    work = Path(args.work)
+    work = Path(args.work or BENCH_WORK)
     data = prepare_data(work)
     train, val = PairedFolder(data["train2"]).pairs, PairedFolder(data["val"]).pairs
     torch.manual_seed(train_kw["seed"])
