@@ -8,7 +8,7 @@
 * :func:`clipped_share`: the share of pixels with a channel at or above 254.5/255 (clipped lights).
 
 Each has a function on (B,3,H,W) tensors in [0,1] returning a (B,) tensor; luminance is Rec. 709 luma
-(:data:`ptg_refine.exposure.LUMA`), on the output clamped to [0,1].
+(:func:`ptg_refine.exposure.luminance`), on the output clamped to [0,1].
 
 >>> x = torch.full((1, 3, 8, 8), 0.5)
 >>> x[..., ::2] += 0.1                     # a period-2 column pattern
@@ -19,21 +19,11 @@ from __future__ import annotations
 
 import torch
 
-from .exposure import LUMA
+from .exposure import luminance
+
+__all__ = ["luminance", "nyquist_share", "black_level", "clipped_share"]
 
 CLIP_LEVEL = 254.5 / 255
-
-
-def _check(image: torch.Tensor, name: str) -> torch.Tensor:
-    if image.ndim != 4 or image.shape[1] != 3:
-        raise ValueError(f"{name} expects (B,3,H,W) RGB, got shape {tuple(image.shape)}")
-    return image.float().clamp(0, 1)
-
-
-def luminance(image: torch.Tensor) -> torch.Tensor:
-    """Rec. 709 luma of (B,3,H,W) in [0,1] (clamped first): (B,H,W)."""
-    x = _check(image, "luminance")
-    return (x * x.new_tensor(LUMA).view(1, 3, 1, 1)).sum(1)
 
 
 def nyquist_share(image: torch.Tensor) -> torch.Tensor:
@@ -59,5 +49,7 @@ def black_level(image: torch.Tensor, q: float = 0.01) -> torch.Tensor:
 
 def clipped_share(image: torch.Tensor) -> torch.Tensor:
     """Share of pixels with at least one channel at or above 254.5/255 (the output clamped to [0,1]): (B,)."""
-    x = _check(image, "clipped_share")
+    if image.ndim != 4 or image.shape[1] != 3:
+        raise ValueError(f"clipped_share expects (B,3,H,W) RGB, got shape {tuple(image.shape)}")
+    x = image.float().clamp(0, 1)
     return (x.amax(1) >= CLIP_LEVEL).float().flatten(1).mean(1)

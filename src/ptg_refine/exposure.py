@@ -38,6 +38,14 @@ LUMA = (0.2126, 0.7152, 0.0722)
 EXPOSURE_MODES = ("refiner", "restorer", "scene")
 
 
+def luminance(image: torch.Tensor) -> torch.Tensor:
+    """Rec. 709 luma of (B,3,H,W) RGB in [0,1] (clamped first): (B,H,W)."""
+    if image.ndim != 4 or image.shape[1] != 3:
+        raise ValueError(f"luminance expects (B,3,H,W) RGB, got shape {tuple(image.shape)}")
+    x = image.float().clamp(0, 1)
+    return (x * x.new_tensor(LUMA).view(1, 3, 1, 1)).sum(1)
+
+
 def mean_luminance(image: torch.Tensor) -> torch.Tensor:
     """Per-image mean luma of (B,3,H,W) RGB in [0,1]: a (B,) tensor."""
     if image.ndim != 4 or image.shape[1] != 3:
@@ -167,7 +175,7 @@ def tone_to_luminance(image: torch.Tensor, target: torch.Tensor | float, knee: f
 
 def luminance_quantile(image: torch.Tensor, q: float) -> torch.Tensor:
     """The ``q``-quantile (lower value) of each image's Rec. 709 luma, (B,3,H,W) in [0,1] -> (B,); any size."""
-    y = (image.float().clamp(0, 1) * image.new_tensor(LUMA, dtype=torch.float32).view(1, 3, 1, 1)).sum(1).flatten(1)
+    y = luminance(image).flatten(1)
     k = min(max(int(q * (y.shape[1] - 1)) + 1, 1), y.shape[1])
     return y.kthvalue(k, dim=1).values
 
