@@ -37,6 +37,7 @@ COMMANDS = {
     "adapt-time": ("adapt_time", "main"),
     "paper-protocol": ("paper_protocol", "main"),
     "exposure-policy": ("exposure_policy", "main"),
+    "fast-r": ("fast_r", "main"),
 }
 # commands that only render committed results (no measurement): they run on an uncommitted tree
 REPORTS = {"readme", "model-card", "ship-summary"}

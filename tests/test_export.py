@@ -17,7 +17,7 @@ ort = pytest.importorskip("onnxruntime", reason="install the [onnx] extra")
 
 @pytest.fixture(scope="module")
 def refiner():
-    refiner = PTGRefiner(restorer=lambda x: x.sqrt(), prior="none:64")
+    refiner = PTGRefiner(restorer=lambda x: x.sqrt(), prior="none:64", prior_layers=True)
     refiner.net.load_state_dict(trained_looking(prior_dim=64).state_dict())
     return refiner
 

@@ -270,6 +270,7 @@ def test_wide_priors_are_projected_by_default(lite0):
     r = PTGRefiner(restorer=gamma, prior=lite0)
     assert isinstance(r.net.prior_proj, torch.nn.Linear) and r.net.prior_proj.out_features == 128
     assert sum(p.numel() for p in r.parameters()) == 626_076  # within the 0.7M budget (639,996 with upsample="shuffle")
-    assert isinstance(PTGRefiner(restorer=gamma, prior="none:512").net.prior_proj, torch.nn.Identity)
+    assert isinstance(PTGRefiner(restorer=gamma, prior="none:512", prior_layers=True).net.prior_proj,
+                      torch.nn.Identity)
     with pytest.raises(ValueError, match="prior_proj_dim"):
         PTGRefiner(restorer=gamma, prior="none:8", prior_proj_dim="big")

@@ -165,7 +165,8 @@ def test_cli_enhance_tile_flags(tmp_path, net):
 
     from ptg_refine.cli import main
 
-    refiner = PTGRefiner(restorer="gamma", prior=f"none:{DIM}", width=8, num_blocks=2, prior_hidden=16, embed_dim=8)
+    refiner = PTGRefiner(restorer="gamma", prior=f"none:{DIM}", width=8, num_blocks=2, prior_hidden=16, embed_dim=8,
+                         prior_layers=True)  # the fixture network has prior layers
     refiner.net.load_state_dict(net.state_dict())
     refiner.save_pretrained(tmp_path / "refiner")
     (tmp_path / "in").mkdir()

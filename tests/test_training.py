@@ -74,7 +74,7 @@ def test_batches_steps_and_overfitting():
 
 
 def test_only_r_trains_and_prior_weight_decay_group():
-    r = refiner(restorer="sci", prior_proj_dim=4)
+    r = refiner(restorer="sci", prior_proj_dim=4, prior_layers=True)  # a zero prior with prior layers
     before = {k: v.clone() for k, v in r.restorer.state_dict().items()}
     tr = Trainer(r, pairs(), cfg(prior_weight_decay=0.5), progress=False)
     tr.train_step(tr.sample_batch())

@@ -12,10 +12,10 @@ from ._registry import Registry
 # would not fit in memory (all at the maximum width and depth: about 95M parameters)
 SIZE_LIMITS = {"prior_dim": (1, 8192), "width": (1, 256), "num_blocks": (1, 32), "heads": (1, 32),
                "kernel_size": (1, 15), "prior_hidden": (1, 4096), "embed_dim": (1, 1024),
-               "prior_proj_dim": (1, 4096), "dense_hidden": (1, 512)}
+               "prior_proj_dim": (1, 4096), "dense_hidden": (1, 512), "kernel_hidden": (1, 4096)}
 FLOAT_LIMITS = {"ffn_expansion": (0.0, 16.0), "prior_dropout": (0.0, 1.0)}  # (exclusive low, inclusive high)
 OPTIONAL_STR = ("restorer", "prior")
-STR_FIELDS = ("prior_mode", "prior_input", "upsample")
+STR_FIELDS = ("prior_mode", "prior_input", "upsample", "resolution")
 
 
 def _is_int(value) -> bool:
@@ -40,7 +40,7 @@ def check_refiner_values(values: dict, where: str) -> None:
                 continue
             if name == "prior_proj_dim" and isinstance(value, str):  # a string, but not the one allowed
                 raise ValueError(f"{where}: prior_proj_dim must be an integer, \"auto\" or null (None), got {value!r}")
-            if name in ("prior_seed", "prior_dim") and value is None:  # prior_dim None: inferred from the prior
+            if name in ("prior_seed", "prior_dim", "kernel_hidden") and value is None:  # prior_dim None: inferred from the prior
                 continue
             if not _is_int(value):
                 expected = {"prior_proj_dim": "an integer, \"auto\" or null (None)",
@@ -67,6 +67,9 @@ def check_refiner_values(values: dict, where: str) -> None:
         elif name == "exposure":
             if not (isinstance(value, str) or _is_number(value)):
                 raise _type_error(where, name, value, "\"refiner\", \"restorer\", \"scene\" or a number in (0, 1)")
+        elif name == "prior_layers":
+            if value is not None and not isinstance(value, bool):
+                raise _type_error(where, name, value, "true, false or null (None: decided by the prior)")
         elif name == "prior_pretrained":
             if value is not None and not isinstance(value, (str, bool)):
                 raise _type_error(where, name, value, "a string (\"default\", a tag or a file), a boolean or null")

@@ -308,12 +308,15 @@ R_FLAGS = {
     "dense_hidden": "hidden channels of the dense prior's SFT condition (--prior-mode dense)",
     "upsample": "how R_d goes up from 1/4 resolution: bilinear + conv (no periodic texture) or PixelShuffle "
                 "(the layout of refiners saved before this option)",
+    "resolution": "where R_e starts and R_d ends: full resolution (the paper) or half, with I_m and I_r brought up "
+                  "by guided upsampling along F's output (the fast R)",
+    "kernel_hidden": "hidden width of a light R_p (conv3x3 then 1x1; the fast R: 32); default: the paper's R_p",
 }
 # where train's default deliberately differs from PTGRefiner's (the paper's setting):
 CLI_DEFAULTS = {"prior": "none",  # the measurements recommend no prior; the library keeps the paper's CLIP
                 "prior_proj_dim": 128}  # the shipped recipe: a fixed 128-d projection, whatever the prior's width
 R_CHOICES = {"prior_mode": ("global", "dense", "global+dense"), "prior_input": ("low", "restored"),
-             "upsample": ("bilinear", "shuffle")}
+             "upsample": ("bilinear", "shuffle"), "resolution": ("full", "half")}
 
 
 def _val_split_arg(text: str) -> int:

@@ -27,6 +27,7 @@ from ._config_checks import check_refiner_config, check_refiner_values
 from ._validation import check_features, check_image, check_restored, inputs_checked
 from .modules import RefinementNetwork
 from .priors import DEFAULT, CallablePrior, create_prior
+from .priors.base import ZeroPrior
 from .priors.dense import dense_dim, dense_feature_maps
 
 PRIOR_MODES = ("global", "dense", "global+dense")
@@ -155,6 +156,9 @@ class RefinerConfig:
     prior_seed: int | None = None
     exposure: str | float = "refiner"
     upsample: str = "bilinear"
+    resolution: str = "full"
+    kernel_hidden: int | None = None
+    prior_layers: bool | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -208,6 +212,11 @@ class PTGRefiner(
         upsample: how R_d goes up from 1/4 resolution: ``"bilinear"`` (default; no periodic texture) or
             ``"shuffle"`` (PixelShuffle, the layout of refiners saved before this setting; their config.json has no
             ``upsample`` key and loads as ``"shuffle"``). See :class:`ptg_refine.modules.Decoder`.
+        resolution, kernel_hidden: R's speed settings (:class:`ptg_refine.modules.RefinementNetwork`): ``"full"``
+            and None are the paper's R; ``"half"`` and 32 the fast R (about 5x fewer multiply-adds).
+        prior_layers: None (default): R has prior layers unless the prior is ``"none"`` (g = 0 would only
+            multiply zeros); True / False to say so. A config.json without the key (saved before this setting)
+            loads with prior layers, as it was trained.
 
     >>> refiner = PTGRefiner(restorer=lambda x: x.sqrt(), prior="none")
     >>> x = torch.rand(1, 3, 32, 32)
@@ -222,7 +231,8 @@ class PTGRefiner(
                  prior_proj_dim: int | str | None = _D.prior_proj_dim, prior_dropout: float = _D.prior_dropout,
                  prior_mode: str = _D.prior_mode, prior_input: str = _D.prior_input,
                  dense_hidden: int = _D.dense_hidden, prior_seed: int | None = _D.prior_seed,
-                 exposure: str | float = _D.exposure, upsample: str = _D.upsample):
+                 exposure: str | float = _D.exposure, upsample: str = _D.upsample, resolution: str = _D.resolution,
+                 kernel_hidden: int | None = _D.kernel_hidden, prior_layers: bool | None = _D.prior_layers):
         super().__init__()
         check_refiner_values({k: v for k, v in locals().items() if k in _SIZE_FIELDS}, "PTGRefiner")
         exposure = check_exposure(exposure)
@@ -248,7 +258,10 @@ class PTGRefiner(
                                      heads=heads, ffn_expansion=ffn_expansion, kernel_size=kernel_size,
                                      prior_dropout=prior_dropout,
                                      dense_dim=dense_dim(self.prior) if "dense" in prior_mode else 0,
-                                     dense_hidden=dense_hidden, upsample=upsample)
+                                     dense_hidden=dense_hidden, upsample=upsample, resolution=resolution,
+                                     kernel_hidden=kernel_hidden,
+                                     prior_layers=not isinstance(self.prior, ZeroPrior) if prior_layers is None
+                                     else prior_layers)
         # what config.json records (save_pretrained): the arguments, describing what was actually built
         self.refiner_config = RefinerConfig(
             restorer=restorer if isinstance(restorer, str) else getattr(restorer, "zoo_name", None),
@@ -258,7 +271,8 @@ class PTGRefiner(
             prior_dim=found, width=width, num_blocks=num_blocks, heads=heads, ffn_expansion=ffn_expansion,
             kernel_size=kernel_size, prior_hidden=prior_hidden, embed_dim=embed_dim, prior_proj_dim=prior_proj_dim,
             prior_dropout=prior_dropout, prior_mode=prior_mode, prior_input=prior_input, dense_hidden=dense_hidden,
-            prior_seed=prior_seed, exposure=exposure, upsample=upsample)
+            prior_seed=prior_seed, exposure=exposure, upsample=upsample, resolution=resolution,
+            kernel_hidden=kernel_hidden, prior_layers=prior_layers)
 
     @property
     def exposure(self) -> str | float:
@@ -539,6 +553,8 @@ class PTGRefiner(
                              "retrain with a seed (ptg-refine train --prior-random records it)")
         # a config.json written before R_d's ``upsample`` setting existed describes the PixelShuffle decoder
         model_kwargs.setdefault("upsample", LEGACY_UPSAMPLE)
+        # ... and one written before ``prior_layers`` existed, a network with prior layers (used or not)
+        model_kwargs.setdefault("prior_layers", True)
         model = cls(**model_kwargs)
         try:
             state = load_file(weights, device=str(map_location))

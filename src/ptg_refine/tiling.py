@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 import torch
+from torch import nn
 
 from ._validation import check_refinement_inputs
 from ._stride import STRIDE
@@ -46,10 +47,16 @@ def receptive_field(net) -> int:
     cell), R_l 2 per block (two depthwise 3x3 per block; R_m and R_s span 2 in parallel), PTG-CSA 4 (R_p 2,
     the per-position filter 1, R_o 1), R_d 3 (one conv at 1/4, one at 1/2, two at full resolution), plus
     one cell for the rounding of positions to cells. (Perturbing one input pixel of the default R, with
-    statistics fixed, changed outputs up to 58 px away; this returns 68.)
+    statistics fixed, changed outputs up to 58 px away; this returns 68.) The fast settings: a light R_p
+    (``kernel_hidden``, its second layer 1x1) spans 1 cell, and R_d at ``resolution="half"`` 4 (two convolutions
+    and the heads at 1/2, 6 px; the guided upsampling's two 5x5 box filters at 1/2, 8 px; the 2x2 means and the
+    bilinear step).
     """
     blocks = len(net.sve.long_range)
-    return STRIDE * (1 + max(2 * blocks, 2) + 4 + 3 + 1)
+    kernel_predictor = 1 if isinstance(net.csa.kernel_predictor[2], nn.Conv2d) and \
+        net.csa.kernel_predictor[2].kernel_size == (1, 1) else 2
+    decoder = 4 if net.decoder.guided is not None else 3
+    return STRIDE * (1 + max(2 * blocks, 2) + 2 + kernel_predictor + decoder + 1)
 
 
 @dataclass(frozen=True)

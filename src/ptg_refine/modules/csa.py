@@ -31,7 +31,8 @@ class PriorChannelAttention(GlobalStatistics, nn.Module):
             pooled = f_hat.mean(dim=(2, 3))
         else:  # O(f̂) of the whole image, from sums over all tiles
             pooled, = self.stats_context.resolve(self, f_hat, _pixel_sums, _mean)
-        return self.net(torch.cat([pooled, prior_vec], dim=1))[:, :, None, None]
+        x = pooled if prior_vec is None else torch.cat([pooled, prior_vec], dim=1)
+        return self.net(x)[:, :, None, None]
 
 
 def _pixel_sums(x):
@@ -44,12 +45,17 @@ def _mean(total, count):
 
 
 class KernelPredictor(nn.Sequential):
-    """R_p of Eq. 5: conv3x3 (c+e+c)→k²c, LeakyReLU, conv3x3 k²c→k²c, on f̂ ⊕ T_c(g) ⊕ S_c."""
+    """R_p of Eq. 5: conv3x3 (c+e+c)→k²c, LeakyReLU, conv3x3 k²c→k²c, on f̂ ⊕ T_c(g) ⊕ S_c.
 
-    def __init__(self, width: int, embed_dim: int, kernel_size: int = 3):
+    ``hidden`` (R's fast setting ``kernel_hidden``): conv3x3 (c+e+c)→hidden, LeakyReLU, conv1x1 hidden→k²c instead.
+    The second layer of the paper's R_p (144→144 channels, 3x3, for c = 16, k = 3) is about half of R's work; a
+    narrow hidden layer and a 1x1 output layer predict the same k²c kernel weights per position."""
+
+    def __init__(self, width: int, embed_dim: int, kernel_size: int = 3, hidden: int | None = None):
         kk = kernel_size * kernel_size * width
-        super().__init__(nn.Conv2d(width + embed_dim + width, kk, 3, padding=1), nn.LeakyReLU(0.1),
-                         nn.Conv2d(kk, kk, 3, padding=1))
+        mid = hidden or kk
+        super().__init__(nn.Conv2d(width + embed_dim + width, mid, 3, padding=1), nn.LeakyReLU(0.1),
+                         nn.Conv2d(mid, kk, 1) if hidden else nn.Conv2d(kk, kk, 3, padding=1))
 
     def forward(self, f_hat, prior_vec, coord_map):
         return self[2](self[1](conv_with_broadcast(self[0], f_hat, prior_vec, coord_map)))
@@ -81,19 +87,21 @@ class PTGCSA(nn.Module):
     """
 
     def __init__(self, width: int = 16, prior_dim: int = 512, prior_hidden: int = 256, embed_dim: int = 64,
-                 kernel_size: int = 3):
+                 kernel_size: int = 3, kernel_hidden: int | None = None):
         super().__init__()
-        self.prior_mlp = PriorMLP(prior_dim, prior_hidden, embed_dim)            # T_c
-        self.coord_embed = CoordinateEmbedding(width)                            # S_c
-        self.channel_attention = PriorChannelAttention(width, embed_dim)         # R_c
-        self.kernel_predictor = KernelPredictor(width, embed_dim, kernel_size)   # R_p
+        # prior_dim 0: no prior layers (no T_c; R_c and R_p read f̂ alone / f̂ ⊕ S_c)
+        self.prior_mlp = PriorMLP(prior_dim, prior_hidden, embed_dim) if prior_dim else None     # T_c
+        e = embed_dim if prior_dim else 0
+        self.coord_embed = CoordinateEmbedding(width)                                          # S_c
+        self.channel_attention = PriorChannelAttention(width, e)                               # R_c
+        self.kernel_predictor = KernelPredictor(width, e, kernel_size, kernel_hidden)          # R_p
         self.filter = PerPositionFilter(kernel_size)                             # ∗ C_p
         self.spatial_score = SpatialScore(width)                                 # R_o
         self.fusion = Fusion(width)                                              # R_f
 
     def forward(self, f_hat, g, position=None):
         b, _, h, w = f_hat.shape
-        prior_vec = self.prior_mlp(g)
+        prior_vec = self.prior_mlp(g) if self.prior_mlp is not None else None
         m_c = self.channel_attention(f_hat, prior_vec)
         coord_map = self.coord_embed(h, w, position, like=f_hat).expand(b, -1, -1, -1)
         kernels = self.kernel_predictor(f_hat, prior_vec, coord_map)

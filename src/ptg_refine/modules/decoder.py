@@ -15,11 +15,20 @@ Two ways up from 1/4 resolution (``upsample``):
   night photo; benchmarks/real_pairs.py measures it on every real set).
 
 Both have the same multiply-adds per pixel (a c→4c convolution at 1/4 resolution equals a c→c one at 1/2).
+
+``resolution="half"`` (R's fast setting, with ``"bilinear"``): R_d goes up to 1/2 resolution only (one bilinear x2
+and 3x3 convolution, then the last 3x3 convolution and the heads, all at 1/2), and the six head logits are brought
+to full resolution by guided upsampling along the edges of F's output (:mod:`~ptg_refine.modules.guided`).
+The full-resolution convolutions of R_d (about 1.3 of the 5.7 GMAC of R at 600x400) become one 2x2 mean, a few
+box filters at 1/2 and a multiply-add per pixel.
 """
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..exposure import luminance
+from .encoder import RESOLUTIONS
+from .guided import GuidedUpsample
 from .precision import ends_in_float32
 
 
@@ -29,14 +38,24 @@ UPSAMPLE_MODES = ("bilinear", "shuffle")
 class Decoder(nn.Module):
     """Upsample f̄ (B,c,H/4,W/4) to full resolution and predict I_m ∈ (0,2) and I_r (B,3,H,W).
 
-    ``upsample``: ``"bilinear"`` or ``"shuffle"`` (see the module docstring)."""
+    ``upsample``: ``"bilinear"`` or ``"shuffle"``; ``resolution``: ``"full"`` or ``"half"`` (see the module
+    docstring; ``"half"`` needs the guide, F's output, in :meth:`forward`)."""
 
-    def __init__(self, width: int = 16, upsample: str = "bilinear"):
+    def __init__(self, width: int = 16, upsample: str = "bilinear", resolution: str = "full"):
         super().__init__()
         if upsample not in UPSAMPLE_MODES:
             raise ValueError(f"upsample must be one of {UPSAMPLE_MODES}, got {upsample!r}")
+        if resolution not in RESOLUTIONS:
+            raise ValueError(f"resolution must be one of {RESOLUTIONS}, got {resolution!r}")
+        if resolution == "half" and upsample != "bilinear":
+            raise ValueError("resolution='half' goes with upsample='bilinear'")
         c = width
-        if upsample == "shuffle":
+        self.resolution = resolution
+        self.guided = GuidedUpsample() if resolution == "half" else None
+        if resolution == "half":
+            up = [nn.Upsample(scale_factor=2, mode="bilinear", align_corners=False), nn.Conv2d(c, c, 3, padding=1),
+                  nn.LeakyReLU(0.1)]
+        elif upsample == "shuffle":
             up = [nn.Conv2d(c, 4 * c, 3, padding=1), nn.PixelShuffle(2), nn.LeakyReLU(0.1),
                   nn.Conv2d(c, 4 * c, 3, padding=1), nn.PixelShuffle(2), nn.LeakyReLU(0.1)]
         else:
@@ -51,7 +70,8 @@ class Decoder(nn.Module):
             nn.init.zeros_(head.weight)
             nn.init.zeros_(head.bias)
 
-    def forward(self, f_bar):
+    def forward(self, f_bar, guide=None):
+        """f̄ -> (I_m, I_r); ``guide`` (B,3,H,W): F's output at the padded size, needed with resolution "half"."""
         z = self.body(f_bar)
         # both heads as one 6-channel convolution: one pass over z instead of two
         weight = torch.cat([self.mask_head.weight, self.residual_head.weight])
@@ -59,6 +79,13 @@ class Decoder(nn.Module):
         if ends_in_float32(z):  # reduced-precision inference: the heads in float32 (precision.py)
             with torch.autocast(z.device.type, enabled=False):
                 heads = F.conv2d(z.float(), weight.float(), bias.float(), padding=1)
+                if self.guided is not None:
+                    heads = self.guided(heads, luminance(guide)[:, None])
         else:
             heads = F.conv2d(z, weight, bias, padding=1)
+            if self.guided is not None:
+                if guide is None:
+                    raise ValueError("R_d at resolution 'half' needs guide=F's output (B,3,H,W)")
+                heads = self.guided(heads, luminance(guide)[:, None].to(heads.dtype))
         return 2 * torch.sigmoid(heads[:, :3]), heads[:, 3:]
+

@@ -23,8 +23,11 @@ def conv_with_broadcast(conv: nn.Conv2d, x: torch.Tensor, v: torch.Tensor, s: to
     v_b and V_t (h,w) is 1 where tap t falls inside the image, 0 where it falls on the padding. This
     costs k² instead of len(v)·k² multiply-adds per output; for R_m and R_p (Eq. 2, 5) it removes 2/3 of
     the first layer's work. The result is the same up to float rounding.
-    x: (B,cx,h,w); v: (B,cv); s: (B,cs,h,w) (may be an expanded view). conv: stride 1, 'same' padding.
+    x: (B,cx,h,w); v: (B,cv) or None (a network without prior layers: ``conv(cat([x, s], 1))``); s: (B,cs,h,w)
+    (may be an expanded view). conv: stride 1, 'same' padding.
     """
+    if v is None:
+        return conv(torch.cat([x, s], dim=1))
     b, cx, h, w = x.shape
     cv = v.shape[1]
     weight = conv.weight

@@ -37,22 +37,33 @@ class RefinementNetwork(nn.Module):
         dense_hidden: channels of the SFT condition trunk.
         upsample: how R_d goes up from 1/4 resolution, ``"bilinear"`` or ``"shuffle"``
             (:class:`~ptg_refine.modules.Decoder`).
+        resolution: ``"full"`` (the paper: R_e starts and R_d ends at full resolution) or ``"half"`` (the fast
+            setting: both at 1/2, with I_m and I_r brought to full resolution by guided upsampling along F's
+            output; :class:`~ptg_refine.modules.Encoder`, :class:`~ptg_refine.modules.Decoder`).
+        kernel_hidden: None (the paper's R_p) or the hidden width of a lighter R_p
+            (:class:`~ptg_refine.modules.csa.KernelPredictor`).
+        prior_layers: False: R holds no prior layers at all (no projection, no T_m / T_c, no prior channels in
+            R_m, R_c, R_p): the network of a refiner without a prior G (``prior="none"``), whose g is all zeros.
+            ``prior_features`` is then checked for its shape and otherwise not read.
     """
 
     def __init__(self, width: int = 16, prior_dim: int = 512, prior_proj_dim: int | None = None,
                  prior_hidden: int = 256, embed_dim: int = 64, num_blocks: int = 4, heads: int = 1,
                  ffn_expansion: float = 2.66, kernel_size: int = 3, prior_dropout: float = 0.0,
-                 dense_dim: int = 0, dense_hidden: int = 32, upsample: str = "bilinear"):
+                 dense_dim: int = 0, dense_hidden: int = 32, upsample: str = "bilinear", resolution: str = "full",
+                 kernel_hidden: int | None = None, prior_layers: bool = True):
         super().__init__()
         self.prior_dim = prior_dim
         self.dense_dim = int(dense_dim)
-        self.prior_proj = nn.Linear(prior_dim, prior_proj_dim, bias=False) if prior_proj_dim else nn.Identity()
-        self.prior_dropout = nn.Dropout(prior_dropout)
-        t_in = prior_proj_dim or prior_dim
-        self.encoder = Encoder(width)
+        self.prior_layers = bool(prior_layers)
+        if prior_layers:
+            self.prior_proj = nn.Linear(prior_dim, prior_proj_dim, bias=False) if prior_proj_dim else nn.Identity()
+            self.prior_dropout = nn.Dropout(prior_dropout)
+        t_in = (prior_proj_dim or prior_dim) if prior_layers else 0
+        self.encoder = Encoder(width, resolution)
         self.sve = PTGSVE(width, t_in, prior_hidden, embed_dim, num_blocks, heads, ffn_expansion)
-        self.csa = PTGCSA(width, t_in, prior_hidden, embed_dim, kernel_size)
-        self.decoder = Decoder(width, upsample)
+        self.csa = PTGCSA(width, t_in, prior_hidden, embed_dim, kernel_size, kernel_hidden)
+        self.decoder = Decoder(width, upsample, resolution)
         self.dense_prior = DensePriorSFT(width, dense_dim, dense_hidden) if dense_dim else None
 
     def forward(self, low: torch.Tensor, restored: torch.Tensor, prior_features: torch.Tensor,
@@ -75,14 +86,7 @@ class RefinementNetwork(nn.Module):
     def encode(self, low: torch.Tensor, restored: torch.Tensor) -> torch.Tensor:
         """f = R_e(Î_c ⊕ I_d), (B,c,⌈H/4⌉,⌈W/4⌉). R_e downsamples by 4, so the input is first reflect-padded
         to a multiple of 4 at the bottom/right (positions are unchanged)."""
-        h, w = low.shape[-2:]
-        ph, pw = (h + STRIDE - 1) // STRIDE * STRIDE - h, (w + STRIDE - 1) // STRIDE * STRIDE - w
-        x = torch.cat([restored, low], dim=1)
-        if torch.compiler.is_exporting():  # symbolic H, W: see _reflect_pad
-            x = _reflect_pad(x, ph, pw)
-        elif ph or pw:
-            x = F.pad(x, (0, pw, 0, ph), mode="reflect")
-        return self.encoder(x)
+        return self.encoder(_pad_to_stride(torch.cat([restored, low], dim=1)))
 
     def refine_latent(self, f: torch.Tensor, low: torch.Tensor, restored: torch.Tensor,
                       prior_features: torch.Tensor, position=None, return_details: bool = False, dense=None):
@@ -93,7 +97,7 @@ class RefinementNetwork(nn.Module):
             position = (0, 0, h, w)
         else:
             check_position(position, h, w, batch=low.shape[0])
-        g = self.prior_dropout(self.prior_proj(prior_features))
+        g = self.prior_dropout(self.prior_proj(prior_features)) if self.prior_layers else None
         cond = None
         if self.dense_prior is not None:
             if dense is None:
@@ -110,7 +114,8 @@ class RefinementNetwork(nn.Module):
             # R_d in channels-last: its full-resolution convolutions and pixel shuffles run ~3x faster
             # on CPU (oneDNN) with the same values; the outputs go back to the input's layout below
             f_bar = f_bar.contiguous(memory_format=torch.channels_last)
-        mask, residual = self.decoder(f_bar)
+        guide = _pad_to_stride(restored) if self.decoder.guided is not None else None
+        mask, residual = self.decoder(f_bar, guide)
         if torch.compiler.is_exporting():
             mask, residual = _crop(mask, h, w), _crop(residual, h, w)
         else:  # back to the layout of the input
@@ -126,6 +131,15 @@ class RefinementNetwork(nn.Module):
 def _layout(x: torch.Tensor):
     return torch.channels_last if x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous() \
         else torch.contiguous_format
+
+
+def _pad_to_stride(x: torch.Tensor) -> torch.Tensor:
+    """x reflect-padded at the bottom/right to a multiple of 4 (R_e downsamples by 4; positions are unchanged)."""
+    h, w = x.shape[-2:]
+    ph, pw = (h + STRIDE - 1) // STRIDE * STRIDE - h, (w + STRIDE - 1) // STRIDE * STRIDE - w
+    if torch.compiler.is_exporting():  # symbolic H, W: see _reflect_pad
+        return _reflect_pad(x, ph, pw)
+    return F.pad(x, (0, pw, 0, ph), mode="reflect") if ph or pw else x
 
 
 # Export forms of the pad / crop above, for torch.export with symbolic H, W (ONNX export with dynamic sizes).

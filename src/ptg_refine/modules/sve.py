@@ -24,7 +24,7 @@ class RangeScore(nn.Module):
         )
 
     def forward(self, f, prior_vec, coord_map):
-        """f ⊕ T_m(g) ⊕ S_m, with T_m(g) given as the (B,e) vector (see conv_with_broadcast)."""
+        """f ⊕ T_m(g) ⊕ S_m, with T_m(g) given as the (B,e) vector (see conv_with_broadcast), or None."""
         return self.net[1:](conv_with_broadcast(self.net[0], f, prior_vec, coord_map))
 
 
@@ -49,9 +49,10 @@ class PTGSVE(GlobalStatistics, nn.Module):
     def __init__(self, width: int = 16, prior_dim: int = 512, prior_hidden: int = 256, embed_dim: int = 64,
                  num_blocks: int = 4, heads: int = 1, ffn_expansion: float = 2.66):
         super().__init__()
-        self.prior_mlp = PriorMLP(prior_dim, prior_hidden, embed_dim)        # T_m
+        # prior_dim 0: no prior layers (a refiner without a prior G holds no T_m and R_m reads f ⊕ S_m)
+        self.prior_mlp = PriorMLP(prior_dim, prior_hidden, embed_dim) if prior_dim else None  # T_m
         self.coord_embed = CoordinateEmbedding(width)                        # S_m
-        self.range_score = RangeScore(width, embed_dim)                      # R_m
+        self.range_score = RangeScore(width, embed_dim if prior_dim else 0)  # R_m
         self.short_range = ResidualBlock(width)                              # R_s
         self.long_range = nn.Sequential(                                     # R_l
             *[TransformerBlock(width, heads, ffn_expansion) for _ in range(num_blocks)]
@@ -66,7 +67,8 @@ class PTGSVE(GlobalStatistics, nn.Module):
     def _forward(self, f, g, position=None):
         b, _, h, w = f.shape
         coord_map = self.coord_embed(h, w, position, like=f).expand(b, -1, -1, -1)
-        m = self.range_score(f, self.prior_mlp(g), coord_map)                       # Eq. 2
+        prior_vec = self.prior_mlp(g) if self.prior_mlp is not None else None
+        m = self.range_score(f, prior_vec, coord_map)                                # Eq. 2
         ctx = self.stats_context  # tiled: R_l resumes at the block whose statistics are being collected
         long_range = self.long_range(f) if ctx is None else ctx.run_sequential(self.long_range, f)
         f_hat = m * self.short_range(f) + (1 - m) * long_range                       # Eq. 3
