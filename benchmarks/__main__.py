@@ -38,6 +38,7 @@ COMMANDS = {
     "paper-protocol": ("paper_protocol", "main"),
     "exposure-policy": ("exposure_policy", "main"),
     "fast-r": ("fast_r", "main"),
+    "do-no-harm": ("do_no_harm", "main"),
 }
 # commands that only render committed results (no measurement): they run on an uncommitted tree
 REPORTS = {"readme", "model-card", "ship-summary"}

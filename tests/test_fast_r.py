@@ -133,3 +133,18 @@ def test_guided_upsampling_follows_the_edges_of_the_guide():
     assert (guided - target).abs().mean() < 0.25 * (bilinear - target).abs().mean()
     with pytest.raises(ValueError, match="twice the size"):
         guided_upsample(p, guide[..., :15, :15])
+
+
+def test_bounded_corrections_stay_within_their_bound():
+    r = PTGRefiner(restorer=gamma, prior="none", correction_bound=0.2, **FAST)
+    x = torch.rand(1, 3, 40, 44)
+    assert torch.equal(r(x), gamma(x))  # still the identity at initialisation
+    trained_looking(r.net)
+    with torch.no_grad():
+        for head in (r.net.decoder.mask_head, r.net.decoder.residual_head):
+            head.weight.mul_(1000)  # saturate the heads
+        d = r(x, return_details=True)
+    assert 0.8 - 1e-6 <= d["mask"].min() < 0.9 and 1.1 < d["mask"].max() <= 1.2 + 1e-6
+    assert 0.15 < d["residual"].abs().max() <= 0.2 + 1e-6
+    with pytest.raises(ValueError, match="correction_bound"):
+        PTGRefiner(restorer=gamma, prior="none", correction_bound=1.5)

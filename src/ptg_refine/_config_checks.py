@@ -13,7 +13,7 @@ from ._registry import Registry
 SIZE_LIMITS = {"prior_dim": (1, 8192), "width": (1, 256), "num_blocks": (1, 32), "heads": (1, 32),
                "kernel_size": (1, 15), "prior_hidden": (1, 4096), "embed_dim": (1, 1024),
                "prior_proj_dim": (1, 4096), "dense_hidden": (1, 512), "kernel_hidden": (1, 4096)}
-FLOAT_LIMITS = {"ffn_expansion": (0.0, 16.0), "prior_dropout": (0.0, 1.0)}  # (exclusive low, inclusive high)
+FLOAT_LIMITS = {"ffn_expansion": (0.0, 16.0), "prior_dropout": (0.0, 1.0), "correction_bound": (0.0, 1.0)}  # (exclusive low, inclusive high)
 OPTIONAL_STR = ("restorer", "prior")
 STR_FIELDS = ("prior_mode", "prior_input", "upsample", "resolution")
 
@@ -52,6 +52,8 @@ def check_refiner_values(values: dict, where: str) -> None:
             if not lo <= value <= hi:
                 raise ValueError(f"{where}: {name} = {value} is out of bounds: it must lie in [{lo}, {hi}]")
         elif name in FLOAT_LIMITS:
+            if name == "correction_bound" and value is None:
+                continue
             if not _is_number(value):
                 raise _type_error(where, name, value, "a number")
             lo, hi = FLOAT_LIMITS[name]

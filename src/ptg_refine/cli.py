@@ -311,6 +311,7 @@ R_FLAGS = {
     "resolution": "where R_e starts and R_d ends: full resolution (the paper) or half, with I_m and I_r brought up "
                   "by guided upsampling along F's output (the fast R)",
     "kernel_hidden": "hidden width of a light R_p (conv3x3 then 1x1; the fast R: 32); default: the paper's R_p",
+    "correction_bound": "bound b of R's corrections: I_m in 1 +- b, I_r in +- b (default: the paper's unbounded)",
 }
 # where train's default deliberately differs from PTGRefiner's (the paper's setting):
 CLI_DEFAULTS = {"prior": "none",  # the measurements recommend no prior; the library keeps the paper's CLIP

@@ -159,6 +159,7 @@ class RefinerConfig:
     resolution: str = "full"
     kernel_hidden: int | None = None
     prior_layers: bool | None = None
+    correction_bound: float | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -217,6 +218,8 @@ class PTGRefiner(
         prior_layers: None (default): R has prior layers unless the prior is ``"none"`` (g = 0 would only
             multiply zeros); True / False to say so. A config.json without the key (saved before this setting)
             loads with prior layers, as it was trained.
+        correction_bound: None (the paper) or b in (0, 1]: R's corrections are bounded, I_m ∈ 1 ± b and
+            I_r ∈ ± b (:class:`ptg_refine.modules.Decoder`).
 
     >>> refiner = PTGRefiner(restorer=lambda x: x.sqrt(), prior="none")
     >>> x = torch.rand(1, 3, 32, 32)
@@ -232,7 +235,8 @@ class PTGRefiner(
                  prior_mode: str = _D.prior_mode, prior_input: str = _D.prior_input,
                  dense_hidden: int = _D.dense_hidden, prior_seed: int | None = _D.prior_seed,
                  exposure: str | float = _D.exposure, upsample: str = _D.upsample, resolution: str = _D.resolution,
-                 kernel_hidden: int | None = _D.kernel_hidden, prior_layers: bool | None = _D.prior_layers):
+                 kernel_hidden: int | None = _D.kernel_hidden, prior_layers: bool | None = _D.prior_layers,
+                 correction_bound: float | None = _D.correction_bound):
         super().__init__()
         check_refiner_values({k: v for k, v in locals().items() if k in _SIZE_FIELDS}, "PTGRefiner")
         exposure = check_exposure(exposure)
@@ -261,7 +265,7 @@ class PTGRefiner(
                                      dense_hidden=dense_hidden, upsample=upsample, resolution=resolution,
                                      kernel_hidden=kernel_hidden,
                                      prior_layers=not isinstance(self.prior, ZeroPrior) if prior_layers is None
-                                     else prior_layers)
+                                     else prior_layers, correction_bound=correction_bound)
         # what config.json records (save_pretrained): the arguments, describing what was actually built
         self.refiner_config = RefinerConfig(
             restorer=restorer if isinstance(restorer, str) else getattr(restorer, "zoo_name", None),
@@ -272,7 +276,7 @@ class PTGRefiner(
             kernel_size=kernel_size, prior_hidden=prior_hidden, embed_dim=embed_dim, prior_proj_dim=prior_proj_dim,
             prior_dropout=prior_dropout, prior_mode=prior_mode, prior_input=prior_input, dense_hidden=dense_hidden,
             prior_seed=prior_seed, exposure=exposure, upsample=upsample, resolution=resolution,
-            kernel_hidden=kernel_hidden, prior_layers=prior_layers)
+            kernel_hidden=kernel_hidden, prior_layers=prior_layers, correction_bound=correction_bound)
 
     @property
     def exposure(self) -> str | float:

@@ -39,10 +39,16 @@ class Decoder(nn.Module):
     """Upsample f̄ (B,c,H/4,W/4) to full resolution and predict I_m ∈ (0,2) and I_r (B,3,H,W).
 
     ``upsample``: ``"bilinear"`` or ``"shuffle"``; ``resolution``: ``"full"`` or ``"half"`` (see the module
-    docstring; ``"half"`` needs the guide, F's output, in :meth:`forward`)."""
+    docstring; ``"half"`` needs the guide, F's output, in :meth:`forward`). ``bound``: None (the paper: I_m =
+    2·sigmoid ∈ (0, 2), I_r unbounded) or b ∈ (0, 1]: I_m = 1 + b·tanh(·/2) ∈ 1 ± b and I_r = b·tanh(·/b) ∈ ± b,
+    so R can change F's output by at most about b·|F − I_d| + b per pixel (a do-no-harm setting)."""
 
-    def __init__(self, width: int = 16, upsample: str = "bilinear", resolution: str = "full"):
+    def __init__(self, width: int = 16, upsample: str = "bilinear", resolution: str = "full",
+                 bound: float | None = None):
         super().__init__()
+        if bound is not None and not 0 < bound <= 1:
+            raise ValueError(f"bound must be None or in (0, 1], got {bound!r}")
+        self.bound = bound
         if upsample not in UPSAMPLE_MODES:
             raise ValueError(f"upsample must be one of {UPSAMPLE_MODES}, got {upsample!r}")
         if resolution not in RESOLUTIONS:
@@ -87,5 +93,9 @@ class Decoder(nn.Module):
                 if guide is None:
                     raise ValueError("R_d at resolution 'half' needs guide=F's output (B,3,H,W)")
                 heads = self.guided(heads, luminance(guide)[:, None].to(heads.dtype))
-        return 2 * torch.sigmoid(heads[:, :3]), heads[:, 3:]
+        if self.bound is None:
+            return 2 * torch.sigmoid(heads[:, :3]), heads[:, 3:]
+        # bounded corrections: I_m in 1 ± b, I_r in ± b (both 0-centred tanh: still the identity at initialisation)
+        b = self.bound
+        return 1 + b * torch.tanh(heads[:, :3] / 2), b * torch.tanh(heads[:, 3:] / b)
 

@@ -45,13 +45,14 @@ class RefinementNetwork(nn.Module):
         prior_layers: False: R holds no prior layers at all (no projection, no T_m / T_c, no prior channels in
             R_m, R_c, R_p): the network of a refiner without a prior G (``prior="none"``), whose g is all zeros.
             ``prior_features`` is then checked for its shape and otherwise not read.
+        correction_bound: None (the paper) or b: I_m ∈ 1 ± b and I_r ∈ ± b (:class:`~ptg_refine.modules.Decoder`).
     """
 
     def __init__(self, width: int = 16, prior_dim: int = 512, prior_proj_dim: int | None = None,
                  prior_hidden: int = 256, embed_dim: int = 64, num_blocks: int = 4, heads: int = 1,
                  ffn_expansion: float = 2.66, kernel_size: int = 3, prior_dropout: float = 0.0,
                  dense_dim: int = 0, dense_hidden: int = 32, upsample: str = "bilinear", resolution: str = "full",
-                 kernel_hidden: int | None = None, prior_layers: bool = True):
+                 kernel_hidden: int | None = None, prior_layers: bool = True, correction_bound: float | None = None):
         super().__init__()
         self.prior_dim = prior_dim
         self.dense_dim = int(dense_dim)
@@ -63,7 +64,7 @@ class RefinementNetwork(nn.Module):
         self.encoder = Encoder(width, resolution)
         self.sve = PTGSVE(width, t_in, prior_hidden, embed_dim, num_blocks, heads, ffn_expansion)
         self.csa = PTGCSA(width, t_in, prior_hidden, embed_dim, kernel_size, kernel_hidden)
-        self.decoder = Decoder(width, upsample, resolution)
+        self.decoder = Decoder(width, upsample, resolution, correction_bound)
         self.dense_prior = DensePriorSFT(width, dense_dim, dense_hidden) if dense_dim else None
 
     def forward(self, low: torch.Tensor, restored: torch.Tensor, prior_features: torch.Tensor,
