@@ -44,8 +44,13 @@ The refinement network R of PTG-RM ("Boosting Image Restoration via Priors from 
 CVPR 2024; paper: {{ paper_url }}), saved with `PTGRefiner.save_pretrained`. Only R's weights are stored
 (`model.safetensors`, SHA-256 in `checksums.json`); the frozen restorer F and prior G are rebuilt from
 `config.json`. Load it with `PTGRefiner.from_pretrained("<this folder or hub repo id>", restorer=...)`.
+{% if training %}
+## Training
+
+{{ training }}
+{% else %}
 Training data and validation results are not recorded here: add them before publishing this model.
-"""
+{% endif %}"""
 
 
 def _hub_checkpoint_file(repo_id: str, filename: str, **kwargs) -> str:
