@@ -112,9 +112,33 @@ def test_demo_enhances_an_uploaded_photo_like_enhance(page, tmp_path):
     page.screenshot(path=str(shot), full_page=True)
     picture = np.asarray(Image.open(shot).convert("L"), dtype=np.float32)
     assert picture.shape[1] == 1280 and picture.std() > 10  # a rendered page, not a blank one
-    if os.environ.get("PTG_WRITE_SCREENSHOT") == "1":
-        shutil.copyfile(shot, SCREENSHOT)
+    if os.environ.get("PTG_WRITE_SCREENSHOT") == "1":  # README's picture, in 256 colours (a tenth of the bytes)
+        Image.open(shot).convert("RGB").quantize(256).save(SCREENSHOT, optimize=True)
     print(f"upload -> download in the browser: {seconds:.1f} s")
+    assert page.outside == []
+
+
+def _choose(page, field: str, option: str):
+    page.locator(f"#{field} input").click()
+    page.get_by_role("option", name=option, exact=True).click()
+
+
+def test_demo_with_another_refiner_and_exposure(page, tmp_path):
+    """The refiner and exposure chosen on the page are the ones used (the photo of the previous test is still
+    loaded)."""
+    from ptg_refine import PTGRefiner
+
+    _choose(page, "refiner", "sci-lol")
+    page.get_by_text("sci-lol: F = sci, exposure refiner.").first.wait_for(timeout=30_000)
+    _choose(page, "exposure", "restorer")
+    page.locator("#enhance").click()
+    page.locator("#timing").get_by_text("(sci-lol, exposure restorer)").wait_for(timeout=120_000)
+    with page.expect_download(timeout=30_000) as info:
+        page.locator("#download").click()
+    assert info.value.suggested_filename == "lol_22_sci-lol.png"
+    info.value.save_as(tmp_path / "out.png")
+    expected = PTGRefiner.from_pretrained("sci-lol").enhance(str(PHOTO), exposure="restorer")
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "out.png")), np.asarray(expected))
     assert page.outside == []
 
 

@@ -192,7 +192,7 @@ def build_demo(refiner_names: list[str] | None = None, device: str | None = None
         with gr.Row():
             with gr.Column(scale=1):
                 image = gr.Image(type="filepath", label="Your photo", sources=["upload", "clipboard"],
-                                 elem_id="photo", height=300)
+                                 elem_id="photo", height=300, buttons=["fullscreen"])
                 gr.Examples(examples=examples, inputs=image, label="Bundled photos (LOL, research use)")
                 refiner_box = gr.Dropdown(names, value=names[0], label="Refiner", elem_id="refiner")
                 about = gr.Markdown(describe(names[0]))
@@ -206,7 +206,7 @@ def build_demo(refiner_names: list[str] | None = None, device: str | None = None
                                         interactive=False, max_height=600)
                 with gr.Row():
                     restored = gr.Image(label="F alone", type="pil", format="png", interactive=False,
-                                        elem_id="restored", height=260)
+                                        elem_id="restored", height=260, buttons=["download", "fullscreen"])
                     with gr.Column():
                         timing = gr.Markdown("", elem_id="timing")
                         download = gr.DownloadButton("Download the result", interactive=False, elem_id="download")
@@ -281,6 +281,9 @@ def _free_port_from(start: int, host: str, tries: int = 100) -> int:
 
 
 def main(argv=None) -> int:
+    from ._precision import set_passive_wait
+
+    set_passive_wait()  # before torch loads (as the CLI does)
     parser = argparse.ArgumentParser(prog="python -m ptg_refine.demo", description=__doc__.split("\n\n")[0])
     return run(add_arguments(parser).parse_args(argv))
 
