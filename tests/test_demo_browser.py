@@ -31,8 +31,9 @@ def _chromium() -> str | None:
 
 
 CHROMIUM = _chromium()
-pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="no Chromium binary on PATH (apt-get install chromium, "
-                                                         "as .ci/run does, or set PTG_CHROMIUM)")
+pytestmark = [pytest.mark.skipif(CHROMIUM is None, reason="no Chromium binary on PATH (apt-get install chromium, "
+                                                          "as .ci/run does, or set PTG_CHROMIUM)"),
+              pytest.mark.filterwarnings("ignore::Warning:gradio.queueing")]  # gradio's own pandas deprecations
 PHOTO = REPO_ROOT / "src" / "ptg_refine" / "examples_data" / "lol_22.png"
 SCREENSHOT = REPO_ROOT / "docs" / "images" / "demo.png"
 LOCAL_HOSTS = {"127.0.0.1", "localhost"}

@@ -185,7 +185,7 @@ def build_demo(refiner_names: list[str] | None = None, device: str | None = None
         return ((res["before"], res["after"]), res["restored"], timing,
                 gr.DownloadButton(value=str(res["file"]), label=f"Download {res['file'].name}", interactive=True))
 
-    with gr.Blocks(title="ptg-refine demo", delete_cache=(3600, 3600)) as demo:
+    with gr.Blocks(title="ptg-refine demo", delete_cache=(3600, 3600), analytics_enabled=False) as demo:
         gr.Markdown("# ptg-refine: refine a low-light enhancer on your photo\n"
                     "Upload a dark photo (or pick a bundled one below), choose a refiner, and drag the slider: "
                     "input | F + R. F alone is on the right. Everything runs on this machine.")
