@@ -211,7 +211,8 @@ def build_demo(refiner_names: list[str] | None = None, device: str | None = None
                         timing = gr.Markdown("", elem_id="timing")
                         download = gr.DownloadButton("Download the result", interactive=False, elem_id="download")
         refiner_box.change(describe, refiner_box, about)
-        # preprocess=False: the raw upload reaches run_one, which refuses a non-image in one line
+        # preprocess=False: the raw upload reaches run_one, which refuses a non-image in one line (Gradio has
+        # already checked that an uploaded path lies in its upload folder / cache: Blocks.preprocess_data)
         go.click(run_one, [image, refiner_box, exposure_box], [slider, restored, timing, download],
                  preprocess=False, concurrency_limit=1)
     return demo
