@@ -1,7 +1,7 @@
 """torch.hub entry points for ptg-refine.
 
-    refiner = torch.hub.load("<owner>/ptg-refine", "ptg_refiner", restorer=my_model, prior="clip")
-    refiner = torch.hub.load("/path/to/checkout", "ptg_refiner", source="local", restorer="sci", prior="none")
+    refiner = torch.hub.load("<owner>/ptg-refine", "ptg_refiner", restorer=my_model)  # no prior, as `train`
+    refiner = torch.hub.load("/path/to/checkout", "ptg_refiner", source="local", restorer="sci", prior="clip")
     refiner = torch.hub.load(..., "ptg_refiner", pretrained=True)    # the default shipped refiner
     refiner = torch.hub.load(..., "ptg_refiner", pretrained="iat-general")  # or "local-dir:PATH", "hf-hub:user/name"
 """
@@ -16,16 +16,20 @@ from ptg_refine import PTGRefiner, create_prior, create_restorer  # noqa: E402
 from ptg_refine._pretrained import default_pretrained  # noqa: E402
 
 
-_UNSET = object()  # lets ptg_refiner tell "prior not given" from an explicit prior="clip"
+_UNSET = object()  # lets ptg_refiner tell "prior not given" from an explicit prior
+# a new refiner's prior when none is given: the documented default (README; `ptg-refine train --prior`), which the
+# shipped refiners use and which works offline; prior="clip" (the paper's G) is a choice
+NEW_REFINER_PRIOR = "none"
 
 
 def ptg_refiner(restorer=None, prior=_UNSET, pretrained=None, **kwargs):
     """A PTGRefiner (PTG-RM, Xu et al., CVPR 2024) around a frozen ``restorer``.
 
     restorer: nn.Module, callable, zoo name (``ptg_refine.list_restorers()``) or None.
-    prior: prior spec (``ptg_refine.list_priors()``) or module. A new refiner defaults to ``"clip"``; with
-        ``pretrained`` the checkpoint's config records its prior, which an explicit ``prior`` (any value,
-        ``"clip"`` included) replaces.
+    prior: prior spec (``ptg_refine.list_priors()``) or module. A new refiner defaults to ``"none"`` (no prior,
+        as ``ptg-refine train`` and the shipped refiners; nothing is downloaded); ``prior="clip"`` gives the paper's
+        CLIP prior. With ``pretrained`` the checkpoint's config records its prior, which an explicit ``prior``
+        (any value) replaces.
     pretrained: None or False for a new, untrained refiner (returns F's output until trained); True for the
         default shipped refiner (``"default": true`` in the package's pretrained/index.json: ``sci-none``); a
         shipped refiner's name (``ptg_refine.list_pretrained()``), a local save_pretrained folder
@@ -34,8 +38,7 @@ def ptg_refiner(restorer=None, prior=_UNSET, pretrained=None, **kwargs):
     Other keyword arguments go to ``PTGRefiner`` / ``PTGRefiner.from_pretrained``.
     """
     if pretrained is None or pretrained is False:
-        return PTGRefiner(restorer=restorer, **kwargs) if prior is _UNSET else PTGRefiner(restorer=restorer,
-                                                                                          prior=prior, **kwargs)
+        return PTGRefiner(restorer=restorer, prior=NEW_REFINER_PRIOR if prior is _UNSET else prior, **kwargs)
     if pretrained is True:
         pretrained = default_pretrained()
     if restorer is not None:

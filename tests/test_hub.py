@@ -120,8 +120,9 @@ def test_torch_hub_keeps_an_explicit_prior_with_pretrained(tmp_path, monkeypatch
     assert seen[-1]["prior"] == "clip"
     hubconf.ptg_refiner(pretrained=str(tmp_path), prior="none:8")
     assert seen[-1]["prior"] == "none:8"
-    # a new refiner still defaults to CLIP
-    assert hubconf.ptg_refiner(restorer="identity", prior_pretrained=None).config["prior"] == "clip"
+    # a new refiner defaults to no prior (the documented default; tests/test_records.py), prior="clip" on request
+    assert hubconf.ptg_refiner(restorer="identity").config["prior"] == "none"
+    assert hubconf.ptg_refiner(restorer="identity", prior="clip", prior_pretrained=None).config["prior"] == "clip"
 
 
 def test_torch_hub_pretrained_true_is_the_default_shipped_refiner():

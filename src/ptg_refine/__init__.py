@@ -12,7 +12,8 @@ _LAZY = {"PTGRefiner": ".refiner", "RefinerConfig": ".refiner", "RefinementNetwo
          "list_pretrained": "._pretrained", "get_pretrained_config": "._pretrained",
          "create_prior": ".priors", "list_priors": ".priors", "register_prior": ".priors", "get_prior_config": ".priors",
          "create_restorer": ".restorers", "list_restorers": ".restorers", "register_restorer": ".restorers",
-         "get_restorer_config": ".restorers", "set_value_checks": "._validation", "value_checks": "._validation"}
+         "get_restorer_config": ".restorers", "set_value_checks": "._validation", "value_checks": "._validation",
+         "Trainer": ".training", "TrainConfig": ".training", "PairedFolder": ".data", "ImageFolder": ".data"}
 
 
 def __getattr__(name):
@@ -29,4 +30,5 @@ def __dir__():
 
 __all__ = ["PTGRefiner", "RefinerConfig", "RefinementNetwork", "create_prior", "list_priors", "register_prior",
            "get_prior_config", "list_pretrained", "get_pretrained_config", "create_restorer", "list_restorers",
-           "register_restorer", "get_restorer_config", "set_value_checks", "value_checks"]
+           "register_restorer", "get_restorer_config", "set_value_checks", "value_checks", "Trainer", "TrainConfig",
+           "PairedFolder", "ImageFolder"]

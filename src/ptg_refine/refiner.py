@@ -20,7 +20,7 @@ from torch import nn
 from ._frozen import use_callers
 from ._hub import HubUnavailableError, hub_file
 from ._pretrained import list_pretrained  # noqa: F401  (its former home: ``from ptg_refine.refiner import ...``)
-from ._precision import autocast_dtype
+from ._precision import autocast_dtype, check_precision
 from ._sources import HUB, resolve_source
 from .exposure import apply_exposure, check_exposure
 from ._config_checks import check_refiner_config, check_refiner_values
@@ -45,8 +45,13 @@ The refinement network R of PTG-RM ("Boosting Image Restoration via Priors from 
 CVPR 2024; paper: {{ paper_url }}), saved with `PTGRefiner.save_pretrained`. Only R's weights are stored
 (`model.safetensors`, SHA-256 in `checksums.json`); the frozen restorer F and prior G are rebuilt from
 `config.json`. Load it with `PTGRefiner.from_pretrained("<this folder or hub repo id>", restorer=...)`.
+{% if training %}
+## Training
+
+{{ training }}
+{% else %}
 Training data and validation results are not recorded here: add them before publishing this model.
-"""
+{% endif %}"""
 
 
 def _hub_checkpoint_file(repo_id: str, filename: str, **kwargs) -> str:
@@ -418,7 +423,9 @@ class PTGRefiner(
 
         precision: R's arithmetic (:mod:`ptg_refine._precision`): ``"auto"`` (bfloat16 autocast with float32
         ends on a CPU with native bfloat16, output within 1/255 of float32; else float32), ``"fp32"`` (exactly
-        :meth:`forward`'s Eq. 1, clamped) or ``"bf16"``. F and G always run in float32.
+        :meth:`forward`'s Eq. 1, clamped) or ``"bf16"``. F and G always run in float32. A refiner cast with
+        ``.double()`` / ``.to(torch.bfloat16)`` runs R, F and G in its dtype instead: tensors must have that dtype
+        (the result does too; images are converted), and ``precision`` must stay ``"auto"``.
 
         exposure: the output's brightness (None: this refiner's ``exposure``, see :mod:`ptg_refine.exposure`):
         ``"refiner"`` (Eq. 1 as is), ``"restorer"`` (F's mean luminance), ``"scene"`` (a target predicted from
@@ -439,13 +446,13 @@ class PTGRefiner(
             from ._image_input import as_batch
 
             batch, back = as_batch(low, module_device(self))
-            return back(self.enhance(batch, restored, prior_features, tile=tile, overlap=overlap,
+            return back(self.enhance(batch.to(self.weights_dtype), restored, prior_features, tile=tile, overlap=overlap,
                                      tile_restorer=tile_restorer, context=context, dense_features=dense_features,
                                      exposure=exposure, precision=precision))
         if tile is None and tile_restorer:
             raise ValueError("tile_restorer=True needs tile=<pixels>")
         exposure = self.exposure if exposure is None else check_exposure(exposure)
-        amp = autocast_dtype(precision, low.device)
+        amp = self._autocast_for(low, precision)
         if tile is not None:
             check_tiling_args(tile, overlap, context)
         # prepare once: F (whole, or tiled), G on the whole image, each input checked once
@@ -465,7 +472,30 @@ class PTGRefiner(
             else:
                 out = _refine_tiled(self.net, low, restored, prior_features, tile, overlap, context, "exact",
                                     dense_features)
-        return apply_exposure(out.float(), restored, exposure, low)
+        # exposure in float32 (float64 for a float64 refiner), the result in the input's dtype
+        wide = torch.promote_types(low.dtype, torch.float32)
+        return apply_exposure(out.to(wide), restored.to(wide), exposure, low.to(wide)).to(low.dtype)
+
+    @property
+    def weights_dtype(self) -> torch.dtype:
+        """The dtype of R's weights: float32 unless the refiner was cast (``.double()``, ``.to(torch.bfloat16)``,
+        ``.half()``; F and G are cast with it)."""
+        return next(self.net.parameters()).dtype
+
+    def _autocast_for(self, low: torch.Tensor, precision: str):
+        """The autocast dtype of R for :meth:`enhance` (None: R's own dtype). A refiner cast to another dtype runs
+        R, F and G in that dtype, on inputs of that dtype; ``precision`` chooses among float32 paths only."""
+        dtype = self.weights_dtype
+        if dtype == torch.float32:
+            return autocast_dtype(precision, low.device)
+        check_precision(precision)
+        if low.dtype != dtype:
+            raise TypeError(f"this refiner was cast to {dtype} but low is {low.dtype}: pass low.to({dtype}), "
+                            "or cast the refiner back with .float()")
+        if precision != "auto":
+            raise ValueError(f"precision={precision!r} applies to a float32 refiner; this one was cast to {dtype} and "
+                             "runs in it: use precision='auto', or cast it back with .float()")
+        return None
 
     # -- Hugging Face Hub -----------------------------------------------------------------------------
     def save_pretrained(self, save_directory, *, config=None, **kwargs):

@@ -20,6 +20,7 @@ class Pair:
     name: str
     low: torch.Tensor   # (3,H,W) uint8
     high: torch.Tensor  # (3,H,W) uint8
+    folder: str | None = None  # the paired folder it was read from, as given (PairedFolder); None: made in memory
 
     def low_float(self) -> torch.Tensor:
         return self.low.float().div(255)
@@ -109,7 +110,7 @@ class PairedFolder(torch.utils.data.Dataset):
             if low.shape != high.shape:
                 raise ValueError(f"pair {name!r}: low {lf} is {tuple(low.shape[1:])} but high {hf} is "
                                  f"{tuple(high.shape[1:])}; paired images must have the same size")
-            self.pairs.append(Pair(name, low, high))
+            self.pairs.append(Pair(name, low, high, folder=str(root)))
 
     def __len__(self) -> int:
         return len(self.pairs)

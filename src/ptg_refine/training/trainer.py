@@ -125,6 +125,7 @@ class Trainer:
         self.step = 0
         self.history: list[dict] = []
         self.train_time = 0.0
+        self._validated: dict | None = None  # validate()'s figures at their step
 
     # -- setup --------------------------------------------------------------------------------------
     def _warm_cache(self):
@@ -275,13 +276,50 @@ class Trainer:
 
     # -- loop ---------------------------------------------------------------------------------------
     def validate(self) -> dict:
-        """Mean PSNR / SSIM of F and F+R on the validation pairs (full images)."""
+        """Mean PSNR / SSIM of F and F+R on the validation pairs (full images), and the number of pairs where F+R
+        scores below F (``val_worse``, of ``val_pairs``). Computed once per training step: a second call at the
+        same step (e.g. ``ptg-refine train`` printing the figures :meth:`fit` wrote into the model card) returns
+        the same figures."""
         if not self.val_pairs:
             raise ValueError("no validation pairs were given")
+        if self._validated is not None and self._validated["step"] == self.step:
+            return dict(self._validated)
         res = evaluate_pairs(self.val_pairs, refiner=self.refiner, cache=self.cache, progress=False,
                              device=self.device, restorer=self.refiner.restorer if self.config.joint else None)
-        return {"step": self.step, "val_psnr_F": res["mean"]["psnr_F"], "val_psnr_FR": res["mean"]["psnr_F+R"],
-                "val_ssim_FR": res["mean"]["ssim_F+R"]}
+        self._validated = {"step": self.step, "val_psnr_F": res["mean"]["psnr_F"],
+                           "val_psnr_FR": res["mean"]["psnr_F+R"], "val_ssim_FR": res["mean"]["ssim_F+R"],
+                           "val_worse": res["worse"], "val_pairs": res["n"]}
+        return dict(self._validated)
+
+    def training_record(self, validation: dict | None = None) -> str:
+        """The model card's Training section (Markdown): the pairs R was trained on (count and folder), the
+        recipe, and ``validation`` (:meth:`validate`'s figures) when given."""
+        c = self.config
+
+        def where(pairs):
+            folders = sorted({p.folder for p in pairs if getattr(p, "folder", None)})
+            unknown = sum(not getattr(p, "folder", None) for p in pairs)
+            if not folders:
+                return "given in memory (no folder recorded)"
+            text = "from " + ", ".join(f"`{f}`" for f in folders)
+            return text + (f" and {unknown} given in memory" if unknown else "")
+
+        restorer = self.refiner.config.get("restorer") or getattr(self.refiner.restorer, "name", "a custom F")
+        lines = [f"- Restorer F: `{restorer}` (frozen{', fine-tuned jointly' if c.joint else ''}); prior: "
+                 f"`{self.refiner.config.get('prior')}`.",
+                 f"- Training pairs: {len(self.train_pairs)} {where(self.train_pairs)}.",
+                 f"- Recipe: {self.step} iterations, batch size {c.batch_size}, crop {c.crop_size}, lr {c.lr:g}, "
+                 f"seed {c.seed}."]
+        if validation is None:
+            lines.append("- Validation: none (no validation pairs were given).")
+        else:
+            lines.append(f"- Validation pairs: {validation['val_pairs']} {where(self.val_pairs)}.")
+            lines.append(f"- Validation at iteration {validation['step']}: PSNR F alone "
+                         f"{validation['val_psnr_F']:.2f} dB, F + R {validation['val_psnr_FR']:.2f} dB "
+                         f"({validation['val_psnr_FR'] - validation['val_psnr_F']:+.2f} dB); SSIM F + R "
+                         f"{validation['val_ssim_FR']:.4f}; F + R below F on {validation['val_worse']} of "
+                         f"{validation['val_pairs']} pairs.")
+        return "\n".join(lines)
 
     def fit(self) -> dict:
         """Train until ``config.iterations`` (continuing from ``self.step`` after :meth:`resume`)."""
@@ -310,8 +348,11 @@ class Trainer:
         if self.out_dir is not None:
             self.save_checkpoint()
             if self.rank == 0:
+                record = self.training_record(self.validate() if self.val_pairs else None)
                 with writing(self.out_dir / "final" / "model.safetensors"):  # e.g. a full disk: names the file
                     self.refiner.save_pretrained(self.out_dir / "final")
+                with writing(self.out_dir / "final" / "README.md"):  # the card of this run, never an older one
+                    self.refiner.generate_model_card(training=record).save(self.out_dir / "final" / "README.md")
                 if c.joint:
                     with writing(self.out_dir / "final" / _resume.RESTORER_NAME):
                         _resume.save_restorer(self.refiner, self.out_dir / "final")
