@@ -92,7 +92,7 @@ class Decoder(nn.Module):
             if self.guided is not None:
                 if guide is None:
                     raise ValueError("R_d at resolution 'half' needs guide=F's output (B,3,H,W)")
-                heads = self.guided(heads, luminance(guide)[:, None].to(heads.dtype))
+                heads = self.guided(heads, luminance(guide)[:, None])
         if self.bound is None:
             return 2 * torch.sigmoid(heads[:, :3]), heads[:, 3:]
         # bounded corrections: I_m in 1 ± b, I_r in ± b (both 0-centred tanh: still the identity at initialisation)

@@ -49,14 +49,17 @@ def guided_upsample(p: torch.Tensor, guide: torch.Tensor, radius: int = RADIUS, 
     """p (B,C,h,w) at half the resolution of guide (B,1,2h,2w) -> (B,C,2h,2w), edge-aware (module docstring).
 
     The low-resolution guide is the 2x2 mean of ``guide`` (the half-resolution grid of R_d: cell j covers pixels
-    2j and 2j+1). Computed in the dtype of p and guide (R calls it in float32).
+    2j and 2j+1). Computed in float32 at least (the local variances are differences of nearby numbers, which
+    bfloat16 would lose), returned in p's dtype.
     """
     if p.dim() != 4 or guide.dim() != 4 or guide.shape[1] != 1:
         raise ValueError(f"guided_upsample: p must be (B,C,h,w) and guide (B,1,H,W), got {tuple(p.shape)} and "
                          f"{tuple(guide.shape)}")
     if guide.shape[-2:] != (2 * p.shape[-2], 2 * p.shape[-1]) or guide.shape[0] != p.shape[0]:
         raise ValueError(f"guided_upsample: guide {tuple(guide.shape)} must be twice the size of p {tuple(p.shape)}")
-    c = p.shape[1]
+    c, dtype = p.shape[1], p.dtype
+    work = torch.promote_types(dtype, torch.float32)
+    p, guide = p.to(work), guide.to(work)
     small = F.avg_pool2d(guide, 2)
     # the four local means in one pass: I, p, I·p, I²
     means = box_mean(torch.cat([small, p, small * p, small * small], dim=1), radius)
@@ -66,7 +69,7 @@ def guided_upsample(p: torch.Tensor, guide: torch.Tensor, radius: int = RADIUS, 
     ab = F.interpolate(box_mean(torch.cat([a, b], dim=1), radius), scale_factor=2, mode="bilinear",
                        align_corners=False)
     a, b = ab.split([c, c], dim=1)
-    return a * guide + b
+    return (a * guide + b).to(dtype)
 
 
 class GuidedUpsample(nn.Module):
