@@ -302,7 +302,7 @@ def worker_enhance(job):
     the default ("auto"), interleaved (alternating order) so that both see the same machine load; the default
     path's agreement with float32."""
     from ptg_refine import PTGRefiner
-    from ptg_refine._precision import autocast_dtype, cpu_has_native_bf16
+    from ptg_refine._inference_precision import autocast_dtype, cpu_has_native_bf16
 
     torch.set_num_threads(job.get("threads", THREADS))
     refiner = PTGRefiner.from_pretrained(job["refiner"])

@@ -71,7 +71,7 @@ def _device(args):
 
 
 def _add_precision(p, default: str, note: str = ""):
-    from ._precision import PRECISION_HELP, PRECISIONS
+    from ._inference_precision import PRECISION_HELP, PRECISIONS
 
     p.add_argument("--precision", choices=PRECISIONS, default=default, help=PRECISION_HELP + note)
 
@@ -831,7 +831,7 @@ def _expected(e: BaseException) -> bool:
 
 def main(argv=None) -> int:
     from ._outputs import interrupt_on_terminate
-    from ._precision import set_passive_wait
+    from ._inference_precision import set_passive_wait
 
     set_passive_wait()  # before torch loads its OpenMP runtime (unless the user chose a wait policy)
     argv = sys.argv[1:] if argv is None else [str(a) for a in argv]

@@ -36,6 +36,7 @@ import torch
 
 LUMA = (0.2126, 0.7152, 0.0722)
 EXPOSURE_MODES = ("refiner", "restorer", "scene")
+DEFAULT_EXPOSURE = "refiner"  # the one default of every exposure setting (RefinerConfig, the CLI, the index)
 
 
 def luminance(image: torch.Tensor) -> torch.Tensor:
