@@ -174,7 +174,7 @@ def worker_clip_checkpoint(job):
 
 
 def psnr(a, b):
-    """PSNR (dB) of two (1,3,H,W) outputs, by the package's metric (piq: at most 80 dB, its eps is 1e-8), so
+    """PSNR (dB) of two (1,3,H,W) outputs, by the package's metric (at most 80 dB: its eps is 1e-8), so
     agreement closer than that is read from the max abs diff."""
     from ptg_refine.evaluate import psnr as piq_psnr
 

@@ -228,7 +228,7 @@ def test_atomic_writes_publish_whole_files_or_nothing(tmp_path):
 
 # -- enhance never replaces an output unasked, even in a race; stale temporaries cleaned ---------
 def test_enhance_never_replaces_a_file_created_by_another_run_meanwhile(tmp_path, monkeypatch):
-    import ptg_refine.cli as cli_module
+    import ptg_refine.cli.enhance as cli_module
     from PIL import Image
 
     refiner = tmp_path / "refiner"
@@ -321,7 +321,7 @@ def test_unknown_config_keys_are_refused_with_close_names(saved_refiner, key, su
     ({"num_blocks": 2.5}, "num_blocks must be an integer, got 2.5 (float)"),
     ({"num_blocks": 1e8}, "num_blocks must be an integer, got 100000000.0 (float)"),
     ({"heads": True}, "heads must be an integer, got True (bool)"),
-    ({"prior_mode": 3}, "prior_mode must be a string, got 3 (int)"),
+    ({"prior_mode": 3}, "prior_mode must be \"global\", \"dense\" or \"global+dense\", got 3 (int)"),
     ({"exposure": [0.5]}, "exposure must be \"refiner\", \"restorer\", \"scene\" or a number in (0, 1), got [0.5] (list)"),
 ])
 def test_wrong_config_types_name_field_value_and_type(saved_refiner, change, message):

@@ -68,9 +68,11 @@ def is_pretrained(name) -> bool:
     return isinstance(name, str) and name in _shipped()
 
 
-def unknown_pretrained_message(name) -> str:
-    """``unknown shipped refiner 'x'; did you mean 'y'? available: ...``"""
-    return _shipped().unknown_message(name)
+def unknown_pretrained_message(name, kind: str = "shipped refiner") -> str:
+    """``unknown shipped refiner 'x'; did you mean 'y'? available: ...`` (``kind`` names what was asked for)."""
+    registry = _shipped()
+    registry.kind = kind
+    return registry.unknown_message(name)
 
 
 def default_pretrained() -> str:

@@ -95,6 +95,16 @@ def _one_line(e: BaseException, limit: int = 200) -> str:
     return text if len(text) <= limit else text[:limit] + " ..."
 
 
+def _proj_dim_text(text: str):
+    """prior_proj_dim written as text (``train --prior-proj-dim``): an int (0: no projection) or 'auto'."""
+    if text == "auto":
+        return text
+    try:
+        return int(text) or None
+    except ValueError:
+        raise ValueError(f"expected an integer or 'auto', got {text!r}") from None
+
+
 def setting(default, help: str = "", *, limits: tuple | None = None, choices: tuple | None = None,
             open_bounds: tuple = (False, False), flag: bool = True, adapt: bool = False, train_default: Any = MISSING,
             parse: Callable | None = None):
@@ -148,7 +158,7 @@ class RefinerConfig:
     embed_dim: int = setting(64, "output size of T_m and T_c", limits=(1, 1024))
     prior_proj_dim: int | str | None = setting(
         "auto", "project g to this size first ('auto': 128 for priors wider than 512-d; 0: off)", limits=(1, 4096),
-        choices=("auto",), train_default=128, parse=lambda text: text if text == "auto" else int(text) or None)
+        choices=("auto",), train_default=128, parse=_proj_dim_text)
     # (train's 128: the shipped recipe, a fixed 128-d projection whatever the prior's width)
     prior_dropout: float = setting(0.0, "dropout on g inside R during training", limits=(0.0, 1.0))
     prior_mode: str = setting("global", "how G enters R: pooled vector (paper), dense feature maps by SFT, or both",
