@@ -524,7 +524,6 @@ def test_a_new_refiner_setting_needs_no_other_edit(tmp_path, monkeypatch):
     """A field added to RefinerConfig alone becomes an __init__ argument, a checked value, a train flag (typed, in
     the research group) and a key of config.json."""
     import dataclasses
-    import inspect
 
     from ptg_refine import refiner as refiner_module
     from ptg_refine.refiner import PTGRefiner, RefinerConfig

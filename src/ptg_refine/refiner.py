@@ -19,7 +19,7 @@ from torch import nn
 
 from ._frozen import use_callers
 from ._hub import HubUnavailableError
-from ._loading import CONFIG_NAME, HUB_OPTIONS, WEIGHTS_NAME, Checkpoint, open_checkpoint, write_config  # noqa: F401
+from ._loading import HUB_OPTIONS, WEIGHTS_NAME, Checkpoint, open_checkpoint, write_config
 from ._inference_precision import autocast_dtype, reduced_precision
 from .exposure import DEFAULT_EXPOSURE, EXPOSURE_MODES, apply_exposure, check_exposure, parse_exposure
 from ._config_checks import check_refiner_config
@@ -292,7 +292,7 @@ class PTGRefiner(
         its dict (config.json). ``restorer`` / ``prior``: modules or callables for a config that records None
         there (or to replace its F / G)."""
         values = config.to_dict() if isinstance(config, RefinerConfig) else dict(config)
-        check_refiner_config(values, "from_config", _CONFIG_FIELDS)
+        check_refiner_config(values, "from_config", fields(RefinerConfig))
         for name, given in (("restorer", restorer), ("prior", prior)):
             if given is not None:
                 values[name] = given

@@ -38,7 +38,7 @@ from safetensors.torch import load_file, save_file
 from .._outputs import write_text_atomic, writing
 from .._safe_state import load_state, save_state, state_paths
 from ..integrity import CheckpointWarning, CorruptCheckpointError, verify_checksums, write_checksums
-from ..refiner import WEIGHTS_NAME
+from .._loading import WEIGHTS_NAME
 from . import distributed
 from .cache import image_hash, model_fingerprint
 from .config import RESUMABLE_CHANGES
