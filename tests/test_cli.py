@@ -184,3 +184,13 @@ def test_enhance_exposure_and_tile_are_those_of_the_python_api(tmp_path):
         assert np.array_equal(np.asarray(Image.open(tmp_path / "out" / f"a_{name}.png")), expected), name
     with pytest.raises(SystemExit):
         main(["enhance", str(tmp_path / "in"), "-o", str(tmp_path / "out"), "--exposure", "bright"])
+
+
+def test_quick_start_enhance_runs_twice(tmp_path, capsys):
+    """README's first Quick-start command can be run again (its --overwrite replaces its own six outputs)."""
+    command = ["enhance", "--examples", "-o", str(tmp_path / "out"), "--side-by-side", "--overwrite", "--no-progress"]
+    assert main(command) == 0
+    first = {p.name: p.read_bytes() for p in (tmp_path / "out").iterdir()}
+    assert main(command) == 0 and "wrote 3 enhanced image(s)" in capsys.readouterr().out
+    assert {p.name: p.read_bytes() for p in (tmp_path / "out").iterdir()} == first
+    assert main(command[:-2]) == 2  # without --overwrite: refused, nothing replaced

