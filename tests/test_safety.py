@@ -112,8 +112,9 @@ def test_cli_resume_with_a_planted_pickle_exits_with_one_error_line(tmp_path):
     assert rc == 2 and err.count("error:") == 1 and "training_state.pt is refused" in err, err
 
 
-def test_an_older_plain_pickle_state_still_resumes(tmp_path):
-    """Checkpoints of older versions (training_state.pt of plain data) resume, through weights_only=True."""
+def test_a_pickled_state_is_never_loaded_even_of_plain_data(tmp_path):
+    """A training_state.pt (the pickle of unreleased early versions) is refused by name, never unpickled, even when
+    it holds plain data only; the previous intact checkpoint is used."""
     t = trainer(tmp_path / "run")
     t.train_step(t.sample_batch())
     t.save_checkpoint()
@@ -123,10 +124,10 @@ def test_an_older_plain_pickle_state_still_resumes(tmp_path):
         (folder / name).unlink()
     torch.save(state, folder / "training_state.pt")
     write_checksums(folder)
-    again = trainer(tmp_path / "run")
-    assert again.resume() == 1
-    for k, v in t.optimizer.state_dict()["state"][0].items():
-        assert torch.equal(v, again.optimizer.state_dict()["state"][0][k])
+    with pytest.raises(CorruptCheckpointError, match=r"training_state\.pt is refused"):
+        read_training_state(folder)
+    with pytest.raises(CorruptCheckpointError, match="no intact checkpoint"):
+        trainer(tmp_path / "run").resume()
 
 
 def test_state_round_trip_is_exact_and_refuses_objects(tmp_path):
