@@ -21,7 +21,7 @@ from ._frozen import use_callers
 from ._hub import HubUnavailableError
 from ._loading import HUB_OPTIONS, WEIGHTS_NAME, Checkpoint, open_checkpoint, write_config
 from ._inference_precision import autocast_dtype, reduced_precision
-from .exposure import DEFAULT_EXPOSURE, EXPOSURE_MODES, apply_exposure, check_exposure, parse_exposure
+from .exposure import DEFAULT_EXPOSURE, EXPOSURE_MODES, _apply_exposure, check_exposure, parse_exposure
 from ._config_checks import check_refiner_config
 from ._validation import check_features, check_image, check_restored, inputs_checked
 from .modules import RefinementNetwork
@@ -464,7 +464,7 @@ class PTGRefiner(
             else:
                 out = _refine_tiles(self.net, low, restored, prior_features, tile, overlap, context, "exact",
                                     dense_features)
-        return apply_exposure(out.float(), restored, exposure, low)
+        return _apply_exposure(out.float(), restored, exposure, low)
 
     # -- Hugging Face Hub -----------------------------------------------------------------------------
     def save_pretrained(self, save_directory, *, config=None, **kwargs):

@@ -193,11 +193,13 @@ VAL_SPLIT_HELP = ("every N-th pair of --pairs, in numeric name order starting wi
                   "(10: the LOL-v1 split of README: 49 of our485's 485 pairs)")
 
 
-def exposure_arg(text: str):
-    """argparse type of --exposure: the values of ``exposure=`` (:func:`ptg_refine.exposure.parse_exposure`)."""
-    from ..exposure import parse_exposure
-
-    try:
-        return parse_exposure(text)
-    except ValueError as e:
-        raise argparse.ArgumentTypeError(str(e)) from None
+def argtype(parse):
+    """An argparse type from a parser that raises ValueError (e.g. :func:`ptg_refine.exposure.parse_exposure`): its
+    message becomes argparse's one error line."""
+    def typed(text):
+        try:
+            return parse(text)
+        except ValueError as e:
+            raise argparse.ArgumentTypeError(str(e)) from None
+    typed.__name__ = getattr(parse, "__name__", "value")
+    return typed

@@ -4,8 +4,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from ._common import (EXAMPLES_DIR, EXIT_FAILURES, CLIError, add_common, add_precision, check_file, check_out,
-                      device_of, error_message, exposure_arg, load_refiner, refiner_label, set_threads, to_device)
+from ._common import (EXAMPLES_DIR, EXIT_FAILURES, CLIError, add_common, add_precision, argtype, check_file,
+                      check_out, device_of, error_message, load_refiner, refiner_label, set_threads, to_device)
 
 HELP = "enhance images without ground truth"
 
@@ -13,6 +13,7 @@ HELP = "enhance images without ground truth"
 def add_arguments(p):
     from .._pretrained import default_pretrained  # no torch: the index of shipped refiners is JSON
     from ..data.io import OUTPUT_FORMATS
+    from ..exposure import parse_exposure
     from ..tiling import DEFAULT_OVERLAP
 
     p.add_argument("inputs", nargs="*", help="image files and/or folders (a folder: the images directly in it; "
@@ -23,7 +24,7 @@ def add_arguments(p):
     p.add_argument("--refiner", default=default_pretrained(), help="refiner: a folder (or local-dir:PATH), a "
                                                                    "shipped name (ptg_refine.list_pretrained()) "
                                                                    "or hf-hub:user/name")
-    p.add_argument("--exposure", default=None, type=exposure_arg,
+    p.add_argument("--exposure", default=None, type=argtype(parse_exposure),
                    help="output brightness, as enhance(exposure=): 'refiner' (R's own), 'restorer' (F's mean "
                         "luminance), 'scene' (a mean predicted from the input, highlights spared) or a mean luminance "
                         "in (0, 1) (default: the refiner's own setting, from its config.json)")

@@ -7,13 +7,12 @@ fields of :class:`ptg_refine.training.TrainConfig`.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
 from pathlib import Path
 
-from ._common import (VAL_SPLIT_HELP, CLIError, add_common, build_restorer, check_file, check_out, device_of,
+from ._common import (VAL_SPLIT_HELP, CLIError, add_common, argtype, build_restorer, check_file, check_out, device_of,
                       load_refiner, set_threads, val_split_arg)
 
 HELP = "train the refinement network R (F and the prior frozen)"
@@ -70,17 +69,6 @@ def _field_kind(f):
     return str
 
 
-def _checked(parse):
-    """An argparse type from a parser that raises ValueError: its message becomes argparse's one error line."""
-    def typed(text):
-        try:
-            return parse(text)
-        except ValueError as e:
-            raise argparse.ArgumentTypeError(str(e)) from None
-    typed.__name__ = getattr(parse, "__name__", "value")
-    return typed
-
-
 def refiner_flags() -> list:
     """The RefinerConfig fields that are ``train`` flags (all but those with their own option: ``setting(flag=False)``)."""
     from dataclasses import fields
@@ -110,7 +98,7 @@ def _add_field(group, f, default, helptext, parse=None, choices=None):
         else:
             group.add_argument(flag, dest=f.name, action="store_true", help=helptext)
         return
-    group.add_argument(flag, dest=f.name, type=_checked(parse) if parse else kind, default=default, choices=choices,
+    group.add_argument(flag, dest=f.name, type=argtype(parse) if parse else kind, default=default, choices=choices,
                        help=helptext)
 
 
