@@ -176,9 +176,9 @@ def worker_clip_checkpoint(job):
 def psnr(a, b):
     """PSNR (dB) of two (1,3,H,W) outputs, by the package's metric (at most 80 dB: its eps is 1e-8), so
     agreement closer than that is read from the max abs diff."""
-    from ptg_refine.evaluate import psnr
+    from ptg_refine.evaluate import psnr as package_psnr
 
-    return float(psnr(a, b.clamp(0, 1))[0])
+    return float(package_psnr(a, b.clamp(0, 1))[0])
 
 
 def worker_tiling(job):
