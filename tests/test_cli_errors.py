@@ -532,7 +532,6 @@ def test_a_new_refiner_setting_needs_no_other_edit(tmp_path, monkeypatch):
                                           bases=(RefinerConfig,))
     extended.__module__ = RefinerConfig.__module__
     monkeypatch.setattr(refiner_module, "RefinerConfig", extended)
-    monkeypatch.setattr(refiner_module, "_DEFAULTS", {**refiner_module._DEFAULTS, "speed_knob": 3})
     args = build_parser(only="train").parse_args(["train", "--pairs", "p", "--out", "o", "--speed-knob", "5"])
     assert args.speed_knob == 5
     with pytest.raises(SystemExit):

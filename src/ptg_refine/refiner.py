@@ -162,7 +162,7 @@ class RefinerConfig:
     # (train's 128: the shipped recipe, a fixed 128-d projection whatever the prior's width)
     prior_dropout: float = setting(0.0, "dropout on g inside R during training", limits=(0.0, 1.0))
     prior_mode: str = setting("global", "how G enters R: pooled vector (paper), dense feature maps by SFT, or both",
-                              choices=("global", "dense", "global+dense"))
+                              choices=PRIOR_MODES)
     prior_input: str = setting("low", "what G sees: the low image (paper) or F's output", choices=("low", "restored"))
     dense_hidden: int = setting(32, "hidden channels of the dense prior's SFT condition (--prior-mode dense)",
                                 limits=(1, 512))
@@ -182,11 +182,14 @@ class RefinerConfig:
 
 _FRAME = ("restorer", "prior")  # F and G: objects or names, given positionally too
 _FIELD_DEFAULTS = {f.name: f.default for f in fields(RefinerConfig)}
-_DEFAULTS = {f.name: f.default for f in fields(RefinerConfig) if f.name not in _FRAME}
-PRIOR_MODES = RefinerConfig.__dataclass_fields__["prior_mode"].metadata["choices"]
-# R's arguments named like a setting, passed as given (prior_dim and prior_proj_dim as resolved, dense_dim derived)
-_NET_ARGS = tuple(p for p in inspect.signature(RefinementNetwork.__init__).parameters
-                  if p in _DEFAULTS and p not in ("prior_dim", "prior_proj_dim"))
+
+
+def _net_args(settings: dict) -> dict:
+    """R's arguments named like a setting, passed as given (prior_dim and prior_proj_dim are resolved by the
+    caller, dense_dim derived): a new RefinerConfig field reaches RefinementNetwork when it takes an argument of its
+    name."""
+    names = inspect.signature(RefinementNetwork.__init__).parameters
+    return {k: v for k, v in settings.items() if k in names and k not in ("prior_dim", "prior_proj_dim")}
 
 
 def _init_signature() -> inspect.Signature:
@@ -255,7 +258,7 @@ class PTGRefiner(
         if isinstance(settings.get("prior_pretrained"), os.PathLike):
             settings["prior_pretrained"] = os.fspath(settings["prior_pretrained"])
         check_refiner_config(settings, "PTGRefiner", fields(RefinerConfig), error=TypeError)  # names, types, limits
-        s = {**_DEFAULTS, **settings}
+        s = {**{f.name: f.default for f in fields(RefinerConfig) if f.name not in _FRAME}, **settings}
         # F and G live outside nn.Module's registry so they never enter parameters()/state_dict()/train().
         self._frozen = {"restorer": _resolve_restorer(restorer),
                         "prior": _resolve_prior(prior, s["prior_pretrained"], s["prior_dim"], s["prior_seed"])}
@@ -268,7 +271,7 @@ class PTGRefiner(
         if proj_dim == "auto":  # keep R within its ~0.7M-parameter budget for wide priors (Lite0: 1280-d)
             proj_dim = AUTO_PROJ_DIM if found > AUTO_PROJ_ABOVE else None
         self.prior_mode, self.prior_input = s["prior_mode"], s["prior_input"]
-        self.net = RefinementNetwork(**{name: s[name] for name in _NET_ARGS}, prior_dim=found, prior_proj_dim=proj_dim,
+        self.net = RefinementNetwork(**_net_args(s), prior_dim=found, prior_proj_dim=proj_dim,
                                      dense_dim=dense_dim(self.prior) if "dense" in self.prior_mode else 0)
         # what config.json records (save_pretrained): the arguments, describing what was actually built
         self.refiner_config = RefinerConfig(**{
