@@ -45,15 +45,18 @@ def hub_checkpoint_file(repo_id: str, filename: str, **kwargs) -> str:
                       "(save_pretrained layout: config.json + model.safetensors).") from e
 
 
-def open_checkpoint(spec, fields, *, revision=None, token=None, cache_dir=None, local_files_only: bool = False,
-                    force_download: bool = False) -> Checkpoint:
-    """Resolve ``spec`` (:func:`ptg_refine._sources.resolve_source`), fetch or find its files, verify their checksums
-    (a folder; a missing checksums.json warns) and read and check its config.json against the RefinerConfig
-    ``fields``. Raises FileNotFoundError / OSError / ValueError / TypeError with one line naming the file."""
+def open_checkpoint(spec, fields, *, given: str | None = None, revision=None, token=None, cache_dir=None,
+                    local_files_only: bool = False, force_download: bool = False) -> Checkpoint:
+    """Resolve ``spec`` (:func:`ptg_refine._sources.resolve_source`; or a :class:`RefinerSource` resolved already),
+    fetch or find its files, verify their checksums (a folder; a missing checksums.json warns) and read and check its
+    config.json against the RefinerConfig ``fields``. Raises FileNotFoundError / OSError / ValueError / TypeError
+    with one line naming the file. ``given``: the source as the user named it (for messages)."""
     from .integrity import check_pretrained_folder, read_config
 
-    given = os.fspath(spec) if isinstance(spec, os.PathLike) else str(spec)
-    source = resolve_source(spec)
+    source = spec if isinstance(spec, RefinerSource) else resolve_source(spec)
+    if given is None:
+        given = spec.location if isinstance(spec, RefinerSource) else os.fspath(spec) if isinstance(
+            spec, os.PathLike) else str(spec)
     folder = source.location
     if source.kind == HUB:
         hub = {"revision": revision, "token": token, "cache_dir": cache_dir, "local_files_only": local_files_only}

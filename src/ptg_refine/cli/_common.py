@@ -136,15 +136,14 @@ def open_refiner(refiner: str):
     from dataclasses import fields
 
     from .._loading import open_checkpoint
+    from .._sources import resolve_source
     from ..refiner import RefinerConfig
 
     text = os.fspath(refiner) if isinstance(refiner, os.PathLike) else str(refiner)
+    source = resolve_source(refiner)
     try:
-        return open_checkpoint(refiner, fields(RefinerConfig))
+        return open_checkpoint(source, fields(RefinerConfig), given=text)
     except OSError as e:
-        from .._sources import resolve_source
-
-        source = resolve_source(refiner)
         if source.implied:
             raise FileNotFoundError(f"refiner {text!r}: there is no local folder {os.path.abspath(text)!r}, "
                                     f"and no hub repo {text!r} could be fetched ({error_message(e)}); "
