@@ -194,3 +194,27 @@ def test_quick_start_enhance_runs_twice(tmp_path, capsys):
     assert main(command) == 0 and "wrote 3 enhanced image(s)" in capsys.readouterr().out
     assert {p.name: p.read_bytes() for p in (tmp_path / "out").iterdir()} == first
     assert main(command[:-2]) == 2  # without --overwrite: refused, nothing replaced
+
+
+def test_cli_loads_a_refiner_in_one_pass(tmp_path, tiny_refiner, monkeypatch):
+    """--refiner: the source resolved once, the checksums verified once, config.json read once."""
+    from collections import Counter
+
+    from ptg_refine import _sources, integrity
+
+    calls = Counter()
+
+    def counted(module, name):
+        real = getattr(module, name)
+
+        def wrapper(*a, **k):
+            calls[name] += 1
+            return real(*a, **k)
+        monkeypatch.setattr(module, name, wrapper)
+
+    for module, name in ((_sources, "resolve_source"), (integrity, "read_config"), (integrity, "file_sha256")):
+        counted(module, name)
+    write_images(tmp_path / "in", ["a.png"])
+    assert main(["enhance", str(tmp_path / "in"), "-o", str(tmp_path / "out"), "--refiner", tiny_refiner,
+                 "--no-progress"]) == 0
+    assert calls == {"resolve_source": 1, "read_config": 1, "file_sha256": 1}, calls
