@@ -2,11 +2,11 @@
 and comparison strips (input | F | F+R | target; :func:`ptg_refine.data.io.comparison_strip`). The metric
 library (pytorch_msssim) is imported here only, so ``enhance`` does not load it.
 
-Protocol: :data:`PROTOCOL` (recorded in every result). Also per image: mean luminance and mean HSV saturation of each prediction and of the target, and the artefact
-measures of :mod:`ptg_refine.artefacts` (``nyq``: the share of the horizontal spectrum at period 2 px; ``black``:
-the 1st-percentile luminance; ``clip``: the share of clipped pixels) of each image and of the target. Means are reported
-with their standard error over images (sample std / sqrt(n)); ``worse``: the number of images where F+R scores a
-lower PSNR than F.
+Protocol: :data:`PROTOCOL` (recorded in every result). Also per image: mean luminance and mean HSV saturation of
+each prediction and of the target, and the artefact measures of :mod:`ptg_refine.artefacts` (``nyq``: the share of
+the horizontal spectrum at period 2 px; ``black``: the 1st-percentile luminance; ``clip``: the share of clipped
+pixels) of each image and of the target. Means are reported with their standard error over images (sample std /
+sqrt(n)); ``worse``: the number of images where F+R scores a lower PSNR than F.
 """
 from __future__ import annotations
 

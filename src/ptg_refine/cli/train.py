@@ -70,7 +70,8 @@ def _field_kind(f):
 
 
 def refiner_flags() -> list:
-    """The RefinerConfig fields that are ``train`` flags (all but those with their own option: ``setting(flag=False)``)."""
+    """The RefinerConfig fields that are ``train`` flags (all but those with their own option:
+    ``setting(flag=False)``)."""
     from dataclasses import fields
 
     from ..refiner import RefinerConfig
