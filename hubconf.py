@@ -10,7 +10,7 @@ import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "src"))
 
-dependencies = ["torch", "timm", "open_clip", "huggingface_hub", "safetensors", "einops"]
+dependencies = ["torch", "timm", "open_clip", "huggingface_hub", "safetensors"]
 
 from ptg_refine import PTGRefiner, create_prior, create_restorer  # noqa: E402
 from ptg_refine._pretrained import default_pretrained  # noqa: E402

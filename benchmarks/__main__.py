@@ -6,7 +6,8 @@
 
 Every command is one module of the ``benchmarks`` package (also ``python -m benchmarks.<module>``), run from the
 repository root; each writes its figures under ``benchmarks/results/`` with this command in the file's header.
-Release tooling (train and ship a bundled refiner) is ``python -m tools.ship``. Training studies (``quality``, ``calibration``) key their runs
+Release tooling (train and ship a bundled refiner, write its model card) is ``python -m tools.ship`` and
+``python -m tools.model_card``. Training studies (``quality``, ``calibration``) key their runs
 by a hash of the run's configuration and record the commit they ran on (``_runs.run_config``), so a rerun skips
 only runs whose configuration is unchanged.
 """
@@ -25,7 +26,6 @@ COMMANDS = {
     "quality": ("quality", "main"),
     "calibration": ("prior_calibration", "main"),
     "ship-summary": ("ship_summary", "main"),
-    "model-card": ("model_card", "main"),
     "real-photos": ("real_photo_stats", "main"),
     "faults": ("fault_cases", "main_"),
     "digests": ("output_digests", "main"),
@@ -41,7 +41,7 @@ COMMANDS = {
     "do-no-harm": ("do_no_harm", "main"),
 }
 # commands that only render committed results (no measurement): they run on an uncommitted tree
-REPORTS = {"readme", "model-card", "ship-summary"}
+REPORTS = {"readme", "ship-summary"}
 
 
 def summary(script: str) -> str:

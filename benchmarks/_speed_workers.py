@@ -91,7 +91,7 @@ def count_macs(fn):
 # -- workers ------------------------------------------------------------------------------------------------
 def worker_latency(job):
     """Median latency and peak RSS growth of one component on one input size."""
-    from ptg_refine.tiling import refine_tiled, tiled_map
+    from ptg_refine.tiling import _refine_tiled as refine_tiled, _tiled_map as tiled_map
 
     torch.set_num_threads(job.get("threads", THREADS))
     h, w = job["size"]
@@ -174,17 +174,17 @@ def worker_clip_checkpoint(job):
 
 
 def psnr(a, b):
-    """PSNR (dB) of two (1,3,H,W) outputs, by the package's metric (piq: at most 80 dB, its eps is 1e-8), so
+    """PSNR (dB) of two (1,3,H,W) outputs, by the package's metric (at most 80 dB: its eps is 1e-8), so
     agreement closer than that is read from the max abs diff."""
-    from ptg_refine.evaluate import psnr as piq_psnr
+    from ptg_refine.evaluate import psnr as package_psnr
 
-    return float(piq_psnr(a, b.clamp(0, 1))[0])
+    return float(package_psnr(a, b.clamp(0, 1))[0])
 
 
 def worker_tiling(job):
     """Tiled vs untiled at 1024x1024 (a crop of a real 1080p low-light photo), F = SCI, G = Lite0."""
     from ptg_refine import PTGRefiner
-    from ptg_refine.tiling import refine_tiled
+    from ptg_refine.tiling import _refine_tiled as refine_tiled
     from ptg_refine.testing import trained_looking
 
     torch.set_num_threads(THREADS)
@@ -302,7 +302,7 @@ def worker_enhance(job):
     the default ("auto"), interleaved (alternating order) so that both see the same machine load; the default
     path's agreement with float32."""
     from ptg_refine import PTGRefiner
-    from ptg_refine._precision import autocast_dtype, cpu_has_native_bf16
+    from ptg_refine._inference_precision import autocast_dtype, cpu_has_native_bf16
 
     torch.set_num_threads(job.get("threads", THREADS))
     refiner = PTGRefiner.from_pretrained(job["refiner"])

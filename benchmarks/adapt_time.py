@@ -35,7 +35,7 @@ HEADER = ["# Adapting a shipped refiner to a camera: wall time of README's recip
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--refiner", default="sci-none")
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()

@@ -274,7 +274,7 @@ def unpaired(refiner: PTGRefiner, cache: Path | None) -> tuple[list[str], dict]:
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--refiners", nargs="+", default=list(REFINERS), choices=REFINERS)
     ap.add_argument("--sets", nargs="+", default=list(SETS), choices=list(SETS))

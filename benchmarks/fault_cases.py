@@ -472,7 +472,7 @@ def _(c: Ctx):
 
 @case("17.5", "two enhance runs into one folder: the other writes a.png after this run's check")
 def _(c: Ctx):
-    import ptg_refine.cli as cli_module
+    import ptg_refine.cli.enhance as cli_module
 
     c.images("in", ["a.png", "b.png"])
     real = cli_module.plan_outputs

@@ -5,13 +5,7 @@ drawn from ``train`` (63; the draw depends on N and the seed, the same draw for 
 every figure is on all 22 ``val`` pairs. F frozen (``--restorer``). Every run: TrainConfig(iterations, batch 8,
 crop 96, AdamW lr 1e-3 cosine, seed s), validation every ``--val-every`` iterations (the curve), 1 CPU thread.
 
-Conditions (``--conditions``):
-  none          R from scratch, no prior (the ``none:1280`` prior with the same projection, so R has the same shape)
-  global        from scratch, the paper's path: pooled pretrained EfficientNet-Lite0 vector g into PTG-SVE / PTG-CSA
-  dense         from scratch, pretrained Lite0 feature maps (stride 8/16/32) by SFT, g = 0 (SKF-style)
-  featloss      from scratch, no input prior; Lite0 as a training signal (+ 0.05 x feature-space L1, CLIP-LIT-style
-                use of a frozen encoder as the loss)
-  init          R initialised from the shipped general-purpose refiner of F (``--init``), no prior
+Conditions (``--conditions``): see CONDITION_TEXTS below (none, global, dense, featloss, init).
 
 Tables: the adaptation curve (mean ± s.e. over seeds of val PSNR, per N and iteration, scratch vs init) and the
 prior table (per N: each condition's F+R, paired Δ vs ``none`` of the same seed and draw, mean ± s.e. over seeds,
@@ -55,17 +49,19 @@ CONDITIONS = {
 DEFAULT_INIT = {"sci": "sci-none", "iat": "iat-general"}
 
 
+CONDITION_TEXTS = {  # each condition's description, written into results/fewshot.md
+    "none": "R from scratch, no prior (the ``none:1280`` prior with the same projection, so R has the same shape)",
+    "global": "from scratch, the paper's path: pooled pretrained EfficientNet-Lite0 vector g into PTG-SVE / PTG-CSA",
+    "dense": "from scratch, pretrained Lite0 feature maps (stride 8/16/32) by SFT, g = 0 (SKF-style)",
+    "featloss": "from scratch, no input prior; Lite0 as a training signal (+ 0.05 x feature-space L1, CLIP-LIT-style "
+                "use of a frozen encoder as the loss)",
+    "init": "R initialised from the shipped general-purpose refiner of F (``--init``), no prior",
+}
+
+
 def condition_texts() -> dict[str, str]:
-    """Each condition's description, from this module's docstring (one place)."""
-    block = __doc__.split("Conditions (``--conditions``):\n")[1].split("\n\n")[0]
-    out: dict[str, str] = {}
-    for line in block.splitlines():
-        head = line[2:].split(" ", 1)
-        if line.startswith("  ") and not line.startswith("   ") and head[0] in CONDITIONS:
-            out[head[0]] = head[1].strip()
-        elif out:
-            out[list(out)[-1]] += " " + line.strip()
-    return out
+    """Each condition's description (:data:`CONDITION_TEXTS`, one place)."""
+    return dict(CONDITION_TEXTS)
 
 
 def draw(pairs, n: int, seed: int):
@@ -157,7 +153,7 @@ def report(rows: dict) -> str:
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--work", default=str(REPO / "runs" / "fewshot"), help="cache and run claims")
     ap.add_argument("--restorer", default="iat")
     ap.add_argument("--n", type=int, nargs="+", default=[16])

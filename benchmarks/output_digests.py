@@ -38,7 +38,7 @@ def digest(t: torch.Tensor) -> str:
 
 @torch.no_grad()
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", default=str(RESULTS / "output_digests.json"))
     ap.add_argument("--compare", default=None, help="digests file of the code before the change (read first)")
     args = ap.parse_args(argv)

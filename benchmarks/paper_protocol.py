@@ -292,7 +292,7 @@ def rescore(work: Path) -> int:
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--work", default=str(WORK), help="cache, claims and the trained refiners (models/)")
     ap.add_argument("--order", nargs="+", default=list(ZOO), choices=ZOO, help="the F's, in the order taken")
     ap.add_argument("--iterations", type=int, default=ITERATIONS)

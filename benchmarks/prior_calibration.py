@@ -36,16 +36,15 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import torch
 
 from benchmarks._paths import RESULTS
-from benchmarks._runs import DATA, REPO, config_hash, is_done, load_done, record_run, run_config, train_and_eval
+from benchmarks._runs import REPO, config_hash, is_done, load_done, record_run, run_config, train_and_eval
 from ptg_refine.data import PairedFolder
+from tools._data import prepare_data
 from ptg_refine.evaluate import mean_se
 from ptg_refine.training import TrainConfig
 
@@ -80,27 +79,6 @@ DESCRIPTIONS = {
     "dense-reg": "dense + the maps zeroed for 50 % of crops + weight decay 0.1 on the prior path (dense-trained R "
                  "did better with its maps zeroed at test time than with them)",
 }
-
-
-def prepare_data(work: Path) -> dict:
-    """The synthetic folders (made once; a lock file keeps two workers from making them together)."""
-    specs = {"train2": (DATA / "clean" / "train", ["--variants", "2", "--seed", "0", "--max-side", "512"]),
-             "val": (DATA / "clean" / "val", ["--variants", "1", "--seed", "1"])}
-    work.mkdir(parents=True, exist_ok=True)
-    for name, (clean, extra) in specs.items():
-        out = work / name
-        while not out.is_dir():
-            try:
-                fd = os.open(work / f".{name}.lock", os.O_CREAT | os.O_EXCL)
-            except FileExistsError:
-                time.sleep(5)
-                continue
-            os.close(fd)
-            try:
-                subprocess.run(["ptg-refine", "synth", "--clean", str(clean), "--out", str(out), *extra], check=True)
-            finally:
-                os.unlink(work / f".{name}.lock")
-    return {k: work / k for k in specs}
 
 
 def claim(work: Path, run: str, config: dict) -> bool:
@@ -167,7 +145,7 @@ def report(rows: dict) -> str:
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--work", default=str(REPO / "runs" / "bench"), help="synthetic data, cache and run claims")
     ap.add_argument("--iterations", type=int, nargs="+", default=[800])
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3])

@@ -4,7 +4,7 @@ All pairs are SYNTHETIC (ptg-refine synth, camera-like degradation of clean phot
 training on clean/train of the data root (PTG_DATA_DIR, default ../shared/data; 181 photos x 2 variants, long
 side <= 512), validation on the 18 McMaster photos of its clean/val (1 variant, seed 1). F is frozen; R (Lite0 prior projected
 to 128-d, 0.64M parameters) is trained with the same budget and seeds for every row. PSNR (dB) / SSIM as in
-ptg_refine.evaluate (RGB, [0,1], piq PSNR, pytorch_msssim SSIM 11x11 Gaussian sigma 1.5), mean ± standard
+ptg_refine.evaluate (RGB, [0,1], PSNR, pytorch_msssim SSIM 11x11 Gaussian sigma 1.5), mean ± standard
 error over the 18 images of the per-image value averaged over the seeds. Train time: wall-clock seconds of
 the training steps of one run (F/G caching excluded, it is done once per image and shared via --cache), 1 thread
 per run.

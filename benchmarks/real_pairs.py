@@ -200,7 +200,7 @@ def unpaired(by_f: dict[str, list[str]], sets=UNPAIRED) -> tuple[list[str], dict
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--no-unpaired", action="store_true", help="skip the unpaired real photos")
     ap.add_argument("--cache-dir", default=str(REPO / "runs" / "paper_protocol" / "cache"),

@@ -52,7 +52,7 @@ def mean_stats(rows) -> str:
 
 @torch.no_grad()
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--refiners", nargs="+", default=list_pretrained())
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args()

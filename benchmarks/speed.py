@@ -131,7 +131,7 @@ def main_enhance():
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="skip the 4K runs and torch.compile")
     ap.add_argument("--enhance", action="store_true", help="only PTGRefiner.enhance, fp32 vs the default precision "
                                                            "(printed, not written: speed.md has this section)")

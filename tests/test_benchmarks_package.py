@@ -131,3 +131,17 @@ def test_a_measuring_command_is_refused_before_its_work_on_a_dirty_tree(scratch_
     with pytest.raises(SystemExit, match="commit first"):
         bench_main(["step-time"])
     assert started == []
+
+
+def test_output_digests_cover_every_shipped_refiner_with_todays_command():
+    """results/output_digests.json pins the outputs of every refiner the package ships, written by the command its
+    header names today (so `--compare` after a refactor checks them all)."""
+    import json
+
+    from ptg_refine import list_pretrained
+
+    record = json.loads((RESULTS / "output_digests.json").read_text())
+    assert record["command"].startswith("python -m benchmarks digests"), record["command"]
+    assert "-dirty" not in record["commit"]
+    covered = {key.split("/")[0] for key in record["digests"]}
+    assert set(list_pretrained()) <= covered, sorted(set(list_pretrained()) - covered)

@@ -11,7 +11,7 @@ import torch
 from PIL import Image
 
 from ptg_refine import PTGRefiner, list_pretrained
-from ptg_refine.cli import EXAMPLES_DIR, main
+from ptg_refine.cli import EXAMPLES_DIR, build_parser, main
 from ptg_refine.restorers import create_restorer
 
 
@@ -93,12 +93,12 @@ def test_help_and_version_do_not_import_torch():
 
 
 def test_enhance_does_not_import_the_metric_libraries(tmp_path, tiny_refiner):
-    """piq / pytorch_msssim (and torchvision, which piq imports) belong to eval: enhance must not pay for them."""
+    """pytorch_msssim (and torchvision) belong to eval: enhance must not pay for them."""
     write_images(tmp_path / "in", ["a.png"])
     code = ("import sys; from ptg_refine.cli import main; "
             f"rc = main(['enhance', {str(tmp_path / 'in')!r}, '--refiner', {tiny_refiner!r}, '-o', "
             f"{str(tmp_path / 'out')!r}, '--no-progress', '--side-by-side']); "
-            "print(rc, sorted(m for m in ('piq', 'pytorch_msssim', 'torchvision') if m in sys.modules))")
+            "print(rc, sorted(m for m in ('pytorch_msssim', 'torchvision') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert out.stdout.split("\n")[-2] == "0 []", out.stdout + out.stderr
 
@@ -127,3 +127,94 @@ def test_val_split_in_train_and_eval(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(["eval", "--pairs", str(tmp_path / "pairs"), "--restorer", "sci", "--val-split", "1"])
     assert "expected an integer >= 2" in capsys.readouterr().err
+
+
+# -- the CLI a photographer expects ----------------------------------------------------------------------------
+def test_top_level_help_lists_enhance_first_and_the_demo(capsys):
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    listed = [line.split()[0] for line in capsys.readouterr().out.splitlines()
+              if line.startswith("    ") and line.split()[0] in ("enhance", "eval", "train", "synth", "demo")]
+    assert listed == ["enhance", "eval", "train", "synth", "demo"]
+
+
+def test_demo_is_imported_only_when_asked_for():
+    """ptg_refine.demo (its own optional dependencies) is loaded by `ptg-refine demo` alone."""
+    import importlib.util
+
+    code = ("import sys; from ptg_refine.cli import build_parser; build_parser(only='enhance'); "
+            "print('ptg_refine.demo' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.stdout.strip() == "False", out.stderr
+    if importlib.util.find_spec("ptg_refine.demo") is None:
+        pytest.skip("ptg_refine.demo is not in this tree yet: only its listing in --help is checked")
+    parser = build_parser(only="demo")
+    assert parser.parse_args(["demo"]).func is not None
+
+
+def test_enhance_messages_for_missing_inputs_empty_folders_and_typos(tmp_path, tiny_refiner, capsys):
+    assert main(["enhance", str(tmp_path / "nope.jpg"), "-o", str(tmp_path / "out"), "--refiner", tiny_refiner]) == 2
+    assert f"input {str(tmp_path / 'nope.jpg')!r} does not exist" in capsys.readouterr().err
+    (tmp_path / "empty").mkdir()
+    assert main(["enhance", str(tmp_path / "empty"), "-o", str(tmp_path / "out"), "--refiner", tiny_refiner]) == 2
+    err = capsys.readouterr().err
+    assert f"the folder {str(tmp_path / 'empty')!r} has no images" in err and "no input images given" not in err
+    write_images(tmp_path / "in", ["a.png"])
+    assert main(["enhance", str(tmp_path / "in"), "-o", str(tmp_path / "out"), "--refiner", "sci-nnoe"]) == 2
+    assert capsys.readouterr().err.startswith("error: unknown refiner 'sci-nnoe'; did you mean 'sci-none'")
+
+
+def _png(path):
+    return torch.from_numpy(np.array(Image.open(path))).permute(2, 0, 1)[None].float() / 255
+
+
+def test_enhance_exposure_and_tile_are_those_of_the_python_api(tmp_path):
+    """--exposure takes exposure='s values, and --tile 64 gives what enhance(x, tile=64) gives."""
+    from ptg_refine.data.io import to_uint8
+
+    write_images(tmp_path / "in", ["a.png"], size=(72, 96))
+    refiner = PTGRefiner.from_pretrained("sci-none")
+    x = _png(tmp_path / "in" / "a.png")
+    for flags, kwargs, name in ((["--exposure", "restorer"], {"exposure": "restorer"}, "restorer"),
+                                (["--exposure", "0.3"], {"exposure": 0.3}, "lum"),
+                                (["--tile", "64"], {"tile": 64}, "tile")):
+        assert main(["enhance", str(tmp_path / "in"), "-o", str(tmp_path / "out"), "--suffix", f"_{name}",
+                     "--precision", "fp32", "--no-progress", *flags]) == 0
+        expected = to_uint8(refiner.enhance(x, precision="fp32", **kwargs)[0])
+        assert np.array_equal(np.asarray(Image.open(tmp_path / "out" / f"a_{name}.png")), expected), name
+    with pytest.raises(SystemExit):
+        main(["enhance", str(tmp_path / "in"), "-o", str(tmp_path / "out"), "--exposure", "bright"])
+
+
+def test_quick_start_enhance_runs_twice(tmp_path, capsys):
+    """README's first Quick-start command can be run again (its --overwrite replaces its own six outputs)."""
+    command = ["enhance", "--examples", "-o", str(tmp_path / "out"), "--side-by-side", "--overwrite", "--no-progress"]
+    assert main(command) == 0
+    first = {p.name: p.read_bytes() for p in (tmp_path / "out").iterdir()}
+    assert main(command) == 0 and "wrote 3 enhanced image(s)" in capsys.readouterr().out
+    assert {p.name: p.read_bytes() for p in (tmp_path / "out").iterdir()} == first
+    assert main(command[:-2]) == 2  # without --overwrite: refused, nothing replaced
+
+
+def test_cli_loads_a_refiner_in_one_pass(tmp_path, tiny_refiner, monkeypatch):
+    """--refiner: the source resolved once, the checksums verified once, config.json read once."""
+    from collections import Counter
+
+    from ptg_refine import _sources, integrity
+
+    calls = Counter()
+
+    def counted(module, name):
+        real = getattr(module, name)
+
+        def wrapper(*a, **k):
+            calls[name] += 1
+            return real(*a, **k)
+        monkeypatch.setattr(module, name, wrapper)
+
+    for module, name in ((_sources, "resolve_source"), (integrity, "read_config"), (integrity, "file_sha256")):
+        counted(module, name)
+    write_images(tmp_path / "in", ["a.png"])
+    assert main(["enhance", str(tmp_path / "in"), "-o", str(tmp_path / "out"), "--refiner", tiny_refiner,
+                 "--no-progress"]) == 0
+    assert calls == {"resolve_source": 1, "read_config": 1, "file_sha256": 1}, calls

@@ -51,12 +51,14 @@ def test_enhance_never_writes_over_its_inputs(tmp_path, refiner_dir, capsys):
     before = snapshot(d)
     assert enhance(d, "-o", d, refiner=refiner_dir) == 2
     err = capsys.readouterr().err
-    assert "refusing to write over the input file" in err and "photo.png" in err and len(error_lines(err)) == 1
+    assert "refusing to write over the input file" in err and "other.jpg" in err and len(error_lines(err)) == 1
     assert enhance(d / "photo.png", "-o", d, refiner=refiner_dir) == 2
     assert enhance(d / "photo.png", "-o", d, "--overwrite", refiner=refiner_dir) == 2  # not even with --overwrite
+    assert enhance(d / "other.jpg", "-o", d, "--overwrite", refiner=refiner_dir) == 2  # a JPEG's output is a JPEG
     assert snapshot(d) == before
-    assert enhance(d / "other.jpg", "-o", d, refiner=refiner_dir) == 0  # names cannot collide: allowed
-    assert set(snapshot(d)) == {"photo.png", "other.jpg", "other.png"}
+    assert enhance(d / "other.jpg", "-o", d, "--format", "png", refiner=refiner_dir) == 0  # no collision: allowed
+    assert enhance(d / "photo.png", "-o", d, "--suffix", "_sci", refiner=refiner_dir) == 0
+    assert set(snapshot(d)) == {"photo.png", "other.jpg", "other.png", "photo_sci.png"}
 
 
 def test_existing_outputs_need_overwrite(tmp_path, refiner_dir, capsys):
@@ -166,15 +168,40 @@ def test_enhance_writes_upright_outputs_and_keeps_alpha(tmp_path, refiner_dir):
     (tmp_path / "in").mkdir()
     exif = Image.Exif()
     exif[0x0112] = 6
+    exif[0x010F] = "TestCam"  # Make
     Image.fromarray(np.full((32, 48, 3), 60, np.uint8)).save(tmp_path / "in" / "portrait.jpg", exif=exif)
     rgba = np.full((32, 40, 4), 60, np.uint8)
     rgba[:, 20:, 3] = 0
     rgba[:, 20:, :3] = 255  # hidden white under transparent pixels
     Image.fromarray(rgba, "RGBA").save(tmp_path / "in" / "logo.png")
     assert enhance(tmp_path / "in", "-o", tmp_path / "out", refiner=refiner_dir) == 0
-    assert Image.open(tmp_path / "out" / "portrait.png").size == (32, 48)  # (W, H): upright, as viewers show it
+    portrait = Image.open(tmp_path / "out" / "portrait.jpg")  # the input's format by default
+    assert portrait.format == "JPEG" and portrait.size == (32, 48)  # (W, H): upright, as viewers show it
+    assert portrait.getexif()[0x010F] == "TestCam" and portrait.getexif()[0x0112] == 1  # EXIF kept, now upright
     logo = np.asarray(Image.open(tmp_path / "out" / "logo.png"))
     assert logo.shape == (32, 40, 4) and np.array_equal(logo[..., 3], rgba[..., 3])
+
+
+def test_enhance_format_quality_and_icc_profile(tmp_path, refiner_dir, capsys):
+    from PIL import ImageCms
+
+    (tmp_path / "in").mkdir()
+    icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    noisy = np.random.default_rng(0).integers(0, 255, (48, 64, 3), dtype=np.uint8)
+    Image.fromarray(noisy).save(tmp_path / "in" / "a.png", icc_profile=icc)
+    out = tmp_path / "out"
+    assert enhance(tmp_path / "in", "-o", out, "--format", "webp", refiner=refiner_dir) == 0
+    webp = Image.open(out / "a.webp")
+    assert webp.format == "WEBP" and webp.info.get("icc_profile") == icc
+    assert enhance(tmp_path / "in", "-o", out, "--format", "jpg", "--quality", "95", "--suffix", "_q95",
+                   refiner=refiner_dir) == 0
+    assert enhance(tmp_path / "in", "-o", out, "--format", "jpg", "--quality", "20", "--suffix", "_q20",
+                   refiner=refiner_dir) == 0
+    assert (out / "a_q95.jpg").stat().st_size > (out / "a_q20.jpg").stat().st_size
+    assert Image.open(out / "a_q95.jpg").info.get("icc_profile") == icc
+    capsys.readouterr()
+    assert enhance(tmp_path / "in", "-o", out, "--format", "jpg", "--quality", "101", refiner=refiner_dir) == 2
+    assert "--quality must lie in [1, 100]" in capsys.readouterr().err
 
 
 # -- one error line naming the file -------------------------------------------------------
@@ -478,17 +505,44 @@ def test_adapting_in_python_trains_only_r_of_a_loaded_refiner(tmp_path, train_pa
 def test_train_r_options_have_the_librarys_defaults_but_the_declared_ones():
     from dataclasses import fields
 
-    from ptg_refine.cli import CLI_DEFAULTS, R_FLAGS
+    from ptg_refine.cli.train import refiner_flags
     from ptg_refine.refiner import RefinerConfig
 
     args = build_parser(only="train").parse_args(["train", "--pairs", "p", "--out", "o"])
     library = RefinerConfig()
-    differ = {name: getattr(args, name) for name in R_FLAGS if getattr(args, name) != getattr(library, name)}
-    assert differ == CLI_DEFAULTS == {"prior": "none", "prior_proj_dim": 128}
+    flags = [f.name for f in refiner_flags()]
+    differ = {name: getattr(args, name) for name in flags if getattr(args, name) != getattr(library, name)}
+    assert differ == {f.name: f.metadata["train_default"] for f in fields(RefinerConfig)
+                      if "train_default" in f.metadata} == {"prior": "none", "prior_proj_dim": 128}
     assert args.exposure == library.exposure
     # every setting of R's size and prior path is a flag; the others come from their own options
-    assert set(R_FLAGS) == {f.name for f in fields(RefinerConfig)} - {
-        "restorer", "prior_pretrained", "prior_dim", "prior_seed", "exposure"}
+    assert set(flags) == {f.name for f in fields(RefinerConfig)} - {
+        "restorer", "prior_pretrained", "prior_dim", "prior_seed"}
+
+
+def test_a_new_refiner_setting_needs_no_other_edit(tmp_path, monkeypatch):
+    """A field added to RefinerConfig alone becomes an __init__ argument, a checked value, a train flag (typed, in
+    the research group) and a key of config.json."""
+    import dataclasses
+
+    from ptg_refine import refiner as refiner_module
+    from ptg_refine.refiner import PTGRefiner, RefinerConfig
+
+    extended = dataclasses.make_dataclass("RefinerConfig", [("speed_knob", int, dataclasses.field(default=3))],
+                                          bases=(RefinerConfig,))
+    extended.__module__ = RefinerConfig.__module__
+    monkeypatch.setattr(refiner_module, "RefinerConfig", extended)
+    args = build_parser(only="train").parse_args(["train", "--pairs", "p", "--out", "o", "--speed-knob", "5"])
+    assert args.speed_knob == 5
+    with pytest.raises(SystemExit):
+        build_parser(only="train").parse_args(["train", "--pairs", "p", "--out", "o", "--speed-knob", "fast"])
+    built = PTGRefiner(restorer="identity", prior="none:8", width=8, num_blocks=1, speed_knob=7)
+    assert built.config["speed_knob"] == 7
+    with pytest.raises(TypeError, match="speed_knob must be an integer"):
+        PTGRefiner(restorer="identity", prior="none:8", speed_knob="7")
+    built.save_pretrained(tmp_path / "r")
+    assert json.loads((tmp_path / "r" / "config.json").read_text())["speed_knob"] == 7
+    assert refiner_module._init_signature().parameters["speed_knob"].default == 3  # PTGRefiner.__init__'s
 
 
 def test_train_r_options_reach_the_refiner(tmp_path, train_pairs):

@@ -139,3 +139,62 @@ def test_cli_enhance_and_eval_on_cuda(tmp_path, refiner_dir, capsys):
     assert np.abs(a - b).max() <= 1
     m = [json.loads((tmp_path / f"eval-{d}" / "metrics.json").read_text())["mean"] for d in ("cpu", "cuda")]
     assert m[0]["psnr_F+R"] == pytest.approx(m[1]["psnr_F+R"], abs=0.01)
+
+
+# -- one rule for every caller; torchrun ranks each get their own GPU -----------------------------------------
+def test_under_torchrun_each_rank_gets_its_own_gpu(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 4)
+    monkeypatch.setenv("LOCAL_RANK", "2")
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "4")
+    assert resolve_device("auto") == torch.device("cuda", 2)
+    assert resolve_device("cuda") == torch.device("cuda", 2)  # an explicit --device cuda too
+    with pytest.raises(ValueError, match="under torchrun each process takes the GPU of its LOCAL_RANK"):
+        resolve_device("cuda:1", "--device")  # every rank would land on cuda:1
+    assert resolve_device("cpu") == torch.device("cpu")
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "1")  # one process on this machine: its GPU may be chosen
+    assert resolve_device("cuda:1") == torch.device("cuda", 1)
+
+
+def test_torchrun_without_a_gpu_runs_on_the_cpu(no_gpu, monkeypatch):
+    monkeypatch.setenv("LOCAL_RANK", "1")
+    assert resolve_device("auto") == torch.device("cpu")
+    with pytest.raises(ValueError, match="no CUDA GPU is available"):
+        resolve_device("cuda")
+
+
+@pytest.fixture
+def one_pair(tmp_path):
+    from PIL import Image
+
+    from ptg_refine.data import PairedFolder
+
+    high = torch.randint(40, 255, (20, 24, 3), generator=torch.Generator().manual_seed(0), dtype=torch.uint8)
+    for side, img in (("high", high), ("low", (high.float() * 0.3).round().byte())):
+        (tmp_path / side).mkdir()
+        Image.fromarray(img.numpy()).save(tmp_path / side / "p0.png")
+    return PairedFolder(tmp_path).pairs
+
+
+@pytest.mark.parametrize("device", ["auto", None, "cpu", torch.device("cpu")])
+def test_trainer_and_evaluate_take_the_same_device_strings(no_gpu, one_pair, device):
+    from ptg_refine.evaluate import evaluate_pairs
+    from ptg_refine.training import Trainer, TrainConfig
+
+    refiner = PTGRefiner(restorer="gamma", prior="none:8", width=8, num_blocks=1)
+    pairs = one_pair
+    trainer = Trainer(refiner, pairs, TrainConfig(iterations=1, batch_size=1, crop_size=16), progress=False,
+                      device=device)
+    assert trainer.device == torch.device("cpu")
+    assert evaluate_pairs(pairs, refiner=refiner, device=device, progress=False)["n"] == 1
+    with pytest.raises(ValueError, match="device must be auto, cpu"):
+        Trainer(refiner, pairs, TrainConfig(iterations=1, batch_size=1, crop_size=16), progress=False, device="gpu")
+
+
+@GPU
+def test_trainer_auto_is_the_gpu(one_pair):
+    from ptg_refine.training import Trainer, TrainConfig
+
+    refiner = PTGRefiner(restorer="gamma", prior="none:8", width=8, num_blocks=1)
+    trainer = Trainer(refiner, one_pair, TrainConfig(iterations=1, batch_size=1, crop_size=16), progress=False)
+    assert trainer.device.type == "cuda" and next(refiner.net.parameters()).is_cuda

@@ -10,7 +10,7 @@ from test_tiling import _measured_radius
 
 from ptg_refine import PTGRefiner
 from ptg_refine.modules.guided import box_mean, guided_upsample
-from ptg_refine.tiling import receptive_field, refine_tiled
+from ptg_refine.tiling import _refine_tiled, receptive_field
 
 FAST = {"resolution": "half", "kernel_hidden": 32, "num_blocks": 2}
 SMALL = {"width": 8, "prior_hidden": 16, "embed_dim": 8}
@@ -64,8 +64,8 @@ def test_fast_r_tiled_equals_untiled(shape):
     g = torch.zeros(shape[0], 4)
     with torch.no_grad():
         ref = net(low, low.sqrt(), g)
-        tiled = refine_tiled(net, low, low.sqrt(), g, tile=48, overlap=8)
-        no_context = refine_tiled(net, low, low.sqrt(), g, tile=48, overlap=8, context=0)
+        tiled = _refine_tiled(net, low, low.sqrt(), g, tile=48, overlap=8)
+        no_context = _refine_tiled(net, low, low.sqrt(), g, tile=48, overlap=8, context=0)
     assert (ref - low.sqrt()).abs().mean() > 0.01
     assert (tiled - ref).abs().max() < 1e-5
     assert (no_context - ref).abs().max() > 1e-4  # the context margin matters

@@ -62,8 +62,7 @@ def test_hub_repo_offline_fails_fast(monkeypatch, tmp_path):
     assert time.perf_counter() - start < 3
     assert "HF_HUB_OFFLINE is set" in str(info.value)
     with pytest.raises(OSError, match="Offline\\?.*local folder"):  # and when the files are asked for locally only
-        PTGRefiner._from_pretrained(model_id="user/repo", revision=None, cache_dir=str(tmp_path),
-                                    force_download=False, local_files_only=True, token=None)
+        PTGRefiner.from_pretrained("user/repo", cache_dir=str(tmp_path), local_files_only=True)
 
 
 def test_hub_repo_other_failures_keep_their_own_error(monkeypatch, tmp_path):

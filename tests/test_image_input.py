@@ -55,7 +55,9 @@ def test_path_gives_the_pil_image_the_cli_writes(refiner, refiner_dir, photos, t
     out = refiner.enhance(photos / name)
     assert isinstance(out, Image.Image)
     assert refiner.enhance(str(photos / name)).tobytes() == out.tobytes()
-    assert main(["enhance", photos / name, "-o", tmp_path, "--refiner", refiner_dir, "--no-progress"]) == 0
+    # (--format png: a lossless file to compare with; by default a JPEG input gives a JPEG)
+    assert main(["enhance", photos / name, "-o", tmp_path, "--refiner", refiner_dir, "--no-progress",
+                 "--format", "png"]) == 0
     written = Image.open(tmp_path / (name.rsplit(".", 1)[0] + ".png"))
     assert out.mode == written.mode and out.size == written.size
     assert np.array_equal(np.asarray(out), np.asarray(written))

@@ -16,7 +16,8 @@ import pytest
 import torch
 from PIL import Image
 
-from ptg_refine import PTGRefiner, _precision
+from ptg_refine import PTGRefiner
+from ptg_refine import _inference_precision
 from ptg_refine.cli import EXAMPLES_DIR, main
 from ptg_refine.data import PairedFolder, read_image
 from ptg_refine.data.io import to_uint8
@@ -29,7 +30,7 @@ PHOTOS = sorted(EXAMPLES_DIR.glob("*.png"))
 def native(monkeypatch):
     """Pretend the CPU has (True) or lacks (False) native bfloat16."""
     def set_(value: bool):
-        monkeypatch.setattr(_precision, "cpu_has_native_bf16", lambda: value)
+        monkeypatch.setattr(_inference_precision, "cpu_has_native_bf16", lambda: value)
     return set_
 
 
@@ -52,24 +53,24 @@ def photo():
 def test_precision_choice(native):
     cpu, cuda = torch.device("cpu"), torch.device("cuda")
     native(True)
-    assert _precision.autocast_dtype("auto", cpu) is torch.bfloat16
-    assert _precision.autocast_dtype("auto", cuda) is None  # GPUs: float32 unless asked (not measured)
-    assert _precision.autocast_dtype("fp32", cpu) is None
+    assert _inference_precision.autocast_dtype("auto", cpu) is torch.bfloat16
+    assert _inference_precision.autocast_dtype("auto", cuda) is None  # GPUs: float32 unless asked (not measured)
+    assert _inference_precision.autocast_dtype("fp32", cpu) is None
     native(False)
-    assert _precision.autocast_dtype("auto", cpu) is None
-    assert _precision.autocast_dtype("bf16", cpu) is torch.bfloat16  # asked for: emulated, still correct
+    assert _inference_precision.autocast_dtype("auto", cpu) is None
+    assert _inference_precision.autocast_dtype("bf16", cpu) is torch.bfloat16  # asked for: emulated, still correct
     with pytest.raises(ValueError, match="precision must be one of auto, fp32, bf16; got 'fp16'"):
-        _precision.autocast_dtype("fp16", cpu)
+        _inference_precision.autocast_dtype("fp16", cpu)
 
 
 def test_cpuinfo_flags():
     x86 = "processor: 0\nflags\t\t: fpu sse2 avx512f avx512_bf16 amx_tile\n"
-    assert _precision.cpuinfo_has_bf16(x86, "x86_64")
-    assert _precision.cpuinfo_has_bf16("flags : avx2 amx_bf16", "x86_64")
-    assert not _precision.cpuinfo_has_bf16("flags : fpu avx2 avx512f avx512bw", "x86_64")
-    assert _precision.cpuinfo_has_bf16("Features : fp asimd bf16 i8mm", "aarch64")
-    assert not _precision.cpuinfo_has_bf16("Features : fp asimd", "aarch64")
-    assert not _precision.cpuinfo_has_bf16("", "x86_64")
+    assert _inference_precision.cpuinfo_has_bf16(x86, "x86_64")
+    assert _inference_precision.cpuinfo_has_bf16("flags : avx2 amx_bf16", "x86_64")
+    assert not _inference_precision.cpuinfo_has_bf16("flags : fpu avx2 avx512f avx512bw", "x86_64")
+    assert _inference_precision.cpuinfo_has_bf16("Features : fp asimd bf16 i8mm", "aarch64")
+    assert not _inference_precision.cpuinfo_has_bf16("Features : fp asimd", "aarch64")
+    assert not _inference_precision.cpuinfo_has_bf16("", "x86_64")
 
 
 @pytest.mark.parametrize("name", ["sci-none", "iat-general"])

@@ -12,7 +12,7 @@ import torch
 from _nets import real_photo, trained_looking
 
 from ptg_refine.diagnostics import SubnormalCounter, count_subnormals
-from ptg_refine.tiling import refine_tiled
+from ptg_refine.tiling import _refine_tiled
 
 TOLERANCE = {torch.bfloat16: 1e-2, torch.float16: 2e-3}
 
@@ -50,7 +50,7 @@ def test_no_nan_on_constant_images(net, value, dtype):
     with torch.no_grad(), torch.autocast("cpu", dtype=dtype or torch.bfloat16, enabled=dtype is not None):
         out = net(x, x, g)
         # tiles: the statistics are sums over tiles (float64), also of a constant image
-        tiled = refine_tiled(net, x, x, g, tile=32, overlap=0, context=8)
+        tiled = _refine_tiled(net, x, x, g, tile=32, overlap=0, context=8)
     assert torch.isfinite(out).all() and torch.isfinite(tiled).all()
 
 
@@ -71,7 +71,7 @@ def test_cuda_autocast_close_to_float32(net, inputs, dtype):
         ref = gpu(low, restored, g)
         with torch.autocast("cuda", dtype=dtype):
             out = gpu(low, restored, g)
-            tiled = refine_tiled(gpu, low, restored, g, tile=64, overlap=8)
+            tiled = _refine_tiled(gpu, low, restored, g, tile=64, overlap=8)
     assert (out.float() - ref).abs().max() <= TOLERANCE[dtype]
     assert (tiled.float() - ref).abs().max() <= TOLERANCE[dtype]
     assert torch.isfinite(out).all()

@@ -112,8 +112,9 @@ def test_cli_resume_with_a_planted_pickle_exits_with_one_error_line(tmp_path):
     assert rc == 2 and err.count("error:") == 1 and "training_state.pt is refused" in err, err
 
 
-def test_an_older_plain_pickle_state_still_resumes(tmp_path):
-    """Checkpoints of older versions (training_state.pt of plain data) resume, through weights_only=True."""
+def test_a_pickled_state_is_never_loaded_even_of_plain_data(tmp_path):
+    """A training_state.pt (the pickle of unreleased early versions) is refused by name, never unpickled, even when
+    it holds plain data only; the previous intact checkpoint is used."""
     t = trainer(tmp_path / "run")
     t.train_step(t.sample_batch())
     t.save_checkpoint()
@@ -123,10 +124,10 @@ def test_an_older_plain_pickle_state_still_resumes(tmp_path):
         (folder / name).unlink()
     torch.save(state, folder / "training_state.pt")
     write_checksums(folder)
-    again = trainer(tmp_path / "run")
-    assert again.resume() == 1
-    for k, v in t.optimizer.state_dict()["state"][0].items():
-        assert torch.equal(v, again.optimizer.state_dict()["state"][0][k])
+    with pytest.raises(CorruptCheckpointError, match=r"training_state\.pt is refused"):
+        read_training_state(folder)
+    with pytest.raises(CorruptCheckpointError, match="no intact checkpoint"):
+        trainer(tmp_path / "run").resume()
 
 
 def test_state_round_trip_is_exact_and_refuses_objects(tmp_path):
@@ -228,7 +229,7 @@ def test_atomic_writes_publish_whole_files_or_nothing(tmp_path):
 
 # -- enhance never replaces an output unasked, even in a race; stale temporaries cleaned ---------
 def test_enhance_never_replaces_a_file_created_by_another_run_meanwhile(tmp_path, monkeypatch):
-    import ptg_refine.cli as cli_module
+    import ptg_refine.cli.enhance as cli_module
     from PIL import Image
 
     refiner = tmp_path / "refiner"
@@ -321,7 +322,7 @@ def test_unknown_config_keys_are_refused_with_close_names(saved_refiner, key, su
     ({"num_blocks": 2.5}, "num_blocks must be an integer, got 2.5 (float)"),
     ({"num_blocks": 1e8}, "num_blocks must be an integer, got 100000000.0 (float)"),
     ({"heads": True}, "heads must be an integer, got True (bool)"),
-    ({"prior_mode": 3}, "prior_mode must be a string, got 3 (int)"),
+    ({"prior_mode": 3}, "prior_mode must be \"global\", \"dense\" or \"global+dense\", got 3 (int)"),
     ({"exposure": [0.5]}, "exposure must be \"refiner\", \"restorer\", \"scene\" or a number in (0, 1), got [0.5] (list)"),
 ])
 def test_wrong_config_types_name_field_value_and_type(saved_refiner, change, message):

@@ -81,7 +81,8 @@ def test_shipped_name_loads_the_packaged_folder():
 
 def test_missing_and_malformed_sources(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    with pytest.raises(FileNotFoundError, match="neither a local folder nor a hub repo id.*did you mean 'sci-none'"):
+    with pytest.raises(FileNotFoundError, match="^unknown refiner 'sci-nne'; did you mean 'sci-none'.*neither a local folder "
+                                                "nor a hub repo id"):
         resolve_source("sci-nne")
     with pytest.raises(ValueError, match="a hub repo id is 'hf-hub:user/name'"):
         resolve_source("hf-hub:just-a-name")

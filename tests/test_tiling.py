@@ -7,7 +7,7 @@ from _nets import real_photo, trained_looking
 
 from ptg_refine import PTGRefiner
 from ptg_refine.modules.global_stats import StatsContext, StopPass
-from ptg_refine.tiling import plan_axis, receptive_field, refine_tiled, tiled_map
+from ptg_refine.tiling import plan_axis, receptive_field, _refine_tiled, _tiled_map
 
 
 DIM = 8
@@ -39,19 +39,19 @@ def test_plan_axis_partitions_and_weights_sum_to_one(tile, overlap, context):
 
 def test_constant_image_stays_constant_no_seams():
     x = torch.full((1, 3, 300, 250), 0.37)
-    y = tiled_map(lambda t: t, x, tile=64, overlap=16, context=8)
+    y = _tiled_map(lambda t: t, x, tile=64, overlap=16, context=8)
     assert y.max() - y.min() < 1e-6  # float32 rounding of w_a*v + w_b*v only
     torch.testing.assert_close(y, x, rtol=0, atol=1e-6)
     # every tile returns a different constant where its window starts: blending leaves no seam lines,
     # only smooth ramps whose values stay between the two tiles' values
-    y = tiled_map(lambda t: torch.full_like(t, 0.5), x, tile=64, overlap=16, context=8)
+    y = _tiled_map(lambda t: torch.full_like(t, 0.5), x, tile=64, overlap=16, context=8)
     torch.testing.assert_close(y, torch.full_like(x, 0.5), rtol=0, atol=1e-6)
 
 
 def test_blend_is_a_smooth_ramp_between_tiles():
     x = torch.zeros(1, 1, 16, 88)  # two tiles along the width
     marks = iter(range(100))
-    y = tiled_map(lambda t: torch.full_like(t, float(next(marks))), x, tile=64, overlap=16, context=0)
+    y = _tiled_map(lambda t: torch.full_like(t, float(next(marks))), x, tile=64, overlap=16, context=0)
     row = y[0, 0, 0]
     steps = row.diff()
     assert steps.min() >= 0 and steps.max() < 0.11  # monotone 0 -> 1 over 16 px (max step pi/32), no jump
@@ -104,9 +104,9 @@ def test_tiled_equals_untiled(net, shape):
     restored, g = low.sqrt(), torch.randn(shape[0], DIM, generator=gen)
     with torch.no_grad():
         ref = net(low, restored, g)
-        exact = refine_tiled(net, low, restored, g, tile=48, overlap=8)
-        naive = refine_tiled(net, low, restored, g, tile=48, overlap=8, stats="tile")
-        no_context = refine_tiled(net, low, restored, g, tile=48, overlap=8, context=0)
+        exact = _refine_tiled(net, low, restored, g, tile=48, overlap=8)
+        naive = _refine_tiled(net, low, restored, g, tile=48, overlap=8, stats="tile")
+        no_context = _refine_tiled(net, low, restored, g, tile=48, overlap=8, context=0)
     assert (ref - low.sqrt()).abs().mean() > 0.05  # R really changes F's output
     assert (exact - ref).abs().max() < 1e-5
     # without whole-image statistics or without context the tiles visibly differ: both parts matter
@@ -119,7 +119,7 @@ def test_tiled_on_real_image_with_odd_size(net):
     g = torch.nn.functional.normalize(torch.randn(1, DIM), dim=1)
     with torch.no_grad():
         ref = net(low, low.sqrt(), g)
-        out = refine_tiled(net, low, low.sqrt(), g, tile=64, overlap=8)
+        out = _refine_tiled(net, low, low.sqrt(), g, tile=64, overlap=8)
     assert (out - ref).abs().max() < 1e-5
 
 
@@ -127,7 +127,7 @@ def test_single_tile_is_the_untiled_call(net):
     low = torch.rand(1, 3, 60, 50)
     g = torch.randn(1, DIM)
     with torch.no_grad():
-        assert torch.equal(refine_tiled(net, low, low, g, tile=64, overlap=16), net(low, low, g))
+        assert torch.equal(_refine_tiled(net, low, low, g, tile=64, overlap=16), net(low, low, g))
 
 
 class Counting:

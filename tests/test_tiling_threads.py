@@ -8,7 +8,7 @@ import torch
 from _nets import trained_looking
 
 from ptg_refine.modules.global_stats import GlobalStatistics, StatsContext, StatsContextSlot
-from ptg_refine.tiling import refine_tiled
+from ptg_refine.tiling import _refine_tiled
 
 DIM = 8
 
@@ -23,7 +23,7 @@ def test_tiled_and_untiled_in_two_threads_equal_sequential():
     net = trained_looking(prior_dim=DIM, width=8, num_blocks=2, prior_hidden=16, embed_dim=8)
     tiled_in, whole_in = _inputs(1, (1, 3, 120, 100)), _inputs(2, (1, 3, 72, 88))
     with torch.no_grad():
-        tiled_ref = refine_tiled(net, *tiled_in, tile=48, overlap=8)
+        tiled_ref = _refine_tiled(net, *tiled_in, tile=48, overlap=8)
         whole_ref = net(*whole_in)
     rounds = 6
     results = {"tiled": [], "whole": []}
@@ -35,7 +35,7 @@ def test_tiled_and_untiled_in_two_threads_equal_sequential():
             start.wait()
             with torch.no_grad():
                 for _ in range(rounds):
-                    out = refine_tiled(net, *tiled_in, tile=48, overlap=8) if kind == "tiled" else net(*whole_in)
+                    out = _refine_tiled(net, *tiled_in, tile=48, overlap=8) if kind == "tiled" else net(*whole_in)
                     results[kind].append(out)
         except BaseException as e:  # noqa: BLE001  (reported by the main thread)
             errors.append((kind, e))
@@ -97,6 +97,6 @@ def test_slot_keeps_torch_compile_one_graph_after_tiling():
     net = trained_looking(prior_dim=DIM, width=8, num_blocks=1, prior_hidden=16, embed_dim=8)
     low, restored, g = _inputs(3, (1, 3, 100, 90))
     with torch.no_grad():
-        refine_tiled(net, low, restored, g, tile=48, overlap=8)
+        _refine_tiled(net, low, restored, g, tile=48, overlap=8)
         compiled = torch.compile(net, dynamic=True, fullgraph=True, backend="eager")
         torch.testing.assert_close(compiled(low, restored, g), net(low, restored, g), rtol=0, atol=1e-5)

@@ -8,7 +8,7 @@ import torch
 
 from ptg_refine import PTGRefiner, RefinementNetwork
 from ptg_refine.export import export_onnx
-from ptg_refine.tiling import plan_axis, refine_tiled, tiled_map
+from ptg_refine.tiling import plan_axis, _refine_tiled, _tiled_map
 
 DIM = 8
 
@@ -124,15 +124,15 @@ def test_tiling_arguments(refiner, kwargs, error, message):
 
 def test_tiling_functions_check_arguments(refiner):
     with pytest.raises(ValueError, match="stats must be one of"):
-        refine_tiled(refiner.net, good(), good(), torch.rand(1, DIM), tile=128, stats="global")
+        _refine_tiled(refiner.net, good(), good(), torch.rand(1, DIM), tile=128, stats="global")
     with pytest.raises(ValueError, match="overlap must be"):
-        tiled_map(lambda x: x, good(), tile=128, overlap=36)
+        _tiled_map(lambda x: x, good(), tile=128, overlap=36)
     with pytest.raises(ValueError, match=r"needs a \(B,C,H,W\) tensor"):
-        tiled_map(lambda x: x, good()[0], tile=128)
+        _tiled_map(lambda x: x, good()[0], tile=128)
     with pytest.raises(ValueError, match="restored must have the shape of low"):
-        refine_tiled(refiner.net, good(), good(h=48), torch.rand(1, DIM), tile=128)
+        _refine_tiled(refiner.net, good(), good(h=48), torch.rand(1, DIM), tile=128)
     with pytest.raises(ValueError, match=rf"\(B,{DIM}\)"):
-        refine_tiled(refiner.net, good(), good(), torch.rand(1, DIM + 1), tile=128)
+        _refine_tiled(refiner.net, good(), good(), torch.rand(1, DIM + 1), tile=128)
     assert len(plan_axis(100, 64, 8, 0)) == 2
 
 

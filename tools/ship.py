@@ -7,15 +7,19 @@
 REAL_RECIPES (the refiners for real photos): ``*-general`` start from the older synthetic refiner of F and are
 trained on SYNTHETIC pairs of the calibrated ``camera`` preset (no IR-RGB image: they are judged cross-camera);
 ``*-irrgb`` start from ``*-general`` and are adapted to the 63 REAL IR-RGB train pairs. Both are selected on the 22
-REAL IR-RGB val pairs. Run the general ones first (the adapted ones start from them).
+REAL IR-RGB val pairs. Run the general ones first (the adapted ones start from them). Every start point is a
+shipped refiner or a committed recipe of RECIPES (:func:`start_point`: ``iat-general`` starts from the recipe
+``iat_lol_v1-none``, withdrawn from the package; it is trained first, into runs/bench/ship/iat_lol_v1-none, when
+that folder has no final/), so a checkout of this repository and the data root are all a release needs.
 
-Data: SYNTHETIC pairs made by ``ptg-refine synth`` from the clean photos under PTG_DATA_DIR (default
-../shared/data): 181 training photos x 2 variants (seed 0, long side <= 512), validation 18 McMaster pairs
-(seed 1) — the same folders as benchmarks/prior_calibration.py (``--work``, default runs/bench). The run is
+Data (tools/_data.py): SYNTHETIC pairs made by ``ptg-refine synth`` from the clean photos under PTG_DATA_DIR
+(default ../shared/data): 181 training photos x 2 variants (seed 0, long side <= 512), validation 18 McMaster pairs
+(seed 1) — the same folders as ``python -m benchmarks calibration`` (``--work``, default runs/bench). The run is
 resumable (checkpoints in <work>/ship/<name>); at the end it copies ``final/`` to
-src/ptg_refine/pretrained/<name>, checks that it loads from there, writes its model card (benchmarks/model_card.py;
-real-pair figures once results/real_pairs.json exists), its entry in src/ptg_refine/pretrained/index.json (F, prior, validation means, licences; what
-``ptg_refine.list_pretrained()`` reads) and results/ship_<name>.md with validation PSNR against iterations, so a
+src/ptg_refine/pretrained/<name>, checks that it loads from there, writes its model card (tools/model_card.py;
+real-pair figures once results/real_pairs.json exists), its entry in src/ptg_refine/pretrained/index.json
+(description, training data, validation means, licences; F, the prior and the exposure stay in its config.json)
+and results/ship_<name>.md with validation PSNR against iterations, so a
 reader sees whether more compute would still pay. ``--index-only`` rewrites the index entry of an already shipped
 refiner from results/ship_<name>.json without training. The recipe (prior path, iterations, lr) is the best
 configuration measured in results/prior_calibration.md; it lives in RECIPES below, as data.
@@ -34,7 +38,7 @@ import torch
 
 from benchmarks._paths import RESULTS
 from benchmarks._runs import DATA, REPO, code_version, restorer, versions
-from benchmarks.prior_calibration import prepare_data
+from tools._data import prepare_camera_data, prepare_data
 from ptg_refine import PTGRefiner, list_pretrained
 from ptg_refine._pretrained import INDEX_FILE, get_pretrained_config
 from ptg_refine.data import PairedFolder
@@ -44,6 +48,7 @@ from ptg_refine.priors import get_prior_config
 from ptg_refine.restorers import RESTORERS, get_restorer_config
 from ptg_refine.training import Trainer, TrainConfig
 
+DESCRIPTION = "Train, evaluate and ship one of the refiners bundled in the package (one committed command per refiner)."
 PRETRAINED = REPO / "src" / "ptg_refine" / "pretrained"
 BENCH_WORK = REPO / "runs" / "bench"  # --work of the synthetic and IR-RGB recipes
 # name: (F, refiner kwargs, TrainConfig kwargs)
@@ -57,9 +62,6 @@ RECIPES = {
     # after one seed beat iat_lol_v1-none at 1500 iterations, withdrawn when the 4-seed IAT calibration
     # (prior_calibration.md, 1500 iterations) gave -0.19 +- 0.19 dB against no prior
     "iat_lol_v1-lite0": ("iat", {"prior": "efficientnet_lite0", "prior_proj_dim": 128}, {"iterations": 1500}),
-    # the pretrained Lite0 as a training signal (feature-space loss; R itself has no input prior); started
-    # and stopped for lack of CPU time (no results)
-    "sci-lite0loss": ("sci", {"prior": "none:1280", "prior_proj_dim": 128}, {"feature_loss": 0.05}),
 }
 # The refiners for real photos: name -> recipe. ``data``: ``camera`` (SYNTHETIC pairs of the
 # calibrated `camera` preset, no IR-RGB image: general-purpose) or ``ir_rgb`` (the 63 REAL IR-RGB train pairs: adapted
@@ -71,8 +73,8 @@ REAL_RECIPES = {
     # (16.37 against 16.81 dB; results/ship_sci-general.md, real_pairs.md): for SCI the camera preset did not help
     "sci-general": {"restorer": "sci", "init": "sci-none", "data": "camera", "exposure": "targets",
                     "train": {"iterations": 1000, "batch_size": 8, "crop_size": 96, "lr": 5e-4}},
-    # starts from iat_lol_v1-none, withdrawn from the package (it failed the cross-camera test); rebuild that folder
-    # with `python -m tools.ship iat_lol_v1-none --no-ship` (runs/bench/ship/iat_lol_v1-none/final)
+    # starts from iat_lol_v1-none, withdrawn from the package (it failed the cross-camera test): a committed recipe of
+    # RECIPES, trained first (into runs/bench/ship/iat_lol_v1-none, see start_point) when its folder is not there
     "iat-general": {"restorer": "iat", "init": "iat_lol_v1-none", "data": "camera", "exposure": "restorer",
                     "train": {"iterations": 1000, "batch_size": 8, "crop_size": 96, "lr": 5e-4}},
     "sci-irrgb": {"restorer": "sci", "init": "sci-none", "data": "ir_rgb", "exposure": "refiner",
@@ -106,7 +108,8 @@ def history_table(history) -> list[str]:
 
 
 def index_entry(run: dict) -> dict:
-    """The pretrained/index.json entry of a shipped refiner, from its results/ship_<name>.json ``run``."""
+    """The pretrained/index.json entry of a shipped refiner, from its results/ship_<name>.json ``run`` (what its
+    config.json holds, F, the prior and the exposure, is not repeated there)."""
     f_name, prior = run["restorer"], run["refiner"]["prior"]
     f_cfg = get_restorer_config(f_name)
     mode = run["refiner"].get("prior_mode", "global")
@@ -114,11 +117,9 @@ def index_entry(run: dict) -> dict:
     val = {k: round(statistics.mean(v), 4) for k, v in run["val"].items()
            if k.startswith(("psnr_F", "ssim_F", "gtmean_psnr_F"))}
     trained_on = run.get("trained_on", [TRAINED_ON["synthetic"]])
-    return {"restorer": f_name, "prior": prior, "prior_mode": mode,
-            "description": f"R for F = {f_name} ({RESTORERS.resolve(f_name)}) with {what}, trained on "
+    return {"description": f"R for F = {f_name} ({RESTORERS.resolve(f_name)}) with {what}, trained on "
                            + " then ".join(trained_on),
             "iterations": run["train"]["iterations"], "trained_on": trained_on,
-            "exposure": json.loads((PRETRAINED / run["name"] / "config.json").read_text()).get("exposure", "refiner"),
             "validation": {"data": run.get("val_data", VAL_DATA), "n": len(run["val"]["name"]), **val},
             "licence": {"R": R_LICENCE, "F": f"{f_cfg.licence} (weights of {f_cfg.source})",
                         "prior": get_prior_config(prior).licence}}
@@ -133,15 +134,20 @@ def write_index_entry(name: str, run: dict) -> None:
     INDEX_FILE.write_text(json.dumps(index, indent=1, ensure_ascii=False) + "\n")
 
 
-def prepare_camera_data(work: Path) -> Path:
-    """The calibrated SYNTHETIC training pairs (``camera`` preset; made once)."""
-    out = work / "train_camera"
-    if not out.is_dir():
-        import subprocess
-        subprocess.run(["ptg-refine", "synth", "--clean", str(DATA / "clean" / "train"), "--out", str(out),
-                        "--variants", "2", "--seed", "0", "--max-side", "512", "--preset", "camera", "--no-progress"],
-                       check=True)
-    return out
+def start_point(name: str, threads: int):
+    """(refiner R starts from, what it was trained on): a shipped refiner, or one trained by its committed recipe in
+    RECIPES (into runs/bench/ship/<name>, trained there first when that run has no final/ yet)."""
+    if name in list_pretrained():
+        return PTGRefiner.from_pretrained(name), list(get_pretrained_config(name).trained_on or
+                                                      [TRAINED_ON["synthetic"]])
+    if name not in RECIPES:
+        raise SystemExit(f"ship: start point {name!r} is neither a shipped refiner nor a recipe of RECIPES")
+    final = BENCH_WORK / "ship" / name / "final"
+    if not (final / "model.safetensors").is_file():
+        print(f"start point {name}: training it by its recipe first (python -m tools.ship {name} --no-ship)",
+              flush=True)
+        train_recipe(name, BENCH_WORK, threads)
+    return PTGRefiner.from_pretrained(final), [TRAINED_ON["synthetic"]]
 
 
 def ship_real(args) -> None:
@@ -156,16 +162,12 @@ def ship_real(args) -> None:
     else:
         train_dir = DATA / "real_pairs" / "ir_rgb" / "train"
     train, val = PairedFolder(train_dir).pairs, PairedFolder(DATA / "real_pairs" / "ir_rgb" / "val").pairs
+    refiner, init_trained_on = start_point(recipe["init"], args.threads)
     torch.manual_seed(train_kw["seed"])
-    shipped_init = recipe["init"] in list_pretrained()
-    # a withdrawn init is read from its training run's folder (see REAL_RECIPES)
-    refiner = PTGRefiner.from_pretrained(recipe["init"] if shipped_init else
-                                         str(BENCH_WORK / "ship" / recipe["init"] / "final"))
     exposure = recipe["exposure"]
     if exposure == "targets":
         exposure = round(statistics.mean(float(mean_luminance(p.high_float()[None])[0]) for p in train), 2)
     refiner.exposure = exposure
-    init_cfg = get_pretrained_config(recipe["init"]) if shipped_init else None
     cfg = TrainConfig(**train_kw, val_every=min(args.val_every, train_kw["iterations"] // 4), ckpt_every=250)
     out = work / "ship" / args.name
     trainer = Trainer(refiner, train, cfg, val_pairs=val, out_dir=out, cache_dir=work / "cache",
@@ -174,8 +176,7 @@ def ship_real(args) -> None:
     t0 = time.perf_counter()
     summary = trainer.fit()
     hist = json.loads((out / "history.json").read_text())
-    trained_on = [*init_cfg.trained_on] if init_cfg and init_cfg.trained_on else [TRAINED_ON["synthetic"]]
-    trained_on.append(TRAINED_ON[recipe["data"]])
+    trained_on = [*init_trained_on, TRAINED_ON[recipe["data"]]]
     lines = [f"# `{args.name}`: REAL IR-RGB val PSNR against iterations", "",
              f"F = `{f_name}`; R initialised from `{recipe['init']}`, trained on {TRAINED_ON[recipe['data']]}; "
              f"TrainConfig {train_kw}; exposure `{exposure}`; {args.threads} CPU threads, "
@@ -259,7 +260,7 @@ def install(name: str, out: Path, run: dict, final: bool = True) -> None:
         p.chmod(0o644)
     write_index_entry(name, run)
     PTGRefiner.from_pretrained(name)  # the installed copy loads (checksums, config); tests re-score it
-    from benchmarks.model_card import card, load_real
+    from tools.model_card import card, load_real
 
     (dest / "README.md").write_text(card(name, load_real()))
     print(f"shipped {name}: val PSNR F {statistics.mean(run['val']['psnr_F']):.2f} -> "
@@ -267,7 +268,7 @@ def install(name: str, out: Path, run: dict, final: bool = True) -> None:
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap = argparse.ArgumentParser(description=DESCRIPTION)
     ap.add_argument("name", choices=[*RECIPES, *REAL_RECIPES, *LOL_RECIPES])
     ap.add_argument("--work", default=None, help="training runs and caches (default runs/bench; for the LOL recipes "
                                                  "the paper-protocol's runs/paper_protocol)")
@@ -286,13 +287,13 @@ def main():
     if args.exposure is not None:
         if not args.index_only:
             raise SystemExit("--exposure goes with --index-only (a training run takes it from its recipe)")
+        from ptg_refine._loading import write_config
         from ptg_refine.exposure import parse_exposure
+        from ptg_refine.integrity import read_config
 
         value = parse_exposure(args.exposure)
-        path = PRETRAINED / args.name / "config.json"
-        config = json.loads(path.read_text())
-        config["exposure"] = value
-        path.write_text(json.dumps(config, indent=2, sort_keys=True))
+        folder = PRETRAINED / args.name
+        path = write_config(folder, {**read_config(folder), "exposure": value})  # the one writer of config.json
         print(f"{path}: exposure {value!r}")
     if args.name in LOL_RECIPES and not args.index_only:
         return ship_lol(args)
@@ -304,20 +305,29 @@ def main():
         print(f"{INDEX_FILE}: entry {args.name} written")
         return
     torch.set_num_threads(args.threads)
-    f_name, kwargs, train_kw = RECIPES[args.name]
+    out, run = train_recipe(args.name, Path(args.work or BENCH_WORK), args.threads, args.lr, args.iterations,
+                            args.val_every, f"python -m tools.ship {' '.join(sys.argv[1:])}")
+    if not args.no_ship:
+        install(args.name, out, run)
+
+
+def train_recipe(name: str, work: Path, threads: int, lr: float | None = None, iterations: int | None = None,
+                 val_every: int = 500, command: str | None = None) -> tuple[Path, dict]:
+    """Train the committed recipe RECIPES[name] on the SYNTHETIC recipe data (resumable, in work/ship/<tag>), write
+    results/ship_<tag>.md and .json and return (the run folder, the run record)."""
+    f_name, kwargs, train_kw = RECIPES[name]
     train_kw = {**BASE, **train_kw}
-    if args.lr is not None:
-        train_kw["lr"] = args.lr
-    if args.iterations is not None:
-        train_kw["iterations"] = args.iterations
-    tag = args.name + ("" if args.lr is None and args.iterations is None else
-                       f"_lr{train_kw['lr']:g}_it{train_kw['iterations']}")
-    work = Path(args.work or BENCH_WORK)
+    if lr is not None:
+        train_kw["lr"] = lr
+    if iterations is not None:
+        train_kw["iterations"] = iterations
+    tag = name + ("" if lr is None and iterations is None else f"_lr{train_kw['lr']:g}_it{train_kw['iterations']}")
+    command = command or f"python -m tools.ship {name} --no-ship --threads {threads}"
     data = prepare_data(work)
     train, val = PairedFolder(data["train2"]).pairs, PairedFolder(data["val"]).pairs
     torch.manual_seed(train_kw["seed"])
     refiner = PTGRefiner(restorer=restorer(f_name), **kwargs)  # records F's zoo name: from_pretrained rebuilds it
-    cfg = TrainConfig(**train_kw, val_every=args.val_every, ckpt_every=250)
+    cfg = TrainConfig(**train_kw, val_every=val_every, ckpt_every=250)
     out = work / "ship" / tag
     trainer = Trainer(refiner, train, cfg, val_pairs=val, out_dir=out, cache_dir=work / "cache",
                       restorer_name=f_name, progress=False)
@@ -326,24 +336,21 @@ def main():
     summary = trainer.fit()
     print(f"{tag}: {summary}", flush=True)
     hist = json.loads((out / "history.json").read_text())
-    lines = [f"# `{args.name}`: validation PSNR against iterations (SYNTHETIC pairs)", "",
-             f"Recipe: F = `{f_name}`, {kwargs}, TrainConfig {train_kw}; {args.threads} CPU threads, "
+    lines = [f"# `{name}`: validation PSNR against iterations (SYNTHETIC pairs)", "",
+             f"Recipe: F = `{f_name}`, {kwargs}, TrainConfig {train_kw}; {threads} CPU threads, "
              f"{summary['train_seconds'] / 60:.1f} min of training steps (wall incl. validation "
              f"{(time.perf_counter() - t0) / 60:.1f} min in this call). Code {code_version()}; {versions()}.", "",
-             f"Command: `python -m tools.ship {' '.join(sys.argv[1:])}`", ""] + history_table(hist["history"])
+             f"Command: `{command}`", ""] + history_table(hist["history"])
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / f"ship_{tag}.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
     ev = evaluate_pairs(val, refiner=trainer.refiner, cache=trainer.cache, progress=False)
-    run = {"name": args.name, "restorer": f_name, "refiner": kwargs, "train": train_kw, "threads": args.threads,
+    run = {"name": name, "restorer": f_name, "refiner": kwargs, "train": train_kw, "threads": threads,
            "train_seconds": summary["train_seconds"], "params_R": sum(p.numel() for p in refiner.parameters()),
            "code": code_version(), "versions": versions(),
            "val": {k: [r[k] for r in ev["images"]] for k in ev["images"][0]}}
     (RESULTS / f"ship_{tag}.json").write_text(json.dumps(run, indent=1))
-    if args.no_ship:
-        return
-    install(args.name, out, run)
-
+    return out, run
 
 if __name__ == "__main__":
     main()

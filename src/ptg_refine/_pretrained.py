@@ -1,6 +1,8 @@
-"""The refiners shipped inside the package, as data: ``pretrained/index.json``, one entry per folder
-``pretrained/<name>/`` (config.json + model.safetensors + checksums.json). ``tools/ship.py`` writes
-an entry when it ships a refiner. No torch here: the CLI reads the default refiner's name from it.
+"""The refiners shipped inside the package, as data: one folder ``pretrained/<name>/`` each (config.json +
+model.safetensors + checksums.json + README.md) and ``pretrained/index.json`` with what a folder does not hold
+(description, training data, validation means, licences, the default flag). What config.json holds (F, the prior,
+its path, the exposure setting) is read from there: each value is stored once. ``tools/ship.py`` writes an index
+entry when it ships a refiner. No torch here: the CLI reads the default refiner's name from it.
 
 >>> "sci-none" in list_pretrained() and default_pretrained() == "sci-none"
 True
@@ -22,34 +24,38 @@ INDEX_FILE = PRETRAINED_DIR / "index.json"
 
 @dataclass(frozen=True)
 class PretrainedConfig:
-    """One shipped refiner (an entry of ``pretrained/index.json``).
+    """One shipped refiner: its entry of ``pretrained/index.json`` and, from its config.json, ``restorer`` (zoo name of
+    F), ``prior`` / ``prior_mode`` (G's spec and path) and ``exposure`` (its inference exposure setting,
+    :mod:`ptg_refine.exposure`).
 
-    restorer: zoo name of F (the folder's config.json records the same); prior / prior_mode: G's spec and path.
     description: one line. iterations: training steps. validation: ``data`` (what the validation pairs are:
     SYNTHETIC), ``n`` images and mean ``psnr_F``, ``psnr_F+R``, ``ssim_F``, ``ssim_F+R`` (from
     ``benchmarks/results/ship_<name>.json``). licence: of R's weights (``R``), F's (``F``) and G's (``prior``).
     default: the refiner of ``ptg-refine enhance`` and ``torch.hub`` without a name (exactly one entry).
     trained_on: what R was trained on, in order (e.g. SYNTHETIC pairs, then REAL pairs of one camera): a refiner is
-    a domain adapter, so this says where it is expected to help. exposure: its inference exposure setting
-    (:mod:`ptg_refine.exposure`, also in its config.json).
+    a domain adapter, so this says where it is expected to help.
     """
 
     restorer: str
     prior: str
-    prior_mode: str = "global"
+    prior_mode: str
+    exposure: str | float
     description: str = ""
     iterations: int = 0
     validation: dict = field(default_factory=dict)
     licence: dict = field(default_factory=dict)
     default: bool = False
     trained_on: tuple = ()
-    exposure: str | float = "refiner"
+
+
+FROM_CONFIG = ("restorer", "prior", "prior_mode", "exposure")  # PretrainedConfig fields read from config.json
 
 
 def _shipped() -> Registry[PretrainedConfig]:
     registry: Registry[PretrainedConfig] = Registry("shipped refiner")
     for name, entry in json.loads(INDEX_FILE.read_text())["refiners"].items():
-        registry.register(name, PretrainedConfig(**entry))
+        config = json.loads((PRETRAINED_DIR / name / "config.json").read_text())
+        registry.register(name, PretrainedConfig(**entry, **{k: config[k] for k in FROM_CONFIG}))
     return registry
 
 
@@ -68,9 +74,11 @@ def is_pretrained(name) -> bool:
     return isinstance(name, str) and name in _shipped()
 
 
-def unknown_pretrained_message(name) -> str:
-    """``unknown shipped refiner 'x'; did you mean 'y'? available: ...``"""
-    return _shipped().unknown_message(name)
+def unknown_pretrained_message(name, kind: str = "shipped refiner") -> str:
+    """``unknown shipped refiner 'x'; did you mean 'y'? available: ...`` (``kind`` names what was asked for)."""
+    registry = _shipped()
+    registry.kind = kind
+    return registry.unknown_message(name)
 
 
 def default_pretrained() -> str:

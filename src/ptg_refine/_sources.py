@@ -63,8 +63,8 @@ def resolve_source(spec) -> RefinerSource:
                                     f"{first!r} is a local folder; say which you mean: 'local-dir:{text}' or "
                                     f"'hf-hub:{text}'")
         return RefinerSource(HUB, text, implied=True)
-    raise FileNotFoundError(f"{text!r} is neither a local folder nor a hub repo id 'hf-hub:user/name' "
-                            f"({unknown_pretrained_message(text)})")
+    raise FileNotFoundError(f"{unknown_pretrained_message(text, 'refiner')} (shipped ones); {text!r} is neither a "
+                            "local folder nor a hub repo id 'hf-hub:user/name'")
 
 
 def _local_folder(path: str, given: str) -> str:

@@ -1,20 +1,12 @@
 """Full-reference evaluation of F and F+R on paired images: per-image and mean PSNR / SSIM, JSON / CSV,
 and comparison strips (input | F | F+R | target; :func:`ptg_refine.data.io.comparison_strip`). The metric
-libraries (piq, pytorch_msssim, and torchvision through piq) are imported here only, so ``enhance`` does
-not load them.
+library (pytorch_msssim) is imported here only, so ``enhance`` does not load it.
 
-Protocol: RGB, float in [0,1]; predictions are clamped to [0,1] (Eq. 1 is unbounded) but not quantised to
-8 bit; targets are the 8-bit ground truth / 255. PSNR: ``piq.psnr(data_range=1)`` over all three channels.
-SSIM: ``pytorch_msssim.ssim(data_range=1)``: Gaussian window 11x11, sigma 1.5, K1=0.01, K2=0.03 (Wang et
-al., "Image Quality Assessment: From Error Visibility to Structural Similarity", IEEE TIP 2004), computed
-per channel on RGB and averaged, valid region only (no padding), no downsampling. GT-mean PSNR: the
-prediction scaled by one gain per image so that its mean luminance equals the target's
-(:func:`ptg_refine.exposure.scale_to_luminance`, clamped), then PSNR; it separates exposure from restoration.
-Also per image: mean luminance and mean HSV saturation of each prediction and of the target, and the artefact
-measures of :mod:`ptg_refine.artefacts` (``nyq``: the share of the horizontal spectrum at period 2 px; ``black``:
-the 1st-percentile luminance; ``clip``: the share of clipped pixels) of each image and of the target. Means are reported
-with their standard error over images (sample std / sqrt(n)); ``worse``: the number of images where F+R scores a
-lower PSNR than F.
+Protocol: :data:`PROTOCOL` (recorded in every result). Also per image: mean luminance and mean HSV saturation of
+each prediction and of the target, and the artefact measures of :mod:`ptg_refine.artefacts` (``nyq``: the share of
+the horizontal spectrum at period 2 px; ``black``: the 1st-percentile luminance; ``clip``: the share of clipped
+pixels) of each image and of the target. Means are reported with their standard error over images (sample std /
+sqrt(n)); ``worse``: the number of images where F+R scores a lower PSNR than F.
 """
 from __future__ import annotations
 
@@ -24,7 +16,6 @@ import math
 from pathlib import Path
 
 import numpy as np
-import piq
 import torch
 from PIL import Image
 from pytorch_msssim import ssim as _ssim
@@ -34,10 +25,25 @@ from .data.io import comparison_strip, strip_labels
 from .artefacts import black_level, clipped_share, nyquist_share
 from .exposure import mean_luminance, mean_saturation, scale_to_luminance
 
+PROTOCOL = ("RGB, float in [0,1]; predictions are clamped to [0,1] (Eq. 1 is unbounded) but not quantised to 8 bit; "
+            "targets are the 8-bit ground truth / 255. PSNR: -10 log10(MSE + 1e-8) over all three channels "
+            "(data range 1; the formula of piq.psnr, which earlier results used). SSIM: "
+            "``pytorch_msssim.ssim(data_range=1)``: Gaussian window 11x11, sigma 1.5, K1=0.01, K2=0.03 (Wang et al., "
+            "\"Image Quality Assessment: From Error Visibility to Structural Similarity\", IEEE TIP 2004), computed "
+            "per channel on RGB and averaged, valid region only (no padding), no downsampling. GT-mean PSNR: the "
+            "prediction scaled by one gain per image so that its mean luminance equals the target's "
+            "(:func:`ptg_refine.exposure.scale_to_luminance`, clamped), then PSNR; it separates exposure from "
+            "restoration.")
+PSNR_EPS = 1e-8
+
 
 def psnr(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """Per-image PSNR (dB) of (B,3,H,W) tensors in [0,1]; ``pred`` is clamped to [0,1]."""
-    return piq.psnr(pred.float().clamp(0, 1), target.float(), data_range=1.0, reduction="none")
+    if pred.ndim != 4 or pred.shape != target.shape:
+        raise ValueError(f"psnr needs two (B,C,H,W) tensors of one shape, got {tuple(pred.shape)} and "
+                         f"{tuple(target.shape)}")
+    mse = ((pred.float().clamp(0, 1) - target.float()) ** 2).mean(dim=(1, 2, 3))
+    return -10 * torch.log10(mse + PSNR_EPS)
 
 
 def ssim(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -73,12 +79,12 @@ def evaluate_pairs(pairs, restorer=None, refiner=None, cache=None, out_dir=None,
     """
     from tqdm import tqdm
 
-    from ._device import module_device
+    from ._device import module_device, resolve_device
 
     if restorer is None and refiner is not None:
         restorer = refiner.restorer
-    if device is None:
-        device = module_device(refiner, restorer) or torch.device("cpu")
+    # None: where the models are (they are not moved here); else the package's device rule
+    device = (module_device(refiner, restorer) or torch.device("cpu")) if device is None else resolve_device(device)
     if restorer is None and cache is None:
         raise ValueError("evaluate_pairs needs a restorer F (restorer= or a refiner with one)")
     if refiner is not None:
@@ -122,7 +128,7 @@ def evaluate_pairs(pairs, restorer=None, refiner=None, cache=None, out_dir=None,
         raise ValueError("no pairs to evaluate")
     keys = [k for k in rows[0] if k != "name"]
     stats = {k: mean_se(r[k] for r in rows) for k in keys}
-    result = {"n": len(rows), "protocol": __doc__.split("Protocol: ")[1].split("\n\n")[0].replace("\n", " "),
+    result = {"n": len(rows), "protocol": PROTOCOL,
               "mean": {k: v[0] for k, v in stats.items()}, "se": {k: v[1] for k, v in stats.items()},
               "images": rows}
     if refiner is not None:

@@ -36,6 +36,7 @@ import torch
 
 LUMA = (0.2126, 0.7152, 0.0722)
 EXPOSURE_MODES = ("refiner", "restorer", "scene")
+DEFAULT_EXPOSURE = "refiner"  # the one default of every exposure setting (RefinerConfig, the CLI, the index)
 
 
 def luminance(image: torch.Tensor) -> torch.Tensor:
@@ -212,7 +213,11 @@ def apply_exposure(output: torch.Tensor, restored: torch.Tensor, exposure,
                    low: torch.Tensor | None = None) -> torch.Tensor:
     """The refined ``output`` under an exposure setting (see the module docstring); ``restored`` is F's output and
     ``low`` the input image (needed by ``"scene"`` only)."""
-    exposure = check_exposure(exposure)
+    return _apply_exposure(output, restored, check_exposure(exposure), low)
+
+
+def _apply_exposure(output, restored, exposure, low=None):
+    """:func:`apply_exposure` of a checked ``exposure`` (``PTGRefiner.enhance`` checks it once, before any work)."""
     if exposure == "refiner":
         return output.clamp(0, 1)
     if exposure == "restorer":

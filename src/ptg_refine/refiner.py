@@ -4,10 +4,10 @@ Xu, Kong, Hu, Liu, Bao, "Boosting Image Restoration via Priors from Pre-trained 
 """
 from __future__ import annotations
 
-import contextlib
+import inspect
 import os
 import warnings
-from dataclasses import asdict, dataclass
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Callable
 
@@ -18,22 +18,20 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from ._frozen import use_callers
-from ._hub import HubUnavailableError, hub_file
-from ._pretrained import list_pretrained  # noqa: F401  (its former home: ``from ptg_refine.refiner import ...``)
-from ._precision import autocast_dtype, check_precision
-from ._sources import HUB, resolve_source
-from .exposure import apply_exposure, check_exposure
-from ._config_checks import check_refiner_config, check_refiner_values
+from ._hub import HubUnavailableError
+from ._loading import HUB_OPTIONS, WEIGHTS_NAME, Checkpoint, open_checkpoint, write_config
+from ._inference_precision import autocast_dtype, check_precision, reduced_precision
+from .exposure import DEFAULT_EXPOSURE, EXPOSURE_MODES, _apply_exposure, check_exposure, parse_exposure
+from ._config_checks import check_refiner_config
 from ._validation import check_features, check_image, check_restored, inputs_checked
 from .modules import RefinementNetwork
+from .modules.encoder import RESOLUTIONS
 from .priors import DEFAULT, CallablePrior, create_prior
 from .priors.base import ZeroPrior
 from .priors.dense import dense_dim, dense_feature_maps
 
 PRIOR_MODES = ("global", "dense", "global+dense")
 AUTO_PROJ_ABOVE, AUTO_PROJ_DIM = 512, 128  # prior_proj_dim="auto": project priors wider than 512-d to 128-d
-WEIGHTS_NAME = "model.safetensors"
-CONFIG_NAME = "config.json"
 LEGACY_UPSAMPLE = "shuffle"  # R_d of a config.json without an ``upsample`` key (saved before it was a setting)
 # README.md written by save_pretrained (huggingface_hub's default text says "pushed to the Hub" even for a local save)
 MODEL_CARD = """---
@@ -52,17 +50,6 @@ CVPR 2024; paper: {{ paper_url }}), saved with `PTGRefiner.save_pretrained`. Onl
 {% else %}
 Training data and validation results are not recorded here: add them before publishing this model.
 {% endif %}"""
-
-
-def _hub_checkpoint_file(repo_id: str, filename: str, **kwargs) -> str:
-    """Local path of ``filename`` of hub checkpoint ``repo_id`` (cached or downloaded). Only an unreachable hub
-    becomes the "Offline?" OSError; a wrong repo id or a missing file keeps huggingface_hub's own error."""
-    try:
-        return hub_file(repo_id, [filename], f"refiner {repo_id!r}", **kwargs)
-    except HubUnavailableError as e:
-        raise OSError(f"could not fetch {filename} of hub repo {repo_id!r} ({getattr(e, 'reason', e)}). "
-                      "Offline? Download the repo elsewhere and pass its local folder "
-                      "(save_pretrained layout: config.json + model.safetensors).") from e
 
 
 class RestorerMismatchWarning(UserWarning):
@@ -115,16 +102,31 @@ def _one_line(e: BaseException, limit: int = 200) -> str:
     return text if len(text) <= limit else text[:limit] + " ..."
 
 
-@contextlib.contextmanager
-def reduced_precision(device: torch.device, dtype):
-    """R under autocast to ``dtype`` with float32 ends (:mod:`ptg_refine.modules.precision`); nothing if None."""
-    if dtype is None:
-        yield
-        return
-    from .modules.precision import float32_ends
+def _proj_dim_text(text: str):
+    """prior_proj_dim written as text (``train --prior-proj-dim``): an int (0: no projection) or 'auto'."""
+    if text == "auto":
+        return text
+    try:
+        return int(text) or None
+    except ValueError:
+        raise ValueError(f"expected an integer or 'auto', got {text!r}") from None
 
-    with torch.autocast(device.type, dtype=dtype), float32_ends():
-        yield
+
+def setting(default, help: str = "", *, limits: tuple | None = None, choices: tuple | None = None,
+            open_bounds: tuple = (False, False), flag: bool = True, adapt: bool = False, train_default: Any = MISSING,
+            parse: Callable | None = None):
+    """A :class:`RefinerConfig` field with what the rest of the package derives from it (``field.metadata``):
+    ``help`` (the ``train`` flag's help), ``limits`` (bounds checked by :mod:`ptg_refine._config_checks`, inclusive
+    unless ``open_bounds`` says (low open, high open)), ``choices`` (the allowed strings, checked there and
+    offered by the flag), ``flag=False`` (no ``train`` flag: the CLI has its own option for it), ``adapt`` (may be
+    given with ``train --init-from``), ``train_default`` (where ``train``'s default deliberately differs) and
+    ``parse`` (the flag's argparse type). A plain field (``name: int = 3``) gets a flag typed from its annotation,
+    a type check, and a place in config.json, with nothing else to edit."""
+    meta = {"help": help, "limits": limits, "open": open_bounds, "choices": choices, "flag": flag, "adapt": adapt,
+            "parse": parse}
+    if train_default is not MISSING:
+        meta["train_default"] = train_default
+    return field(default=default, metadata=meta)
 
 
 @dataclass
@@ -132,8 +134,11 @@ class RefinerConfig:
     """What a :class:`PTGRefiner` is built from, as recorded in its config.json (``save_pretrained``) and read
     back by ``from_pretrained``: the ``__init__`` arguments, describing what was actually built. The one
     declaration of a refiner's settings and their defaults: ``PTGRefiner.__init__`` takes these fields with these
-    defaults, :meth:`PTGRefiner.from_config` builds from an instance, and ``ptg-refine train`` makes its R options
-    from the fields (``cli.R_FLAGS``).
+    defaults (its signature is made from them), :meth:`PTGRefiner.from_config` builds from an instance, the config
+    checks take their limits and choices from them (:mod:`ptg_refine._config_checks`) and ``ptg-refine train`` makes
+    one option per field (:mod:`ptg_refine.cli.train`). A new field needs no other edit: it becomes an ``__init__``
+    argument (passed on to :class:`~ptg_refine.modules.RefinementNetwork` when that takes an argument of its name),
+    a ``train`` flag and a key of config.json.
 
     ``restorer``: F's zoo name (given as a name, or the ``zoo_name`` of a module ``create_restorer(name)``
     built), or None for another module / callable F (pass it again when loading). ``prior``: G's spec, or None
@@ -142,37 +147,77 @@ class RefinerConfig:
     ``__init__`` arguments as given.
     """
 
-    restorer: str | None = None
-    prior: str | None = "clip"
-    prior_pretrained: Any = DEFAULT
-    prior_dim: int | None = None
-    width: int = 16
-    num_blocks: int = 4
-    heads: int = 1
-    ffn_expansion: float = 2.66
-    kernel_size: int = 3
-    prior_hidden: int = 256
-    embed_dim: int = 64
-    prior_proj_dim: int | str | None = "auto"
-    prior_dropout: float = 0.0
-    prior_mode: str = "global"
-    prior_input: str = "low"
-    dense_hidden: int = 32
-    prior_seed: int | None = None
-    exposure: str | float = "refiner"
-    upsample: str = "bilinear"
-    resolution: str = "full"
-    kernel_hidden: int | None = None
-    prior_layers: bool | None = None
-    correction_bound: float | None = None
+    restorer: str | None = setting(None, flag=False)
+    prior: str | None = setting(
+        "clip", "prior spec (ptg_refine.list_priors()); 'none' (g = 0): what the shipped refiners use; with hundreds "
+        "of pairs of one camera 'efficientnet_lite0' gained in-domain but lost on another camera (README, 'the "
+        "prior')", train_default="none")  # the measurements recommend no prior; the library keeps the paper's CLIP
+    prior_pretrained: str | bool | None = setting(DEFAULT, flag=False)
+    prior_dim: int | None = setting(None, limits=(1, 8192), flag=False)
+    width: int = setting(16, "channels of R's first stage", limits=(1, 256))
+    num_blocks: int = setting(4, "transformer blocks of R", limits=(1, 32))
+    heads: int = setting(1, "attention heads of R's transformer branch", limits=(1, 32))
+    ffn_expansion: float = setting(2.66, "hidden-size factor of the transformer branch's feed-forward layers",
+                                   limits=(0.0, 16.0), open_bounds=(True, False))
+    kernel_size: int = setting(3, "size of PTG-CSA's per-position kernels", limits=(1, 15))
+    prior_hidden: int = setting(256, "hidden size of T_m and T_c (the maps from g to R's modulations)",
+                                limits=(1, 4096))
+    embed_dim: int = setting(64, "output size of T_m and T_c", limits=(1, 1024))
+    prior_proj_dim: int | str | None = setting(
+        "auto", "project g to this size first ('auto': 128 for priors wider than 512-d; 0: off)", limits=(1, 4096),
+        choices=("auto",), train_default=128, parse=_proj_dim_text)
+    # (train's 128: the shipped recipe, a fixed 128-d projection whatever the prior's width)
+    prior_dropout: float = setting(0.0, "dropout on g inside R during training", limits=(0.0, 1.0))
+    prior_mode: str = setting("global", "how G enters R: pooled vector (paper), dense feature maps by SFT, or both",
+                              choices=PRIOR_MODES)
+    prior_input: str = setting("low", "what G sees: the low image (paper) or F's output", choices=("low", "restored"))
+    dense_hidden: int = setting(32, "hidden channels of the dense prior's SFT condition (--prior-mode dense)",
+                                limits=(1, 512))
+    prior_seed: int | None = setting(None, flag=False)
+    exposure: str | float = setting(
+        DEFAULT_EXPOSURE, "output brightness the refiner keeps in its config.json (enhance's default): 'refiner' "
+        "(R's own, learnt from --pairs; also after --init-from), 'restorer' (F's), 'scene' (a mean predicted from "
+        "the input, highlights spared) or a mean luminance in (0, 1)", choices=EXPOSURE_MODES, limits=(0, 1),
+        open_bounds=(True, True), adapt=True, parse=parse_exposure)
+    upsample: str = setting("bilinear", "how R_d goes up from 1/4 resolution: bilinear + conv (no periodic texture) "
+                            "or PixelShuffle (the layout of refiners saved before this option)",
+                            choices=("bilinear", "shuffle"))
+    resolution: str = setting(
+        "full", "where R_e starts and R_d ends: full resolution (the paper) or half, with I_m and I_r brought up by "
+        "guided upsampling along F's output (the fast R)", choices=RESOLUTIONS)
+    kernel_hidden: int | None = setting(
+        None, "hidden width of a light R_p (conv3x3 then 1x1; the fast R: 32); default: the paper's R_p",
+        limits=(1, 4096))
+    prior_layers: bool | None = setting(None, flag=False)  # None: decided by the prior (none: no prior layers)
+    correction_bound: float | None = setting(
+        None, "bound b of R's corrections: I_m in 1 +- b, I_r in +- b (default: the paper's unbounded)",
+        limits=(0.0, 1.0), open_bounds=(True, False))
 
     def to_dict(self) -> dict:
         return asdict(self)
 
 
-_D = RefinerConfig()  # the defaults of PTGRefiner.__init__
-_CONFIG_FIELDS = tuple(RefinerConfig.__dataclass_fields__)
-_SIZE_FIELDS = tuple(f for f in _CONFIG_FIELDS if f not in ("restorer", "prior", "prior_pretrained"))  # no objects
+_FRAME = ("restorer", "prior")  # F and G: objects or names, given positionally too
+_FIELD_DEFAULTS = {f.name: f.default for f in fields(RefinerConfig)}
+
+
+def _net_args(settings: dict) -> dict:
+    """R's arguments named like a setting, passed as given (prior_dim and prior_proj_dim are resolved by the
+    caller, dense_dim derived): a new RefinerConfig field reaches RefinementNetwork when it takes an argument of its
+    name."""
+    names = inspect.signature(RefinementNetwork.__init__).parameters
+    return {k: v for k, v in settings.items() if k in names and k not in ("prior_dim", "prior_proj_dim")}
+
+
+def _init_signature() -> inspect.Signature:
+    """PTGRefiner.__init__'s signature: self, then every RefinerConfig field with its default (keyword-only after
+    restorer and prior)."""
+    kind = inspect.Parameter.POSITIONAL_OR_KEYWORD
+    params = [inspect.Parameter("self", kind)]
+    for f in fields(RefinerConfig):
+        params.append(inspect.Parameter(f.name, kind if f.name in _FRAME else inspect.Parameter.KEYWORD_ONLY,
+                                        default=f.default, annotation=f.type))
+    return inspect.Signature(params)
 
 
 class PTGRefiner(
@@ -232,56 +277,35 @@ class PTGRefiner(
     True
     """
 
-    def __init__(self, restorer: Any = _D.restorer, prior: Any = _D.prior, prior_pretrained: Any = _D.prior_pretrained,
-                 prior_dim: int | None = _D.prior_dim, width: int = _D.width, num_blocks: int = _D.num_blocks,
-                 heads: int = _D.heads, ffn_expansion: float = _D.ffn_expansion, kernel_size: int = _D.kernel_size,
-                 prior_hidden: int = _D.prior_hidden, embed_dim: int = _D.embed_dim,
-                 prior_proj_dim: int | str | None = _D.prior_proj_dim, prior_dropout: float = _D.prior_dropout,
-                 prior_mode: str = _D.prior_mode, prior_input: str = _D.prior_input,
-                 dense_hidden: int = _D.dense_hidden, prior_seed: int | None = _D.prior_seed,
-                 exposure: str | float = _D.exposure, upsample: str = _D.upsample, resolution: str = _D.resolution,
-                 kernel_hidden: int | None = _D.kernel_hidden, prior_layers: bool | None = _D.prior_layers,
-                 correction_bound: float | None = _D.correction_bound):
+    def __init__(self, restorer: Any = _FIELD_DEFAULTS["restorer"], prior: Any = _FIELD_DEFAULTS["prior"], **settings):
         super().__init__()
-        check_refiner_values({k: v for k, v in locals().items() if k in _SIZE_FIELDS}, "PTGRefiner")
-        exposure = check_exposure(exposure)
-        if prior_mode not in PRIOR_MODES:
-            raise ValueError(f"prior_mode must be one of {PRIOR_MODES}, got {prior_mode!r}")
-        if prior_input not in ("low", "restored"):
-            raise ValueError(f"prior_input must be 'low' or 'restored', got {prior_input!r}")
-        self.prior_mode, self.prior_input = prior_mode, prior_input
+        if isinstance(settings.get("prior_pretrained"), os.PathLike):
+            settings["prior_pretrained"] = os.fspath(settings["prior_pretrained"])
+        check_refiner_config(settings, "PTGRefiner", fields(RefinerConfig), error=TypeError)  # names, types, limits
+        s = {**{f.name: f.default for f in fields(RefinerConfig) if f.name not in _FRAME}, **settings}
         # F and G live outside nn.Module's registry so they never enter parameters()/state_dict()/train().
-        self._frozen = {"restorer": _resolve_restorer(restorer), "prior": _resolve_prior(prior, prior_pretrained, prior_dim, prior_seed)}
+        self._frozen = {"restorer": _resolve_restorer(restorer),
+                        "prior": _resolve_prior(prior, s["prior_pretrained"], s["prior_dim"], s["prior_seed"])}
         found = int(self.prior.feature_dim)
-        if prior_dim is not None and prior_dim != found:
+        if s["prior_dim"] is not None and s["prior_dim"] != found:
             raise ValueError(f"prior {getattr(self.prior, 'name', prior)!r} gives {found}-d features but this "
-                             f"refiner expects prior_dim={prior_dim} (e.g. from its checkpoint's config.json); "
+                             f"refiner expects prior_dim={s['prior_dim']} (e.g. from its checkpoint's config.json); "
                              "use the prior the checkpoint was trained with")
-        proj_dim = prior_proj_dim
-        if prior_proj_dim == "auto":  # keep R within its ~0.7M-parameter budget for wide priors (Lite0: 1280-d)
+        proj_dim = s["prior_proj_dim"]
+        if proj_dim == "auto":  # keep R within its ~0.7M-parameter budget for wide priors (Lite0: 1280-d)
             proj_dim = AUTO_PROJ_DIM if found > AUTO_PROJ_ABOVE else None
-        elif prior_proj_dim is not None and not isinstance(prior_proj_dim, int):
-            raise ValueError(f"prior_proj_dim must be an int, None or 'auto', got {prior_proj_dim!r}")
-        self.net = RefinementNetwork(width=width, prior_dim=found, prior_proj_dim=proj_dim,
-                                     prior_hidden=prior_hidden, embed_dim=embed_dim, num_blocks=num_blocks,
-                                     heads=heads, ffn_expansion=ffn_expansion, kernel_size=kernel_size,
-                                     prior_dropout=prior_dropout,
-                                     dense_dim=dense_dim(self.prior) if "dense" in prior_mode else 0,
-                                     dense_hidden=dense_hidden, upsample=upsample, resolution=resolution,
-                                     kernel_hidden=kernel_hidden,
-                                     prior_layers=not isinstance(self.prior, ZeroPrior) if prior_layers is None
-                                     else prior_layers, correction_bound=correction_bound)
+        self.prior_mode, self.prior_input = s["prior_mode"], s["prior_input"]
+        # prior_layers None: a zero prior ("none") would only multiply zeros, so R gets no prior layers
+        layers = not isinstance(self.prior, ZeroPrior) if s["prior_layers"] is None else s["prior_layers"]
+        self.net = RefinementNetwork(**{**_net_args(s), "prior_layers": layers}, prior_dim=found,
+                                     prior_proj_dim=proj_dim,
+                                     dense_dim=dense_dim(self.prior) if "dense" in self.prior_mode else 0)
         # what config.json records (save_pretrained): the arguments, describing what was actually built
-        self.refiner_config = RefinerConfig(
-            restorer=restorer if isinstance(restorer, str) else getattr(restorer, "zoo_name", None),
-            prior=prior if isinstance(prior, str) else None,
-            prior_pretrained=os.fspath(prior_pretrained) if isinstance(prior_pretrained, os.PathLike)
-            else prior_pretrained,
-            prior_dim=found, width=width, num_blocks=num_blocks, heads=heads, ffn_expansion=ffn_expansion,
-            kernel_size=kernel_size, prior_hidden=prior_hidden, embed_dim=embed_dim, prior_proj_dim=prior_proj_dim,
-            prior_dropout=prior_dropout, prior_mode=prior_mode, prior_input=prior_input, dense_hidden=dense_hidden,
-            prior_seed=prior_seed, exposure=exposure, upsample=upsample, resolution=resolution,
-            kernel_hidden=kernel_hidden, prior_layers=prior_layers, correction_bound=correction_bound)
+        self.refiner_config = RefinerConfig(**{
+            **s, "prior_dim": found, "prior": prior if isinstance(prior, str) else None,
+            "restorer": restorer if isinstance(restorer, str) else getattr(restorer, "zoo_name", None)})
+
+    __init__.__signature__ = _init_signature()
 
     @property
     def exposure(self) -> str | float:
@@ -298,7 +322,7 @@ class PTGRefiner(
         its dict (config.json). ``restorer`` / ``prior``: modules or callables for a config that records None
         there (or to replace its F / G)."""
         values = config.to_dict() if isinstance(config, RefinerConfig) else dict(config)
-        check_refiner_config(values, "from_config", _CONFIG_FIELDS)
+        check_refiner_config(values, "from_config", fields(RefinerConfig))
         for name, given in (("restorer", restorer), ("prior", prior)):
             if given is not None:
                 values[name] = given
@@ -409,7 +433,7 @@ class PTGRefiner(
 
     @torch.no_grad()
     def enhance(self, low, restored: torch.Tensor | None = None,
-                prior_features: torch.Tensor | None = None, tile: int | None = None, overlap: int = 32,
+                prior_features: torch.Tensor | None = None, tile: int | None = None, overlap: int | None = None,
                 tile_restorer: bool = False, context: int | None = None,
                 dense_features: torch.Tensor | None = None, exposure: str | float | None = None,
                 precision: str = "auto"):
@@ -421,7 +445,7 @@ class PTGRefiner(
         result has the same dtype). ``restored``, ``prior_features`` and ``dense_features`` stay tensors.
         Non-tensor images go to the device of R's weights.
 
-        precision: R's arithmetic (:mod:`ptg_refine._precision`): ``"auto"`` (bfloat16 autocast with float32
+        precision: R's arithmetic (:mod:`ptg_refine._inference_precision`): ``"auto"`` (bfloat16 autocast with float32
         ends on a CPU with native bfloat16, output within 1/255 of float32; else float32), ``"fp32"`` (exactly
         :meth:`forward`'s Eq. 1, clamped) or ``"bf16"``. F and G always run in float32. A refiner cast with
         ``.double()`` / ``.to(torch.bfloat16)`` runs R, F and G in its dtype instead: tensors must have that dtype
@@ -435,11 +459,12 @@ class PTGRefiner(
         tile x tile output pixels, with the prior computed once on the whole image, full-image positions and
         whole-image statistics, so the result equals the untiled one up to float rounding while memory
         stays bounded (see :mod:`ptg_refine.tiling`). overlap: pixels over which neighbouring tiles are
-        blended (multiple of 4, <= tile/4). tile_restorer: also run F tile by tile (default: F sees the
+        blended (multiple of 4, <= tile/4; default :data:`ptg_refine.tiling.DEFAULT_OVERLAP`, lowered to fit the tile,
+        as ``ptg-refine enhance --tile`` does). tile_restorer: also run F tile by tile (default: F sees the
         whole image; a tiled F differs from a whole one if F has global operations). context: extra pixels
         computed around each tile and discarded (default: R's receptive field).
         """
-        from .tiling import _refine_tiled, _tiled_map, check_tiling_args, receptive_field
+        from .tiling import _map_tiles, _refine_tiles, receptive_field, tiling_args
 
         if not isinstance(low, torch.Tensor):
             from ._device import module_device
@@ -453,14 +478,13 @@ class PTGRefiner(
             raise ValueError("tile_restorer=True needs tile=<pixels>")
         exposure = self.exposure if exposure is None else check_exposure(exposure)
         amp = self._autocast_for(low, precision)
-        if tile is not None:
-            check_tiling_args(tile, overlap, context)
+        overlap = tiling_args(tile, overlap, context)
         # prepare once: F (whole, or tiled), G on the whole image, each input checked once
         low_checked = restored is None and tile_restorer
         if low_checked:
             check_image(low, "low")
             with inputs_checked():
-                restored = _tiled_map(self.restore, low, tile, overlap,
+                restored = _map_tiles(self.restore, low, tile, overlap,
                                       receptive_field(self.net) if context is None else context)
         low, restored, prior_features = self.prepare(low, restored, prior_features, low_checked=low_checked)
         if self.uses_dense and dense_features is None:
@@ -470,11 +494,11 @@ class PTGRefiner(
             if tile is None:
                 out = self.net(low, restored, prior_features, dense=dense_features)
             else:
-                out = _refine_tiled(self.net, low, restored, prior_features, tile, overlap, context, "exact",
+                out = _refine_tiles(self.net, low, restored, prior_features, tile, overlap, context, "exact",
                                     dense_features)
         # exposure in float32 (float64 for a float64 refiner), the result in the input's dtype
         wide = torch.promote_types(low.dtype, torch.float32)
-        return apply_exposure(out.to(wide), restored.to(wide), exposure, low.to(wide)).to(low.dtype)
+        return _apply_exposure(out.to(wide), restored.to(wide), exposure, low.to(wide)).to(low.dtype)
 
     @property
     def weights_dtype(self) -> torch.dtype:
@@ -501,8 +525,9 @@ class PTGRefiner(
     def save_pretrained(self, save_directory, *, config=None, **kwargs):
         """config.json (:attr:`refiner_config`, unless ``config`` is given), model.safetensors (R only),
         checksums.json and a model card; huggingface_hub's ``save_pretrained`` otherwise."""
-        return super().save_pretrained(save_directory, config=self.refiner_config if config is None else config,
-                                       **kwargs)
+        config = self.refiner_config if config is None else config
+        self._config_to_save = config.to_dict() if isinstance(config, RefinerConfig) else dict(config)
+        return super().save_pretrained(save_directory, config=self._config_to_save, **kwargs)
 
     def push_to_hub(self, repo_id: str, *, config=None, **kwargs):
         """Upload the :meth:`save_pretrained` files (config.json: :attr:`refiner_config`) to hub repo ``repo_id``.
@@ -521,7 +546,8 @@ class PTGRefiner(
                                       f"push_to_hub({repo_id!r}) or `hf upload {repo_id} folder`.") from e
 
     def _save_pretrained(self, save_directory: Path) -> None:
-        """Only R's weights: never F's, never the prior's."""
+        """R's weights only (never F's, never the prior's), config.json (:attr:`refiner_config`, by the one writer
+        :func:`ptg_refine._loading.write_config`) and checksums.json."""
         from .integrity import write_checksums
 
         save_file({k: v.detach().contiguous() for k, v in self.net.state_dict().items()},
@@ -529,67 +555,46 @@ class PTGRefiner(
         umask = os.umask(0)  # safetensors creates the file 0600; give it the usual permissions
         os.umask(umask)
         os.chmod(Path(save_directory) / WEIGHTS_NAME, 0o666 & ~umask)
+        write_config(save_directory, getattr(self, "_config_to_save", None) or self.config)
         write_checksums(save_directory)
 
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path, **kwargs):
         """Load R from a source (:func:`ptg_refine._sources.resolve_source`): ``"hf-hub:user/name"`` (a Hugging
         Face Hub repo), ``"local-dir:PATH"`` or an existing folder, a checkpoint shipped in the package
-        (``list_pretrained()``), or a bare ``"user/name"`` hub repo id when no local folder could be meant. F
-        (``restorer=``) and G are not stored: pass F, and G is rebuilt from the config's prior spec unless
-        ``prior=`` is given."""
-        source = resolve_source(pretrained_model_name_or_path)
-        name = source.location
-        if source.kind == HUB:
-            hub = {k: kwargs.get(k) for k in ("revision", "token", "cache_dir")}
-            hub["local_files_only"] = kwargs.get("local_files_only", False)
-            config_file = _hub_checkpoint_file(name, CONFIG_NAME, **hub)  # fails fast
-            from .integrity import read_config
-
-            config = read_config(config_file)
-            check_refiner_config(config, f"{config_file} (of hub repo {name!r})", _CONFIG_FIELDS)
-            # the repo's files in the hub cache: loaded from there as a local folder, never from a same-named one
-            _hub_checkpoint_file(name, WEIGHTS_NAME, force_download=kwargs.get("force_download", False), **hub)
-            name = os.path.dirname(config_file)
-        elif not os.path.isfile(os.path.join(name, CONFIG_NAME)):
-            raise FileNotFoundError(f"{name!r} has no {CONFIG_NAME}: not a save_pretrained folder")
-        elif not os.path.isfile(os.path.join(name, WEIGHTS_NAME)):
-            raise FileNotFoundError(f"{name!r} has no {WEIGHTS_NAME}")
-        else:
-            from .integrity import check_pretrained_folder
-
-            config = check_pretrained_folder(name)  # valid config.json, weights match their recorded checksums
-            check_refiner_config(config, os.path.join(name, CONFIG_NAME), _CONFIG_FIELDS)  # keys, types, sizes
-        trained_for = config.get("restorer")
-        given = kwargs.get("restorer")
-        _warn_other_restorer(pretrained_model_name_or_path, trained_for, given)
-        model = super().from_pretrained(name, **kwargs)
+        (``list_pretrained()``), or a bare ``"user/name"`` hub repo id when no local folder could be meant; or a
+        :class:`ptg_refine._loading.Checkpoint` already opened. F (``restorer=``) and G are not stored: pass F, and
+        G is rebuilt from the config's prior spec unless ``prior=`` is given. Other keyword arguments replace the
+        config's settings; ``revision``, ``token``, ``cache_dir``, ``local_files_only`` and ``force_download``
+        reach the hub, ``map_location`` and ``strict`` the weights."""
+        checkpoint = pretrained_model_name_or_path
+        if not isinstance(checkpoint, Checkpoint):
+            checkpoint = open_checkpoint(checkpoint, fields(RefinerConfig),
+                                         **{k: kwargs[k] for k in HUB_OPTIONS if k in kwargs})
+        for k in HUB_OPTIONS:
+            kwargs.pop(k, None)
+        map_location, strict = kwargs.pop("map_location", "cpu"), kwargs.pop("strict", True)
+        trained_for, given = checkpoint.config.get("restorer"), kwargs.get("restorer")
+        _warn_other_restorer(checkpoint.given, trained_for, given)
+        model = cls._build_and_load(checkpoint, {**checkpoint.config, **kwargs}, map_location, strict)
         if trained_for and given is not None:  # config.json keeps the F that R was trained for
             model.refiner_config.restorer = trained_for
         return model
 
     @classmethod
-    def _from_pretrained(cls, *, model_id, revision, cache_dir, force_download, local_files_only, token,
-                         map_location: str = "cpu", strict: bool = True, **model_kwargs):
-        if os.path.isdir(model_id):
-            weights = os.path.join(model_id, WEIGHTS_NAME)
-            if not os.path.isfile(weights):
-                raise FileNotFoundError(f"{model_id!r} has no {WEIGHTS_NAME}")
-        else:
-            weights = _hub_checkpoint_file(model_id, WEIGHTS_NAME, revision=revision, cache_dir=cache_dir,
-                                           token=token, force_download=force_download,
-                                           local_files_only=local_files_only)
-        prior = model_kwargs.get("prior")
-        if (model_kwargs.get("prior_pretrained", DEFAULT) is None and model_kwargs.get("prior_seed") is None
+    def _build_and_load(cls, checkpoint: Checkpoint, settings: dict, map_location, strict: bool) -> "PTGRefiner":
+        weights = checkpoint.weights
+        prior = settings.get("prior")
+        if (settings.get("prior_pretrained", DEFAULT) is None and settings.get("prior_seed") is None
                 and isinstance(prior, str) and not prior.startswith("none")):
-            raise ValueError(f"{model_id} was trained with a randomly initialised {prior!r} prior whose seed was not "
-                             "recorded, so its G cannot be rebuilt; pass the same prior module as prior=..., or "
-                             "retrain with a seed (ptg-refine train --prior-random records it)")
+            raise ValueError(f"{checkpoint.given} was trained with a randomly initialised {prior!r} prior whose seed "
+                             "was not recorded, so its G cannot be rebuilt; pass the same prior module as prior=..., "
+                             "or retrain with a seed (ptg-refine train --prior-random records it)")
         # a config.json written before R_d's ``upsample`` setting existed describes the PixelShuffle decoder
-        model_kwargs.setdefault("upsample", LEGACY_UPSAMPLE)
+        settings.setdefault("upsample", LEGACY_UPSAMPLE)
         # ... and one written before ``prior_layers`` existed, a network with prior layers (used or not)
-        model_kwargs.setdefault("prior_layers", True)
-        model = cls(**model_kwargs)
+        settings.setdefault("prior_layers", True)
+        model = cls(**settings)
         try:
             state = load_file(weights, device=str(map_location))
         except (SafetensorError, OSError, ValueError) as e:

@@ -37,6 +37,26 @@ from ._stride import STRIDE
 from .modules.global_stats import StatsContext, StopPass
 
 STATS_MODES = ("exact", "tile")
+DEFAULT_OVERLAP = 32  # pixels over which neighbouring tiles are blended, lowered to fit small tiles
+
+
+def default_overlap(tile: int) -> int:
+    """:data:`DEFAULT_OVERLAP`, lowered to fit the tile: at most tile/4, a multiple of the stride."""
+    return min(DEFAULT_OVERLAP, tile // 4 // STRIDE * STRIDE)
+
+
+def tiling_args(tile, overlap=None, context=None, stats="exact") -> int | None:
+    """The checked overlap of ``tile`` (the one rule of ``enhance(tile=, overlap=)`` and ``ptg-refine enhance --tile
+    --overlap``): ``overlap`` None is :func:`default_overlap`; without a tile there is nothing to blend, so an
+    overlap then is an error. Returns the overlap (None without a tile)."""
+    if tile is None:
+        if overlap is not None:
+            raise ValueError("overlap needs tile=<pixels>")
+        return None
+    if overlap is None and isinstance(tile, int) and not isinstance(tile, bool):
+        overlap = default_overlap(tile)
+    check_tiling_args(tile, overlap, context, stats)
+    return overlap
 
 
 def receptive_field(net) -> int:
@@ -137,20 +157,20 @@ def _accumulate(acc, y, ys: Span, xs: Span):
 
 
 @torch.no_grad()
-def tiled_map(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, tile: int = 512, overlap: int = 32,
-              context: int = 64) -> torch.Tensor:
+def _tiled_map(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, tile: int = 512, overlap: int | None = None,
+               context: int = 64) -> torch.Tensor:
     """Apply an image-to-image ``fn`` (e.g. a restorer F) tile by tile and blend the tiles.
 
     Exact only for a purely local fn whose receptive-field radius is <= context; a fn with global
     operations (e.g. IAT's global branch) sees each window on its own.
     """
-    check_tiling_args(tile, overlap, context)
+    overlap = tiling_args(tile, overlap, context)
     if not isinstance(x, torch.Tensor) or x.ndim != 4:
         raise ValueError(f"tiled_map needs a (B,C,H,W) tensor, got {getattr(x, 'shape', type(x).__name__)}")
-    return _tiled_map(fn, x, tile, overlap, context)
+    return _map_tiles(fn, x, tile, overlap, context)
 
 
-def _tiled_map(fn, x, tile, overlap, context):
+def _map_tiles(fn, x, tile, overlap, context):
     out = None
     for ys, xs in _tiles(x.shape, tile, overlap, context):
         y = fn(_window(x, ys, xs))
@@ -161,21 +181,22 @@ def _tiled_map(fn, x, tile, overlap, context):
 
 
 @torch.no_grad()
-def refine_tiled(net, low: torch.Tensor, restored: torch.Tensor, prior_features: torch.Tensor, tile: int = 512,
-                 overlap: int = 32, context: int | None = None, stats: str = "exact", dense=None) -> torch.Tensor:
+def _refine_tiled(net, low: torch.Tensor, restored: torch.Tensor, prior_features: torch.Tensor, tile: int = 512,
+                  overlap: int | None = None, context: int | None = None, stats: str = "exact",
+                  dense=None) -> torch.Tensor:
     """R (a :class:`~ptg_refine.modules.RefinementNetwork`) on (low, restored, g) tile by tile; not clamped.
 
     Same result as ``net(low, restored, prior_features)`` up to float rounding (``stats="exact"`` and the
     default context); peak memory grows with (tile + 2*context)², not with the image. dense: the dense
     prior maps of the whole image (networks with a dense prior path), sampled per tile at its position.
     """
-    check_tiling_args(tile, overlap, context, stats)
+    overlap = tiling_args(tile, overlap, context, stats)
     check_refinement_inputs(low, restored, prior_features, net.prior_dim)
-    return _refine_tiled(net, low, restored, prior_features, tile, overlap, context, stats, dense)
+    return _refine_tiles(net, low, restored, prior_features, tile, overlap, context, stats, dense)
 
 
-def _refine_tiled(net, low, restored, prior_features, tile, overlap, context, stats, dense):
-    """:func:`refine_tiled` on checked arguments (:meth:`PTGRefiner.enhance` checks them once, up front)."""
+def _refine_tiles(net, low, restored, prior_features, tile, overlap, context, stats, dense):
+    """:func:`_refine_tiled` on checked arguments (:meth:`PTGRefiner.enhance` checks them once, up front)."""
     context = receptive_field(net) if context is None else context
     h, w = low.shape[-2:]
     tiles = _tiles(low.shape, tile, overlap, context)

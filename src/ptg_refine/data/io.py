@@ -187,28 +187,51 @@ def to_uint8(image: torch.Tensor) -> np.ndarray:
     return image.detach().float().clamp(0, 1).mul(255).round().byte().permute(1, 2, 0).cpu().numpy()
 
 
+EXIF_ORIENTATION = 0x0112
+OUTPUT_FORMATS = {"png": "PNG", "jpg": "JPEG", "webp": "WEBP"}  # enhance --format: suffix -> PIL format
+
+
+def image_metadata(path: str | Path) -> dict:
+    """What an output of ``path`` keeps of it: ``format`` (``"png"``, ``"jpg"``, ``"webp"``, or None for another
+    format), ``icc_profile`` (bytes or None) and ``exif`` (bytes or None; orientation reset to 1, since the pixels
+    are read upright)."""
+    with Image.open(path) as im:
+        fmt = {"PNG": "png", "JPEG": "jpg", "MPO": "jpg", "WEBP": "webp"}.get(im.format or "")
+        exif = im.getexif()
+        if EXIF_ORIENTATION in exif:
+            exif[EXIF_ORIENTATION] = 1
+        return {"format": fmt, "icc_profile": im.info.get("icc_profile") or None,
+                "exif": exif.tobytes() if len(exif) else None}
+
+
 def save_image(image: torch.Tensor | np.ndarray, path: str | Path, alpha: np.ndarray | None = None,
-               overwrite: bool = True) -> Path:
+               overwrite: bool = True, quality: int | None = None, exif: bytes | None = None,
+               icc_profile: bytes | None = None) -> Path:
     """Write a (3,H,W) float tensor in [0,1] or an (H,W,3) uint8 array; the format follows the suffix.
 
     alpha: optional (H,W) uint8 alpha channel (the output is then RGBA; PNG / WebP / TIFF). The file is written
     to a temporary name next to ``path`` and renamed into place (:func:`ptg_refine._outputs.save_atomic`), so an
     interrupted write never leaves a half-written image under the final name. ``overwrite=False``: an existing
     ``path`` is never replaced, even one created by another process meanwhile
-    (:class:`~ptg_refine._outputs.OutputExistsError`). Folders are created as needed.
+    (:class:`~ptg_refine._outputs.OutputExistsError`). Folders are created as needed. quality: of a JPEG / WebP
+    (PIL's default when None); exif / icc_profile: metadata to embed (:func:`image_metadata` of the input). A JPEG
+    has no alpha channel: ``alpha`` is then dropped (the colour, composited on black, stays).
     """
     path = Path(path)
     array = to_uint8(image) if isinstance(image, torch.Tensor) else image
     picture = Image.fromarray(array)
+    fmt = Image.registered_extensions().get(path.suffix.lower())
+    if fmt == "JPEG":
+        alpha = None
     if alpha is not None:
         if alpha.shape != array.shape[:2]:
             raise ValueError(f"alpha has shape {alpha.shape}, the image {array.shape[:2]}")
         picture.putalpha(Image.fromarray(np.asarray(alpha, dtype=np.uint8)))
-    fmt = Image.registered_extensions().get(path.suffix.lower())
     if fmt is None:
         raise ValueError(f"{path}: unknown image file extension {path.suffix!r}")
+    extra = {k: v for k, v in (("quality", quality), ("exif", exif), ("icc_profile", icc_profile)) if v is not None}
     path.parent.mkdir(parents=True, exist_ok=True)
-    return save_atomic(lambda tmp: picture.save(tmp, format=fmt), path, overwrite=overwrite)
+    return save_atomic(lambda tmp: picture.save(tmp, format=fmt, **extra), path, overwrite=overwrite)
 
 
 def _label(image: np.ndarray, text: str) -> np.ndarray:

@@ -12,7 +12,7 @@ if TYPE_CHECKING:
     import numpy as np
 
 from .._validation import MIN_SIZE
-from .io import list_images, read_uint8, read_uint8_alpha, scan_folder, to_tensor
+from .io import IMAGE_EXTENSIONS, list_images, read_uint8, read_uint8_alpha, scan_folder, to_tensor
 
 
 @dataclass
@@ -150,6 +150,8 @@ class ImageFolder(torch.utils.data.Dataset):
                 entries = [(f, f.relative_to(item).with_suffix("").as_posix() if recursive else f.stem) for f in files]
             elif item.is_file():
                 entries = [(item, item.stem)]
+            elif not item.exists() and not item.is_symlink():
+                raise FileNotFoundError(f"input {str(item)!r} does not exist")
             else:
                 raise FileNotFoundError(f"input {str(item)!r} is neither an image file nor a folder")
             for f, name in entries:
@@ -159,8 +161,14 @@ class ImageFolder(torch.utils.data.Dataset):
                     self.files.append(f)
                     self.names.append(name)
         if not self.files:
-            raise ValueError("no input images given" + (f" (skipped: {', '.join(str(p) for p, _ in self.skipped[:5])})"
-                                                        if self.skipped else ""))
+            empty = [str(p) for p, why in self.skipped if why == "folder without images"]
+            others = [f"{p} ({why})" for p, why in self.skipped if why != "folder without images"]
+            if empty:
+                what = (f"the folder {empty[0]!r} has no images" if len(empty) == 1 else
+                        f"the folders {', '.join(map(repr, empty))} have no images")
+                raise ValueError(f"{what} ({', '.join(IMAGE_EXTENSIONS)})"
+                                 + (f"; skipped: {', '.join(others[:5])}" if others else ""))
+            raise ValueError("no input images given")
 
     def __len__(self) -> int:
         return len(self.files)

@@ -7,10 +7,8 @@ writing them atomically, resuming from them, and refusing or skipping the wrong 
   ``training_state.json`` + ``training_state.safetensors`` (:mod:`ptg_refine._safe_state`), with checksums
   (:func:`ptg_refine.integrity.write_checksums`), through a temporary folder and an atomic rename; then
   ``checkpoints/latest`` names it and only the newest ``keep_checkpoints`` are kept.
-* **No code from a checkpoint runs.** The state is JSON and safetensors, never a pickle. A checkpoint of an
-  older version (``training_state.pt``, a pickle) is read with ``torch.load(weights_only=True)`` only: torch's
-  restricted unpickler, which builds tensors and plain containers and refuses any other object, so a planted
-  payload is reported as an unsafe file instead of running.
+* **No code from a checkpoint runs.** The state is JSON and safetensors, never a pickle; a ``training_state.pt``
+  (the pickle of unreleased early versions, or a planted one) is never loaded: such a checkpoint is refused by name.
 * **Run fingerprints.** :func:`run_fingerprint` records what a training run was made of: F (name and a hash of
   its weights), the prior (spec, weights hash), R's configuration and the training pairs (names and image
   hashes). :func:`fingerprint_differences` lists what differs, so ``--resume`` refuses to continue a run on
@@ -24,10 +22,8 @@ from __future__ import annotations
 
 import hashlib
 import os
-import pickle
 import shutil
 import warnings
-import zipfile
 from dataclasses import asdict
 from pathlib import Path
 
@@ -38,13 +34,13 @@ from safetensors.torch import load_file, save_file
 from .._outputs import write_text_atomic, writing
 from .._safe_state import load_state, save_state, state_paths
 from ..integrity import CheckpointWarning, CorruptCheckpointError, verify_checksums, write_checksums
-from ..refiner import WEIGHTS_NAME
+from .._loading import WEIGHTS_NAME
 from . import distributed
 from .cache import image_hash, model_fingerprint
 from .config import RESUMABLE_CHANGES
 
 STATE_NAME = "training_state"  # training_state.json + training_state.safetensors (no pickle)
-LEGACY_STATE_NAME = "training_state.pt"  # older versions: a pickle, read with weights_only=True only
+PICKLED_STATE_NAME = "training_state.pt"  # unreleased early versions: a pickle, never loaded (refused by name)
 RESTORER_NAME = "restorer.safetensors"  # F's weights, joint fine-tuning only
 
 
@@ -243,13 +239,12 @@ def clean_stale_temporaries(checkpoints_dir: str | Path) -> list[Path]:
 
 def read_training_state(checkpoint: str | Path, state_name: str = STATE_NAME) -> dict:
     """The training state of a checkpoint folder (tensors on the CPU), without running any code from its files:
-    ``STATE_NAME.json`` + ``.safetensors``, or an older version's ``training_state.pt`` through torch's restricted
-    unpickler (``weights_only=True``: tensors and plain containers only). Checksums are not verified here (see
-    :func:`load_training_checkpoint`). FileNotFoundError when there is no state; :class:`CorruptCheckpointError`
-    naming the file when it is unreadable, or a pickle holding other objects (it could run code: refused)."""
+    ``STATE_NAME.json`` + ``.safetensors``. Checksums are not verified here (see :func:`load_training_checkpoint`).
+    FileNotFoundError when there is no state; :class:`CorruptCheckpointError` naming the file when it is unreadable,
+    or when the state is a pickle (``training_state.pt``: never loaded, it could run code)."""
     checkpoint = Path(checkpoint)
     skeleton, tensors = state_paths(checkpoint, state_name)
-    legacy = checkpoint / LEGACY_STATE_NAME
+    pickled = checkpoint / PICKLED_STATE_NAME
     if skeleton.is_file() or tensors.is_file():
         path = skeleton
         try:
@@ -257,22 +252,13 @@ def read_training_state(checkpoint: str | Path, state_name: str = STATE_NAME) ->
         except (ValueError, OSError) as e:
             raise CorruptCheckpointError(f"{skeleton.parent / (state_name + '.*')} is unreadable "
                                          f"({' '.join(str(e).split())[:300]})") from e
-    elif legacy.is_file():
-        path = legacy
-        try:
-            state = torch.load(legacy, map_location="cpu", weights_only=True)
-        except pickle.UnpicklingError as e:
-            raise CorruptCheckpointError(
-                f"{legacy} is refused: it is a pickle that holds objects other than tensors and plain data, which "
-                "could run code when loaded (only torch.load(weights_only=True) is used on it); if you did not "
-                "write this file, do not trust this folder") from e
-        except (EOFError, RuntimeError, zipfile.BadZipFile, ValueError, OSError, KeyError, AttributeError,
-                IndexError) as e:
-            raise CorruptCheckpointError(f"{legacy} is unreadable ({type(e).__name__}: "
-                                         f"{' '.join(str(e).split())[:200]})") from e
+    elif pickled.is_file():
+        raise CorruptCheckpointError(
+            f"{pickled} is refused: a training state that is a pickle could run code when loaded, so it is never "
+            f"read (this version writes {skeleton.name} + {tensors.name}); if you did not write this file, do not "
+            "trust this folder")
     else:
-        raise FileNotFoundError(f"{checkpoint} is not a training checkpoint (no {skeleton.name} + {tensors.name}, "
-                                f"nor an older {LEGACY_STATE_NAME})")
+        raise FileNotFoundError(f"{checkpoint} is not a training checkpoint (no {skeleton.name} + {tensors.name})")
     if not isinstance(state, dict) or not isinstance(state.get("step"), int):
         raise CorruptCheckpointError(f"{path} is unreadable (not a training state: no step)")
     return state
@@ -285,7 +271,7 @@ def load_training_checkpoint(checkpoint: str | Path, joint: bool = False, state_
     the folder is no training checkpoint; :class:`CorruptCheckpointError` naming the file when one is damaged."""
     checkpoint = Path(checkpoint)
     skeleton, tensors = state_paths(checkpoint, state_name)
-    if not (skeleton.is_file() or tensors.is_file() or (checkpoint / LEGACY_STATE_NAME).is_file()):
+    if not (skeleton.is_file() or tensors.is_file() or (checkpoint / PICKLED_STATE_NAME).is_file()):
         raise FileNotFoundError(f"{checkpoint} is not a training checkpoint (no {skeleton.name})")
     verify_checksums(checkpoint)
     state = read_training_state(checkpoint, state_name)

@@ -29,6 +29,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from .._device import resolve_device
 from .._outputs import write_text_atomic, writing
 from ..data.crops import FLIP_DIMS, apply_crop, sample_crop
 from ..evaluate import evaluate_pairs
@@ -81,10 +82,10 @@ class Trainer:
     """
 
     def __init__(self, refiner, train_pairs, config: TrainConfig | None = None, val_pairs=None, out_dir=None,
-                 cache_dir=None, device=None, restorer_name: str | None = None, progress: bool = True):
+                 cache_dir=None, device="auto", restorer_name: str | None = None, progress: bool = True):
         self.config = config = config or TrainConfig()
         self.rank, self.world = distributed.rank_and_world()
-        self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        self.device = resolve_device("auto" if device is None else device)  # the package's one device rule
         self.refiner = refiner.to(self.device)
         self.out_dir = Path(out_dir) if out_dir is not None else None
         self.progress = progress and self.rank == 0

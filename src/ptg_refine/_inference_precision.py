@@ -1,4 +1,5 @@
-"""Inference precision of :meth:`PTGRefiner.enhance` and ``ptg-refine enhance --precision``.
+"""Inference precision (which arithmetic ``enhance`` runs R in; how R keeps its ends in float32 under it is
+:mod:`ptg_refine.modules.precision`) of :meth:`PTGRefiner.enhance` and ``ptg-refine enhance --precision``.
 
 * ``"fp32"``: float32 throughout, exactly Eq. (1) as ``forward`` computes it.
 * ``"bf16"``: R under bfloat16 autocast with its full-resolution ends in float32
@@ -11,6 +12,7 @@ so metrics stay comparable across machines.
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import platform
@@ -81,3 +83,18 @@ def set_passive_wait() -> None:
     instead of spinning, which on a busy machine made runs 2-5x slower. Takes effect only before torch
     (its OpenMP runtime) is loaded, so the CLI calls it first thing."""
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+
+@contextlib.contextmanager
+def reduced_precision(device, dtype):
+    """R under autocast to ``dtype`` (:func:`autocast_dtype`) with float32 ends
+    (:func:`ptg_refine.modules.precision.float32_ends`); nothing if None."""
+    if dtype is None:
+        yield
+        return
+    import torch
+
+    from .modules.precision import float32_ends
+
+    with torch.autocast(device.type, dtype=dtype), float32_ends():
+        yield

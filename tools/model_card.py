@@ -1,23 +1,23 @@
 """Write the README.md model card of every shipped refiner: real pairs first, then its training data and settings.
 
-The card is generated from data only: the refiner's index entry (src/ptg_refine/pretrained/index.json: F, prior,
-what it was trained on, exposure, licences), its training record (results/ship_<name>.json) and the real-pair
+The card is generated from data only: the refiner's config.json (F, prior, exposure), its index entry
+(src/ptg_refine/pretrained/index.json: what it was trained on, validation, licences), its training record (results/ship_<name>.json) and the real-pair
 evaluation (results/real_pairs.json, written by ``python -m benchmarks real``).
 
 Command (after ``python -m benchmarks real``; ``ship`` runs it for the refiner it installs):
 
-    python -m benchmarks model-card            # every shipped refiner
-    python -m benchmarks model-card sci-general
+    python -m tools.model_card            # every shipped refiner
+    python -m tools.model_card sci-none
 """
 from __future__ import annotations
 
 import argparse
 import json
 import statistics
-from pathlib import Path
 
 from benchmarks._paths import RESULTS
 from benchmarks._runs import REPO
+from ptg_refine.exposure import DEFAULT_EXPOSURE
 from benchmarks.real_pairs import CAMERAS, MAX_WORSE, MIN_DELTA, MODES, SET_TEXT, passes_cross_camera, saw_camera
 
 PRETRAINED = REPO / "src" / "ptg_refine" / "pretrained"
@@ -75,12 +75,12 @@ def card(name: str, real: dict | None) -> str:
     entry = index[name]
     config = json.loads((PRETRAINED / name / "config.json").read_text())
     run = json.loads((RESULTS / f"ship_{name}.json").read_text())
-    f_name, exposure = entry["restorer"], config.get("exposure", "refiner")
+    f_name, exposure = config["restorer"], config["exposure"]  # what config.json holds is read from there
     trained_on = entry.get("trained_on") or ["SYNTHETIC pairs (default preset) of 181 clean photos"]
     seen = any(saw_camera(trained_on, camera) for camera in CAMERAS)
-    prior = entry["prior"]
+    prior = config["prior"]
     prior_text = ("No pre-trained prior (g = 0); README's prior section says what the priors measured."
-                  if prior.startswith("none") else f"Prior: the frozen `{prior}` ({entry['prior_mode']}).")
+                  if prior.startswith("none") else f"Prior: the frozen `{prior}` ({config['prior_mode']}).")
     tags = "[image-restoration, low-light-enhancement, ptg-rm" + (", real-pairs" if seen or "init" in run else "") + "]"
     lines = ["---", "library_name: ptg-refine", f"tags: {tags}", "---",
              f"# {name}: PTG-RM refiner R for F = `{f_name}`", "",
@@ -106,7 +106,9 @@ def card(name: str, real: dict | None) -> str:
     lines += ["## Training data and settings", "",
               "Trained, in this order, on:", ""] + [f"{i + 1}. {s}" for i, s in enumerate(trained_on)] + [""]
     if "init" in run:
-        lines.append(f"The last stage started from the shipped refiner `{run['init']}`.")
+        lines.append(f"The last stage started from the shipped refiner `{run['init']}`." if run["init"] in index else
+                     f"The last stage started from `{run['init']}`, trained by its committed recipe "
+                     f"(`python -m tools.ship {run['init']} --no-ship`; not shipped itself).")
     cmd = (f"python -m tools.ship {name} --work runs/general --threads 1" if "init" in run
            else f"python -m tools.ship {name}")
     if "selected_run" in run:  # the paper's protocol: the best of the paper-protocol runs on LOL val
@@ -114,7 +116,7 @@ def card(name: str, real: dict | None) -> str:
                      f"`python -m benchmarks paper-protocol` and selected among {len(run['candidates'])} runs "
                      "(seeds and prior conditions) by mean PSNR on LOL val (benchmarks/results/paper_protocol.md).")
         cmd = f"python -m benchmarks paper-protocol` (two workers, see its header), then `{cmd}"
-    if exposure != run.get("exposure", "refiner"):
+    if exposure != run.get("exposure", DEFAULT_EXPOSURE):
         why = ("the mean luminance of the training targets" if not isinstance(exposure, str) else
                "chosen on real pairs: benchmarks/results/exposure_policy.md")
         lines += [f"The exposure setting `{exposure}` was set after training ({why}): "
@@ -144,7 +146,7 @@ def load_real() -> dict | None:
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap = argparse.ArgumentParser(description="Write the README.md model card of every shipped refiner (or those named).")
     ap.add_argument("names", nargs="*", help="shipped refiners (default: all in the index)")
     args = ap.parse_args()
     index = json.loads((PRETRAINED / "index.json").read_text())["refiners"]
