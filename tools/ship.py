@@ -3,6 +3,7 @@
     python -m tools.ship sci-none            # see RECIPES; --no-ship: train and report only
     python -m tools.ship sci-general --work runs/general --threads 1   # REAL_RECIPES: for real photos
     python -m tools.ship iat-lol      # LOL_RECIPES: the paper's protocol (after python -m benchmarks paper-protocol)
+    python -m tools.ship iat-lol --study fast-r      # the best kept run of a study (here: the fast R on LOL)
 
 REAL_RECIPES (the refiners for real photos): ``*-general`` start from the older synthetic refiner of F and are
 trained on SYNTHETIC pairs of the calibrated ``camera`` preset (no IR-RGB image: they are judged cross-camera);
@@ -87,6 +88,10 @@ REAL_RECIPES = {
 # (python -m benchmarks paper-protocol: 3 seeds of each condition, the trained R kept in its --work folder); the one
 # shipped is the candidate with the best mean PSNR on LOL val (49 pairs), exposure ``refiner`` (in-domain: R's own).
 LOL_RECIPES = {"iat-lol": "iat", "sci-lol": "sci"}
+# ``--study``: ship from the kept runs of a training study instead (:func:`study_candidates`): the LOL recipes and
+# these, whose candidates are trained by benchmarks/fast_r.py (``*-irrgb``) or benchmarks/do_no_harm.py (``iat-general``)
+STUDY_RECIPES = {**LOL_RECIPES, "iat-irrgb": "iat", "sci-irrgb": "sci", "iat-general": "iat"}
+FAST_KEYS = ("resolution", "kernel_hidden", "num_blocks", "correction_bound")  # R's settings a ship record names
 TRAINED_ON = {"synthetic": "SYNTHETIC pairs (default preset) of 181 clean photos",
               "camera": "SYNTHETIC pairs (camera preset, calibrated to real low-light statistics) of 181 clean photos",
               "ir_rgb": "REAL IR-RGB train pairs (63, one camera)",
@@ -200,45 +205,77 @@ def ship_real(args) -> None:
     install(args.name, out, run)
 
 
-def ship_lol(args) -> None:
-    """Ship the paper-protocol run of LOL_RECIPES[name]'s F with the best mean PSNR on LOL val."""
-    from benchmarks import paper_protocol as pp
+def study_candidates(args, f_name: str):
+    """(rows, models folder, own camera 'lol' / 'irrgb', study command) of the kept runs ``args.name`` may ship
+    from: ``--study paper-protocol`` (the LOL recipes' default: benchmarks/paper_protocol.py's no-prior runs at its
+    budget, R_d bilinear), ``fast-r`` (benchmarks/fast_r.py's runs of the fast R on the recipe's camera: LOL for
+    ``*-lol``, IR-RGB for ``*-irrgb``) or ``do-no-harm`` (benchmarks/do_no_harm.py's runs of ``--approach``, trained
+    on IR-RGB)."""
     from benchmarks._runs import load_done
 
-    f_name = LOL_RECIPES[args.name]
-    rows = [r for r in load_done(pp.RUNS).values() if r["restorer"] == f_name and r["iterations"] == pp.ITERATIONS
-            and pp.upsample_of(r) == pp.MAIN_UPSAMPLE]
+    if args.study == "paper-protocol":
+        from benchmarks import paper_protocol as pp
+
+        rows = [r for r in load_done(pp.RUNS).values() if r["restorer"] == f_name and r["iterations"] == pp.ITERATIONS
+                and pp.upsample_of(r) == pp.MAIN_UPSAMPLE and r.get("condition") == "none" and not pp.recipe_of(r)]
+        return rows, Path(args.work or pp.WORK), "lol", "python -m benchmarks paper-protocol"
+    if args.study == "fast-r":
+        from benchmarks import fast_r as fr
+
+        data = "lol" if args.name.endswith("-lol") else "irrgb"
+        rows = [r for r in load_done(fr.RUNS).values() if r["run"].startswith(f"{data}/{f_name}/fast/")]
+        return rows, Path(args.work or fr.WORK), data, "python -m benchmarks fast-r"
+    from benchmarks import do_no_harm as dnh
+
+    rows = [r for r in load_done(dnh.RUNS).values() if r["restorer"] == f_name and r.get("approach") == args.approach]
+    return rows, Path(args.work or dnh.WORK), "irrgb", "python -m benchmarks do-no-harm"
+
+
+def ship_kept(args, f_name: str) -> None:
+    """Ship the kept run (:func:`study_candidates`) of F with the best mean PSNR on the val pairs of its own camera;
+    exposure ``refiner`` (Eq. 1 as trained). The same R is scored on the other camera's val pairs (recorded per
+    image; tests re-score the installed copy)."""
+    from benchmarks import paper_protocol as pp
+
+    rows, work, own, study = study_candidates(args, f_name)
     if not rows:
-        raise SystemExit(f"ship {args.name}: no {f_name} runs in {pp.RUNS}; run `python -m benchmarks "
-                         "paper-protocol` first (it trains the candidates)")
+        raise SystemExit(f"ship {args.name}: no {f_name} candidates of `{study}`; run it first (it trains them)")
     mean = lambda r: statistics.fmean(r["psnr_F+R"])  # noqa: E731
     best = max(rows, key=mean)
-    folder = Path(args.work or pp.WORK) / "models" / best["run"].replace("/", "__")
+    folder = work / "models" / best["run"].replace("/", "__")
     if not (folder / "model.safetensors").is_file():
         raise SystemExit(f"ship {args.name}: the selected run {best['run']} has no trained refiner in {folder}; "
-                         "rerun `python -m benchmarks paper-protocol` there (--work)")
+                         f"rerun `{study}` there (--work)")
     per_image = ("psnr_", "ssim_", "gtmean_psnr_", "lum_", "sat_", "nyq_", "black_", "clip_")
+    trained_on = [TRAINED_ON["lol" if own == "lol" else "ir_rgb"]]
+    own_val, other = (LOL_VAL, "irrgb_val") if own == "lol" else (REAL_VAL, "lol_val")
     run = {"name": args.name, "restorer": f_name,
-           "refiner": {"prior": best["prior"], "prior_mode": best["config"]["refiner"].get("prior_mode", "global")},
-           "train": best["config"]["train"], "threads": 1, "trained_on": [TRAINED_ON["lol"]], "exposure": "refiner",
-           "val_data": LOL_VAL, "train_seconds": best["train_seconds"], "params_R": best["params_R"],
-           "code": best["code"], "versions": best["versions"], "selected_run": best["run"],
+           "refiner": {"prior": best["prior"], "prior_mode": best["config"]["refiner"].get("prior_mode", "global"),
+                       **{k: v for k, v in best["config"]["refiner"].items() if k in FAST_KEYS}},
+           "train": best["config"]["train"], "threads": 1, "trained_on": trained_on, "exposure": "refiner",
+           "val_data": own_val, "train_seconds": best["train_seconds"], "params_R": best["params_R"],
+           "code": best["code"], "versions": best["versions"], "selected_run": best["run"], "study": study,
            "candidates": {r["run"]: round(mean(r), 3) for r in sorted(rows, key=lambda r: r["run"])},
            "val": {"name": best["names"], **{k: v for k, v in best.items() if k.startswith(per_image)}}}
-    # the same R on the other camera's val pairs, per image (tests re-score the installed copy against these)
-    ev = evaluate_pairs(PairedFolder(DATA / "real_pairs" / "ir_rgb" / "val").pairs,
-                        refiner=pp.load_kept(folder, f_name, run["exposure"]), progress=False)
-    run["irrgb_val"] = {"data": REAL_VAL, **{k: [r[k] for r in ev["images"]] for k in ("name", "psnr_F", "psnr_F+R")}}
+    # the same R on the other camera's val pairs, per image
+    other_pairs = (PairedFolder(DATA / "real_pairs" / "ir_rgb" / "val").pairs if own == "lol" else pp.lol_split()[1])
+    ev = evaluate_pairs(other_pairs, refiner=pp.load_kept(folder, f_name, run["exposure"]), progress=False)
+    run[other] = {"data": REAL_VAL if own == "lol" else LOL_VAL,
+                  **{k: [r[k] for r in ev["images"]] for k in ("name", "psnr_F", "psnr_F+R")}}
     curve = [{"step": h["step"], "val_psnr_FR": h["val_psnr_FR"], "val_ssim_FR": h["val_ssim_FR"]}
              for h in best.get("curve", [])]
-    lines = [f"# `{args.name}`: the paper's protocol, REAL LOL val PSNR against iterations", "",
-             f"F = `{f_name}` frozen; R trained from its identity initialisation on {TRAINED_ON['lol']}; selected "
-             f"among {len(rows)} candidate runs of `python -m benchmarks paper-protocol` by mean PSNR on LOL val "
-             f"(49 REAL pairs): `{best['run']}`, {mean(best):.2f} dB (F alone {statistics.fmean(best['psnr_F']):.2f}). "
-             f"TrainConfig {best['config']['train']}; {best['train_seconds'] / 60:.1f} min of training steps on 1 CPU "
-             f"thread. Code {best['code']}; {best['versions']}.", "",
+    lines = [f"# `{args.name}`: R trained on {trained_on[0]}, F frozen", "",
+             f"F = `{f_name}` frozen; R trained from its identity initialisation on {trained_on[0]}; selected among "
+             f"{len(rows)} candidate runs of `{study}` by mean PSNR on {own_val}: `{best['run']}`, {mean(best):.2f} dB "
+             f"(F alone {statistics.fmean(best['psnr_F']):.2f}). R: {run['refiner']}; TrainConfig "
+             f"{best['config']['train']}; {best['train_seconds'] / 60:.1f} min of training steps on 1 CPU thread "
+             f"of a shared machine. Code {best['code']}; {best['versions']}.", "",
+             f"On the other camera ({run[other]['data']}; never trained on): F "
+             f"{statistics.fmean(run[other]['psnr_F']):.2f} → F + R {statistics.fmean(run[other]['psnr_F+R']):.2f} dB, "
+             f"worse on {sum(a < b for a, b in zip(run[other]['psnr_F+R'], run[other]['psnr_F']))} of "
+             f"{len(run[other]['psnr_F'])}.", "",
              f"Command: `python -m tools.ship {' '.join(sys.argv[1:])}`", "",
-             "Candidates (mean PSNR of F + R on LOL val, dB):", "",
+             "Candidates (mean PSNR of F + R on the selection pairs, dB):", "",
              *[f"- `{k}`: {v:.2f}" for k, v in run["candidates"].items()], ""] + history_table(curve)
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / f"ship_{args.name}.md").write_text("\n".join(lines) + "\n")
@@ -277,6 +314,9 @@ def main():
     ap.add_argument("--iterations", type=int, default=None, help="override the recipe's iterations")
     ap.add_argument("--val-every", type=int, default=500)
     ap.add_argument("--no-ship", action="store_true", help="train and report only (lr study)")
+    ap.add_argument("--study", default=None, choices=("paper-protocol", "fast-r", "do-no-harm"),
+                    help="ship the best kept run of this training study (the LOL recipes' default: paper-protocol)")
+    ap.add_argument("--approach", default="plain", help="with --study do-no-harm: the approach whose runs compete")
     ap.add_argument("--index-only", action="store_true",
                     help="only rewrite the index entry of the shipped refiner from results/ship_<name>.json")
     ap.add_argument("--exposure", default=None,
@@ -295,8 +335,12 @@ def main():
         folder = PRETRAINED / args.name
         path = write_config(folder, {**read_config(folder), "exposure": value})  # the one writer of config.json
         print(f"{path}: exposure {value!r}")
-    if args.name in LOL_RECIPES and not args.index_only:
-        return ship_lol(args)
+    if args.name in LOL_RECIPES and args.study is None:
+        args.study = "paper-protocol"
+    if args.study is not None and not args.index_only:
+        if args.name not in STUDY_RECIPES:
+            raise SystemExit(f"--study ships {sorted(STUDY_RECIPES)}, not {args.name}")
+        return ship_kept(args, STUDY_RECIPES[args.name])
     if args.name in REAL_RECIPES and not args.index_only:
         torch.set_num_threads(args.threads)
         return ship_real(args)
