@@ -190,8 +190,10 @@ def _(c: Ctx):
     exif[0x0112] = 6
     Image.fromarray(np.full((32, 48, 3), 60, np.uint8)).save(c.tmp / "in" / "p.jpg", exif=exif)
     rc, out, err = c.enhance(c.tmp / "in", "-o", c.tmp / "out")
-    w, h = Image.open(c.tmp / "out" / "p.png").size
-    return rc, f"output {w}x{h} (W x H): upright, as viewers show the input", (w, h) == (32, 48), 0
+    written = Image.open(c.tmp / "out" / "p.jpg")  # the input's format, its EXIF kept (orientation now 1)
+    w, h = written.size
+    return rc, (f"output p.jpg {w}x{h} (W x H): upright, as viewers show the input; EXIF orientation "
+                f"{written.getexif().get(0x0112)}"), (w, h) == (32, 48) and written.getexif().get(0x0112) == 1, 0
 
 
 @case("5", "--resume --restorer identity on a gamma run")

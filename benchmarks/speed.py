@@ -186,9 +186,9 @@ def main():
         lines.append(f"| {label} | " + " | ".join(cells) + f" | {exps[comp]:.2f} ({exps[comp, 'min']:.2f}) |")
     lines.append("\nThe exponent e is the least-squares slope of log(time) on log(pixels) over the four untiled "
                  "sizes. 'tiled' = 512-pixel tiles with 32-pixel overlap: R with exact whole-image statistics "
-                 "(ptg_refine.tiling.refine_tiled), F through tiled_map (for IAT this changes its output: its "
-                 "global branch sees each tile alone; whole-image IAT at 4K needs several GiB). Priors always see "
-                 "the whole image (they resize to 224x224, hence their flat cost).\n")
+                 "(ptg_refine.tiling, as enhance(tile=512)), F tile by tile (as tile_restorer=True; for IAT this "
+                 "changes its output: its global branch sees each tile alone; whole-image IAT at 4K needs several "
+                 "GiB). Priors always see the whole image (they resize to 224x224, hence their flat cost).\n")
     lines.append(f"Load average (1 min) before each measurement: {min(loads):.1f} to {max(loads):.1f} on 2 cores. "
                  f"R at 600x400 with 1 thread: {r1['median_ms']:.0f} ms median (min {r1['min_ms']:.0f} ms). "
                  f"With OpenMP's default (spinning) wait policy instead of OMP_WAIT_POLICY=PASSIVE, R at 600x400 on "

@@ -5,6 +5,7 @@ from __future__ import annotations
 import doctest
 import importlib
 import pkgutil
+import sys
 
 import pytest
 
@@ -27,6 +28,7 @@ def _with_examples(name: str) -> bool:
 MODULES = [m for m in _modules() if _with_examples(m)]
 
 
+@pytest.mark.skipif(sys.flags.optimize >= 2, reason="python -OO strips the docstrings: there are no examples to run")
 def test_doctests_are_collected():
     # the examples README and docstrings point to; a module whose examples vanish should be noticed
     assert {"ptg_refine.restorers", "ptg_refine.refiner", "ptg_refine.priors.registry",
