@@ -517,7 +517,7 @@ def test_train_r_options_have_the_librarys_defaults_but_the_declared_ones():
     assert args.exposure == library.exposure
     # every setting of R's size and prior path is a flag; the others come from their own options
     assert set(flags) == {f.name for f in fields(RefinerConfig)} - {
-        "restorer", "prior_pretrained", "prior_dim", "prior_seed"}
+        "restorer", "prior_pretrained", "prior_dim", "prior_seed", "prior_layers"}  # prior_layers: from the prior
 
 
 def test_a_new_refiner_setting_needs_no_other_edit(tmp_path, monkeypatch):

@@ -282,7 +282,7 @@ def _free_port_from(start: int, host: str, tries: int = 100) -> int:
 
 
 def main(argv=None) -> int:
-    from ._precision import set_passive_wait
+    from ._inference_precision import set_passive_wait
 
     set_passive_wait()  # before torch loads (as the CLI does)
     parser = argparse.ArgumentParser(prog="python -m ptg_refine.demo", description=__doc__.split("\n\n")[0])
