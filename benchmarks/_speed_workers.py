@@ -411,7 +411,7 @@ def worker_enhance_ab(job):
 
 def worker_enhance_peak(job):
     """Peak memory of one enhance of a job["size"] image the way ``ptg-refine enhance --tile T`` runs it
-    (cli.enhance_image; default precision): growth of VmHWM over the RSS with the refiner and the image loaded
+    (cli.enhance_image; default precision; job["tile_restorer"]: with ``--tile-restorer``, F tile by tile too): growth of VmHWM over the RSS with the refiner and the image loaded
     (after a 64x64 call), and the process's peak RSS."""
     import argparse
 
@@ -427,7 +427,8 @@ def worker_enhance_peak(job):
     peak_ok = reset_peak()
     base = rss_mib()
     t = time.perf_counter()
-    restored, out = enhance_image(refiner, x, argparse.Namespace(tile=job.get("tile")))
+    restored, out = enhance_image(refiner, x, argparse.Namespace(tile=job.get("tile"),
+                                                                 tile_restorer=job.get("tile_restorer", False)))
     seconds = time.perf_counter() - t
     assert out.shape == x.shape and torch.isfinite(out).all()
     return {"seconds": seconds, "peak_extra_mib": (rss_mib("VmHWM") - base) if peak_ok else None,

@@ -18,8 +18,9 @@ for a trained one of the same configuration (the precision agreement does depend
    float32 and the default precision, the four runs interleaved in ONE process (2 threads, OMP_WAIT_POLICY=PASSIVE)
    so that the ratio new / baseline is taken under the same load: median over repeats (and the median of the
    per-repeat ratios); time ∝ pixels^e; the default path against the same refiner's float32 output.
-2. Peak memory of ``ptg-refine enhance --tile 512`` (cli.enhance_image) at 3840x2160 and 8000x6000, each in a
-   fresh process: growth of VmHWM over the RSS with the refiner and the image loaded, and the process's peak.
+2. Peak memory of ``ptg-refine enhance --tile 512`` (cli.enhance_image) at 3840x2160 and 8000x6000 (there also
+   with ``--tile-restorer``: F tile by tile), each in a fresh process: growth of VmHWM over the RSS with the
+   refiner and the image loaded, and the process's peak.
 3. Training step time (benchmarks/train_step_time.py's batch: 8 crops of 96²), 1 and 2 threads, steps of the two
    refiners interleaved in one process.
 
@@ -38,8 +39,9 @@ ENHANCE_TARGET_MS, RATIO_TARGET, WITHIN_TARGET, MEMORY_TARGET_GIB = 45, 0.5, 0.9
 # ((h, w), repeats, warm-up rounds): full run / --quick
 SIZES = [((200, 300), 21, 1), ((400, 600), 21, 1), ((800, 1200), 7, 1), ((3000, 4000), 3, 0)]
 QUICK_SIZES = [((200, 300), 5, 1), ((400, 600), 5, 1), ((800, 1200), 2, 1)]
-MEMORY = [((2160, 3840), 512), ((6000, 8000), 512)]  # ((h, w), tile)
-QUICK_MEMORY = [((2160, 3840), 512)]
+# ((h, w), tile, --tile-restorer): R tile by tile as the issue asks, and F tiled too (F's share of the peak)
+MEMORY = [((2160, 3840), 512, False), ((6000, 8000), 512, False), ((6000, 8000), 512, True)]
+QUICK_MEMORY = [((2160, 3840), 512, False)]
 STEPS, QUICK_STEPS = 10, 3
 THREADS_TRAIN = (1, 2)
 TARGET_SIZE = (400, 600)
@@ -55,9 +57,9 @@ def measure(new: str, baseline: str, quick: bool) -> dict:
     enhance = run_worker({"kind": "enhance_ab", "refiners": refiners,
                           "sizes": QUICK_SIZES if quick else SIZES})
     print("peak memory of enhance --tile 512")
-    memory = [{"role": role, "size": size, "tile": tile,
-               **run_worker({"kind": "enhance_peak", "refiner": spec, "size": size, "tile": tile})}
-              for size, tile in (QUICK_MEMORY if quick else MEMORY) for role, spec in refiners.items()]
+    memory = [{"role": role, "size": size, "tile": tile, "tile_restorer": tr,
+               **run_worker({"kind": "enhance_peak", "refiner": spec, "size": size, "tile": tile, "tile_restorer": tr})}
+              for size, tile, tr in (QUICK_MEMORY if quick else MEMORY) for role, spec in refiners.items()]
     print("training step")
     train = [run_worker({"kind": "train_step", "refiners": refiners, "threads": n,
                          "steps": QUICK_STEPS if quick else STEPS}) for n in THREADS_TRAIN]
@@ -100,14 +102,16 @@ def report(res: dict, new: str, baseline: str, command: str, header: str) -> lis
                  "the CPU and the ratios are the figures to compare.\n")
 
     lines += ["## Peak memory of `enhance --tile 512`, 2 threads, default precision\n",
-              "`ptg-refine enhance`'s path (cli.enhance_image: F on the whole image, R on 512-pixel tiles, overlap 32) "
-              "in a fresh process per cell. Growth: VmHWM during the call over the RSS with the refiner and the "
+              "`ptg-refine enhance`'s path (cli.enhance_image: F on the whole image, R on 512-pixel tiles, overlap 32; "
+              "with `--tile-restorer` F on tiles too) in a fresh process per cell. Growth: VmHWM during the call over the RSS with the refiner and the "
               "image loaded (it includes F's output and the result, 12 bytes a pixel each); process: the peak RSS "
               "of the whole process (torch, model, input included).\n",
-              "| size | refiner | growth MiB | process peak MiB | seconds | load before |", "|---|---|---|---|---|---|"]
+              "| size | options | refiner | growth MiB | process peak MiB | seconds | load before |",
+              "|---|---|---|---|---|---|---|"]
     for m in res["memory"]:
         (h, w), growth = m["size"], m["peak_extra_mib"]
-        lines.append(f"| {w}x{h} | {m['role']} | {'?' if growth is None else f'{growth:.0f}'} | "
+        options = f"--tile {m['tile']}" + (" --tile-restorer" if m.get("tile_restorer") else "")
+        lines.append(f"| {w}x{h} | `{options}` | {m['role']} | {'?' if growth is None else f'{growth:.0f}'} | "
                      f"{m['peak_rss_mib']:.0f} | {m['seconds']:.1f} | {m['load_before']:.1f} |")
 
     lines += ["\n## Training step (8 crops of 96², benchmarks/train_step_time.py's batch)\n",
@@ -136,14 +140,19 @@ def verdicts(res: dict) -> list[str]:
     share = min(r["new/within_1_255"] for r in rows.values())
     out.append(f"new refiner's default path within 1/255 of its float32 output: {100 * share:.3f} % of values at "
                f"the worst size (target >= {100 * WITHIN_TARGET:.1f} %): {verdict(share >= WITHIN_TARGET)}.")
-    big = [m for m in res["memory"] if m["role"] == "new" and tuple(m["size"]) == (6000, 8000)]
+    big = [m for m in res["memory"] if m["role"] == "new" and tuple(m["size"]) == (6000, 8000)
+           and not m.get("tile_restorer")]
+    f_tiled = [m for m in res["memory"] if m["role"] == "new" and tuple(m["size"]) == (6000, 8000)
+               and m.get("tile_restorer")]
     if big:
         m = big[0]
         growth, proc = m["peak_extra_mib"], m["peak_rss_mib"]
         out.append(f"8000x6000 with --tile 512, new refiner: process peak {proc / 1024:.2f} GiB, growth "
                    f"{'?' if growth is None else f'{growth / 1024:.2f}'} GiB (target <= {MEMORY_TARGET_GIB} GiB): "
                    f"{verdict(proc <= MEMORY_TARGET_GIB * 1024)} for the whole process, "
-                   f"{verdict(growth is not None and growth <= MEMORY_TARGET_GIB * 1024)} for the growth.")
+                   f"{verdict(growth is not None and growth <= MEMORY_TARGET_GIB * 1024)} for the growth"
+                   + (f"; with --tile-restorer too: process peak {f_tiled[0]['peak_rss_mib'] / 1024:.2f} GiB"
+                      if f_tiled else "") + ".")
     else:
         out.append("8000x6000 with --tile 512: not measured (--quick).")
     return out

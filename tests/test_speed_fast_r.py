@@ -43,8 +43,10 @@ def test_enhance_ab_times_the_four_runs_and_compares_each_default_path_with_its_
     assert res["params"]["new"] < res["params"]["baseline"]
 
 
-def test_peak_memory_worker_runs_the_cli_tiled_path():
-    res = workers.worker_enhance_peak({"refiner": "built:fast", "size": [96, 160], "tile": 64})
+@pytest.mark.parametrize("tile_restorer", [False, True])
+def test_peak_memory_worker_runs_the_cli_tiled_path(tile_restorer):
+    res = workers.worker_enhance_peak({"refiner": "built:fast", "size": [96, 160], "tile": 64,
+                                       "tile_restorer": tile_restorer})
     assert res["seconds"] > 0 and res["peak_rss_mib"] >= res["rss_base_mib"] > 0
     assert res["peak_extra_mib"] is None or res["peak_extra_mib"] >= 0
 
@@ -58,8 +60,9 @@ def fake_run(new_ms=40.0, ratio=0.45, share=0.9995, process_mib=3500.0, growth_m
         times = {"new/fp32": 50 * scale, "new/auto": new_ms * scale, "baseline/fp32": 100 * scale,
                  "baseline/auto": new_ms / ratio * scale}
         rows.append({**row, "size": [h, w], "median_ms": times, "min_ms": times})
-    memory = [{"role": role, "size": [6000, 8000], "tile": 512, "peak_extra_mib": growth_mib,
-               "peak_rss_mib": process_mib, "seconds": 9.0, "load_before": 1.0} for role in BOTH] if big else []
+    memory = [{"role": role, "size": [6000, 8000], "tile": 512, "tile_restorer": tr,
+               "peak_extra_mib": growth_mib / (2 if tr else 1), "peak_rss_mib": process_mib / (2 if tr else 1),
+               "seconds": 9.0, "load_before": 1.0} for tr in (False, True) for role in BOTH] if big else []
     train = [{"threads": n, "steps": 3, "median_ms": {"new": 100, "baseline": 300},
               "min_ms": {"new": 90, "baseline": 280}, "load_before": 1.0} for n in (1, 2)]
     return {"enhance": {"rows": rows, "auto_is": "bf16", "native_bf16": True, "params": {"new": 1, "baseline": 2},
@@ -72,6 +75,7 @@ def test_verdicts_follow_the_issue_targets():
     assert "0.45" in lines[1] and "**met**" in lines[1]
     assert "99.950 %" in lines[2] and "**met**" in lines[2]
     assert "**missed** for the whole process, **met** for the growth" in lines[3]  # 3.42 GiB process, 1.95 growth
+    assert lines[3].endswith("with --tile-restorer too: process peak 1.71 GiB.")
     lines = speed_fast_r.verdicts(fake_run(new_ms=46, ratio=0.51, share=0.998, process_mib=3000, big=True))
     assert all("**missed**" in line for line in lines[:3]) and "**met** for the whole process" in lines[3]
     assert "not measured" in speed_fast_r.verdicts(fake_run(big=False))[3]
@@ -83,4 +87,5 @@ def test_report_names_its_command_and_fits_the_exponent():
     assert "`python -m benchmarks speed-fast-r`" in text
     assert "new e = 1.00 (fp32), 1.00 (default)" in text  # times ∝ pixels in the fake run
     assert "| 600x400 | 3 | 50 (50) | 40 (40) | 100 (100) | 89 (89) | 0.50 | 0.45 |" in text
-    assert "| 8000x6000 | new | 2000 | 3500 | 9.0 | 1.0 |" in text
+    assert "| 8000x6000 | `--tile 512` | new | 2000 | 3500 | 9.0 | 1.0 |" in text
+    assert "| 8000x6000 | `--tile 512 --tile-restorer` | baseline | 1000 | 1750 | 9.0 | 1.0 |" in text
