@@ -22,6 +22,7 @@ HERE = Path(__file__).resolve().parent
 # command: (script module, entry function)
 COMMANDS = {
     "speed": ("speed", "main"),
+    "speed-fast-r": ("speed_fast_r", "main"),
     "restorers": ("restorer_speed", "main"),
     "quality": ("quality", "main"),
     "calibration": ("prior_calibration", "main"),

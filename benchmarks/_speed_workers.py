@@ -1,4 +1,4 @@
-"""Measurement workers of benchmarks/speed.py: each runs one measurement in a fresh process and prints one
+"""Measurement workers of benchmarks/speed.py and benchmarks/speed_fast_r.py: each runs one measurement in a fresh process and prints one
 JSON line (so peak-memory figures belong to that workload only). Not meant to be run by hand:
 
     python -m benchmarks._speed_workers '{"kind": "latency", "component": "R", "size": [400, 600], "reps": 5}'
@@ -9,6 +9,7 @@ import gc
 import importlib
 import json
 import resource
+import statistics
 import sys
 import tempfile
 import time
@@ -42,6 +43,39 @@ def load_image(path, size=None):
         top, left = (x.shape[-2] - h) // 2, (x.shape[-1] - w) // 2
         x = x[..., top:top + h, left:left + w].contiguous()
     return x
+
+
+def example_photo() -> Path:
+    """The bundled 600x400 LOL photo."""
+    return Path(__import__("ptg_refine").__file__).parent / "examples_data" / "lol_1.png"
+
+
+def resized(x, h, w):
+    """``x`` resized to h x w (bilinear, antialiased, clamped to [0, 1]); ``x`` itself when it has that size."""
+    if (h, w) == tuple(x.shape[-2:]):
+        return x
+    return torch.nn.functional.interpolate(x, size=(h, w), mode="bilinear", antialias=True,
+                                           align_corners=False).clamp(0, 1)
+
+
+# refiners built here rather than loaded (--new / --baseline of benchmarks/speed_fast_r.py): F = SCI, no prior,
+# R trained-looking; the refiner kwargs are benchmarks.fast_r.ARCHS (today's R: the paper's sizes with the prior
+# layers, as shipped before issue 26; fast: FAST)
+BUILT = {"built:today": {"prior_layers": True}, "built:fast": {"resolution": "half", "kernel_hidden": 32,
+                                                                 "num_blocks": 2}}
+
+
+def build_refiner(spec: str):
+    """A refiner to measure, in eval mode: one of :data:`BUILT`, or a shipped refiner's name or a saved folder."""
+    from ptg_refine import PTGRefiner
+
+    if spec in BUILT:
+        from ptg_refine.testing import trained_looking
+
+        refiner = PTGRefiner(restorer="sci", prior="none:1280", prior_proj_dim=128, **BUILT[spec])
+        trained_looking(refiner.net, seed=0)
+        return refiner.eval()
+    return PTGRefiner.from_pretrained(spec).eval()
 
 
 def trained_looking_net(prior_dim=512, seed=0):
@@ -306,12 +340,11 @@ def worker_enhance(job):
 
     torch.set_num_threads(job.get("threads", THREADS))
     refiner = PTGRefiner.from_pretrained(job["refiner"])
-    photo = load_image(Path(__import__("ptg_refine").__file__).parent / "examples_data" / "lol_1.png")
+    photo = load_image(example_photo())
     rows = []
     for scale in job.get("scales", [1.0]):
-        h, w = round(400 * scale / 4) * 4, round(600 * scale / 4) * 4
-        x = photo if (h, w) == tuple(photo.shape[-2:]) else torch.nn.functional.interpolate(
-            photo, size=(h, w), mode="bilinear", antialias=True, align_corners=False).clamp(0, 1)
+        x = resized(photo, round(400 * scale / 4) * 4, round(600 * scale / 4) * 4)
+        h, w = x.shape[-2:]
         runs = {p: (lambda p=p: refiner.enhance(x, precision=p)) for p in ("fp32", "auto")}
         outs = {p: run() for p, run in runs.items()}  # warm-up
         diff = (outs["auto"] - outs["fp32"]).abs()
@@ -331,9 +364,100 @@ def worker_enhance(job):
             "auto_is": "bf16" if dtype is not None else "fp32", "rows": rows}
 
 
+def worker_enhance_ab(job):
+    """PTGRefiner.enhance of two refiners (job["refiners"]: role -> spec for :func:`build_refiner`) on the bundled
+    LOL photo resized to each of job["sizes"] ([[h, w], reps, warm-up?]), in float32 ("fp32") and the default
+    precision ("auto"): the four runs interleaved (their order rotated every repeat) so that they see the same
+    load; per repeat, the ratio of the two refiners' times; each refiner's default path against its own float32
+    output."""
+    torch.set_num_threads(job.get("threads", THREADS))
+    refiners = {role: build_refiner(spec) for role, spec in job["refiners"].items()}
+    photo = load_image(example_photo())
+    rows = []
+    for (h, w), reps, warmup in job["sizes"]:
+        x = resized(photo, h, w)
+        keys = [(role, p) for role in refiners for p in ("fp32", "auto")]
+        times = {k: [] for k in keys}
+        outs = {}
+        for i in range(reps + warmup):
+            for k in keys[i % len(keys):] + keys[:i % len(keys)]:
+                t = time.perf_counter()
+                out = refiners[k[0]].enhance(x, precision=k[1])
+                seconds = time.perf_counter() - t
+                if i == 0:
+                    outs[k] = out
+                if i >= warmup:
+                    times[k].append(seconds)
+        row = {"size": [h, w], "reps": reps, "warmup": bool(warmup),
+               "median_ms": {f"{r}/{p}": 1000 * statistics.median(v) for (r, p), v in times.items()},
+               "min_ms": {f"{r}/{p}": 1000 * min(v) for (r, p), v in times.items()}}
+        if {"new", "baseline"} <= set(refiners):
+            row["ratio_new_baseline"] = {p: statistics.median(a / b for a, b in zip(times["new", p],
+                                                                                    times["baseline", p]))
+                                         for p in ("fp32", "auto")}
+        for role in refiners:
+            diff = (outs[role, "auto"] - outs[role, "fp32"]).abs()
+            row[f"{role}/max_abs"] = float(diff.max())
+            row[f"{role}/within_1_255"] = float((diff <= 1 / 255).double().mean())
+        rows.append(row)
+        del outs
+        gc.collect()
+    from ptg_refine._precision import autocast_dtype, cpu_has_native_bf16
+
+    return {"rows": rows, "native_bf16": cpu_has_native_bf16(),
+            "auto_is": "bf16" if autocast_dtype("auto", torch.device("cpu")) is not None else "fp32",
+            "params": {role: sum(p.numel() for p in r.net.parameters()) for role, r in refiners.items()}}
+
+
+def worker_enhance_peak(job):
+    """Peak memory of one enhance of a job["size"] image the way ``ptg-refine enhance --tile T`` runs it
+    (cli.enhance_image; default precision; job["tile_restorer"]: with ``--tile-restorer``, F tile by tile too): growth of VmHWM over the RSS with the refiner and the image loaded
+    (after a 64x64 call), and the process's peak RSS."""
+    import argparse
+
+    from ptg_refine.cli import enhance_image
+
+    torch.set_num_threads(THREADS)
+    refiner = build_refiner(job["refiner"])
+    h, w = job["size"]
+    x = resized(load_image(example_photo()), h, w)
+    with torch.no_grad():
+        refiner.enhance(x[..., :64, :64])
+    gc.collect()
+    peak_ok = reset_peak()
+    base = rss_mib()
+    t = time.perf_counter()
+    restored, out = enhance_image(refiner, x, argparse.Namespace(tile=job.get("tile"),
+                                                                 tile_restorer=job.get("tile_restorer", False)))
+    seconds = time.perf_counter() - t
+    assert out.shape == x.shape and torch.isfinite(out).all()
+    return {"seconds": seconds, "peak_extra_mib": (rss_mib("VmHWM") - base) if peak_ok else None,
+            "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "rss_base_mib": base}
+
+
+def worker_train_step(job):
+    """Training step time of the refiners of job["refiners"] (role -> spec), steps interleaved in one process:
+    benchmarks.train_step_time's shipping batch (8 crops of 96 px), job["threads"] threads."""
+    from benchmarks.train_step_time import WARMUP, shipping_trainer, timed_step
+
+    torch.set_num_threads(job["threads"])
+    torch.manual_seed(0)
+    trainers = {role: shipping_trainer(build_refiner(spec), job["steps"]) for role, spec in job["refiners"].items()}
+    times = {role: [] for role in trainers}
+    for i in range(job["steps"] + WARMUP):
+        for role in (list(trainers) if i % 2 == 0 else list(trainers)[::-1]):
+            seconds = timed_step(trainers[role])
+            if i >= WARMUP:
+                times[role].append(seconds)
+    return {"threads": job["threads"], "steps": job["steps"],
+            "median_ms": {role: 1000 * statistics.median(v) for role, v in times.items()},
+            "min_ms": {role: 1000 * min(v) for role, v in times.items()}}
+
+
 WORKERS = {"latency": worker_latency, "rss4k": worker_rss4k, "tiling": worker_tiling, "precision": worker_precision,
            "compile": worker_compile, "onnx": worker_onnx, "clip_checkpoint": worker_clip_checkpoint,
-           "enhance": worker_enhance}
+           "enhance": worker_enhance, "enhance_ab": worker_enhance_ab, "enhance_peak": worker_enhance_peak,
+           "train_step": worker_train_step}
 
 
 if __name__ == "__main__":

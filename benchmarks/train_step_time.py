@@ -36,16 +36,27 @@ def pairs(n=12, size=(256, 320), seed=0):
     return out
 
 
+WARMUP = 3  # steps not timed
+
+
+def shipping_trainer(refiner, steps):
+    """A Trainer of ``refiner`` with the shipping recipe's batch (8 crops of 96 px) on :func:`pairs`, for
+    ``WARMUP + steps`` steps."""
+    return Trainer(refiner, pairs(), TrainConfig(iterations=steps + WARMUP, batch_size=8, crop_size=96),
+                   progress=False)
+
+
+def timed_step(trainer) -> float:
+    """Seconds of one training step (``sample_batch`` + ``train_step``)."""
+    t0 = time.perf_counter()
+    trainer.train_step(trainer.sample_batch())
+    return time.perf_counter() - t0
+
+
 def time_steps(name, kwargs, steps):
     torch.manual_seed(0)
-    refiner = PTGRefiner(restorer="sci", **kwargs)
-    trainer = Trainer(refiner, pairs(), TrainConfig(iterations=steps + 3, batch_size=8, crop_size=96), progress=False)
-    times = []
-    for i in range(steps + 3):
-        t0 = time.perf_counter()
-        trainer.train_step(trainer.sample_batch())
-        if i >= 3:
-            times.append(time.perf_counter() - t0)
+    trainer = shipping_trainer(PTGRefiner(restorer="sci", **kwargs), steps)
+    times = [timed_step(trainer) for _ in range(steps + WARMUP)][WARMUP:]
     q = statistics.quantiles(times, n=4)
     return f"| {name} | {code_version()} | {torch.get_num_threads()} | {1000 * statistics.median(times):.0f} | " \
            f"{1000 * q[0]:.0f}–{1000 * q[2]:.0f} | {steps} |"
