@@ -3,7 +3,7 @@
     refiner = torch.hub.load("<owner>/ptg-refine", "ptg_refiner", restorer=my_model)  # no prior, as `train`
     refiner = torch.hub.load("/path/to/checkout", "ptg_refiner", source="local", restorer="sci", prior="clip")
     refiner = torch.hub.load(..., "ptg_refiner", pretrained=True)    # the default shipped refiner
-    refiner = torch.hub.load(..., "ptg_refiner", pretrained="iat-general")  # or "local-dir:PATH", "hf-hub:user/name"
+    refiner = torch.hub.load(..., "ptg_refiner", pretrained="iat-lol")  # or "local-dir:PATH", "hf-hub:user/name"
 """
 import os
 import sys

@@ -11,7 +11,8 @@ Paired sets (REAL; never used to fit ``scene``, whose constants come from the tr
 * **LOL val**: the 49 pairs of the LOL-v1 training split's fixed val part (every 10th id, ``split_every``; in
   PTG_LOL_DIR, default data/lol_v1_train). IAT's LOL weights were trained on all 485 pairs, LOL val included.
 
-For the shipped general-purpose refiners ``sci-none`` (F = SCI) and ``iat-general`` (F = IAT), per image: F's
+For the shipped general-purpose refiners ``sci-none`` (F = SCI) and ``iat-general`` (F = IAT; withdrawn since, for
+failing leave-one-camera-out on LOL: a rerun measures ``iat-lol``), per image: F's
 output and R's (Eq. 1) are computed once (float32) and every policy is applied to them
 (``apply_exposure(enhance(low, restored, exposure="refiner"), restored, policy, low)``, which is what
 ``enhance(low, restored, exposure=policy)`` returns). Measures (``ptg_refine.artefacts``), output against target:
@@ -57,7 +58,7 @@ from ptg_refine.data import ImageFolder, PairedFolder
 from ptg_refine.evaluate import mean_se, psnr
 from ptg_refine.exposure import KNEE, apply_exposure, mean_luminance
 
-REFINERS = ("sci-none", "iat-general")
+REFINERS = ("sci-none", "iat-lol")  # (iat-general until it was withdrawn: results/exposure_policy.md measured it)
 POLICIES = ("refiner", "restorer", 0.45, "scene")
 SETS = {"ir_rgb": "IR-RGB val (22 REAL pairs)", "lol": "LOL val (49 REAL pairs, every 10th id)"}
 UNPAIRED = "dicm"

@@ -46,7 +46,7 @@ CONDITIONS = {
     "featloss": ("none:1280", False, {}, {"feature_loss": 0.05}),
     "init": ("none:1280", False, {}, {}),
 }
-DEFAULT_INIT = {"sci": "sci-none", "iat": "iat-general"}
+DEFAULT_INIT = {"sci": "sci-none", "iat": "iat-lol"}  # (iat-general until it was withdrawn)
 
 
 CONDITION_TEXTS = {  # each condition's description, written into results/fewshot.md

@@ -80,7 +80,7 @@ def enhance_section() -> list[str]:
     with OpenMP's spinning wait."""
     print("enhance: fp32 vs the default precision")
     res = {name: run_worker({"kind": "enhance", "refiner": name, "reps": 21, "scales": scales})
-           for name, scales in (("sci-none", [0.5, 1.0, 2.0]), ("iat-general", [1.0]))}
+           for name, scales in (("sci-none", [0.5, 1.0, 2.0]), ("iat-lol", [1.0]))}
     spin = run_worker({"kind": "enhance", "refiner": "sci-none", "reps": 21}, wait_policy=None)
     first = next(iter(res.values()))
     lines = ["## PTGRefiner.enhance: float32 vs the default precision\n",

@@ -72,7 +72,7 @@ def test_cli_errors(tmp_path, tiny_refiner, capsys):
 
 
 def test_shipped_default_enhances_bundled_examples(tmp_path):
-    assert {"sci-none", "iat-general"} <= set(list_pretrained())
+    assert {"sci-none", "iat-lol"} <= set(list_pretrained())
     examples = sorted(p.name for p in EXAMPLES_DIR.iterdir() if p.suffix == ".png")
     assert len(examples) >= 3 and (EXAMPLES_DIR / "ATTRIBUTION.md").is_file()
     r = PTGRefiner.from_pretrained("sci-none")

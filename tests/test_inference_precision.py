@@ -39,7 +39,7 @@ def shipped():
     """The shipped refiners with exposure 'refiner' (Eq. 1 as is), so that enhance(fp32) is forward() clamped; the
     shipped exposure settings (a per-image gain after R) are tested in test_exposure.py / test_shipped_weights.py."""
     out = {}
-    for name in ("sci-none", "iat-general"):
+    for name in ("sci-none", "iat-lol"):
         out[name] = PTGRefiner.from_pretrained(name)
         out[name].exposure = "refiner"
     return out
@@ -73,7 +73,7 @@ def test_cpuinfo_flags():
     assert not _inference_precision.cpuinfo_has_bf16("", "x86_64")
 
 
-@pytest.mark.parametrize("name", ["sci-none", "iat-general"])
+@pytest.mark.parametrize("name", ["sci-none", "iat-lol"])
 def test_bf16_within_1_255_of_float32_on_a_shipped_refiner(shipped, name):
     r = shipped[name]
     for path in PHOTOS:

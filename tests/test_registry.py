@@ -81,7 +81,7 @@ def _folders() -> list[str]:
 
 
 def test_index_and_shipped_folders_agree():
-    assert list_pretrained() == _folders() and {"sci-none", "iat-general"} <= set(list_pretrained())
+    assert list_pretrained() == _folders() and {"sci-none", "iat-lol"} <= set(list_pretrained())
     for name in list_pretrained():
         folder = PRETRAINED_DIR / name
         assert {"config.json", "model.safetensors", "checksums.json"} <= {p.name for p in folder.iterdir()}, name
@@ -117,11 +117,11 @@ def test_one_default_shipped_refiner_used_by_the_cli():
 
 def test_pretrained_patterns_and_unknown_names():
     assert list_pretrained("sci*") == ["sci-irrgb", "sci-lol", "sci-none"]
-    assert list_pretrained("iat*") == ["iat-general", "iat-irrgb", "iat-lol"]
+    assert list_pretrained("iat*") == ["iat-lol"]
     with pytest.raises(ValueError, match="unknown shipped refiner 'sci-nne'; did you mean 'sci-none'\\?"):
         get_pretrained_config("sci-nne")
     with pytest.raises(FileNotFoundError,
-                       match="did you mean 'sci-none'\\? available: iat-general, iat-irrgb, iat-lol, sci-irrgb, sci-lol, sci-none"):
+                       match="did you mean 'sci-none'\\? available: iat-lol, sci-irrgb, sci-lol, sci-none"):
         PTGRefiner.from_pretrained("sci-nne")
 
 
