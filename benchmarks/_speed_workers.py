@@ -402,7 +402,7 @@ def worker_enhance_ab(job):
         rows.append(row)
         del outs
         gc.collect()
-    from ptg_refine._precision import autocast_dtype, cpu_has_native_bf16
+    from ptg_refine._inference_precision import autocast_dtype, cpu_has_native_bf16
 
     return {"rows": rows, "native_bf16": cpu_has_native_bf16(),
             "auto_is": "bf16" if autocast_dtype("auto", torch.device("cpu")) is not None else "fp32",
@@ -415,7 +415,7 @@ def worker_enhance_peak(job):
     (after a 64x64 call), and the process's peak RSS."""
     import argparse
 
-    from ptg_refine.cli import enhance_image
+    from ptg_refine.cli.enhance import enhance_image
 
     torch.set_num_threads(THREADS)
     refiner = build_refiner(job["refiner"])
@@ -427,8 +427,8 @@ def worker_enhance_peak(job):
     peak_ok = reset_peak()
     base = rss_mib()
     t = time.perf_counter()
-    restored, out = enhance_image(refiner, x, argparse.Namespace(tile=job.get("tile"),
-                                                                 tile_restorer=job.get("tile_restorer", False)))
+    _, out = enhance_image(refiner, x, argparse.Namespace(tile_restorer=job.get("tile_restorer", False)),
+                           tile=job.get("tile"))
     seconds = time.perf_counter() - t
     assert out.shape == x.shape and torch.isfinite(out).all()
     return {"seconds": seconds, "peak_extra_mib": (rss_mib("VmHWM") - base) if peak_ok else None,
