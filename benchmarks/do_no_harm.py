@@ -35,10 +35,10 @@ from benchmarks._paths import DATA, RESULTS
 from benchmarks._runs import REPO, feature_cache, is_done, load_done, record_run, restorer, run_config, train_and_eval
 from benchmarks.fast_r import FAST
 from benchmarks.fewshot import BATCH, CROP, LR
-from benchmarks.paper_protocol import lol_split, load_kept
+from benchmarks.paper_protocol import _ms, load_kept, lol_split
 from benchmarks.prior_calibration import claim
 from ptg_refine.data import PairedFolder
-from ptg_refine.evaluate import evaluate_pairs, mean_se
+from ptg_refine.evaluate import evaluate_pairs
 from ptg_refine.training import TrainConfig
 
 RUNS = RESULTS / "do_no_harm_runs.jsonl"
@@ -90,12 +90,6 @@ def _mean(values) -> float:
     return statistics.fmean(values)
 
 
-def _ms(values, sign=False) -> str:
-    m, se = mean_se(values)
-    text = f"{m:+.2f}" if sign else f"{m:.2f}"
-    return f"{text} ± {se:.2f}" if len(values) > 1 else text
-
-
 def report(rows: dict) -> str:
     lines = ["# Do no harm: R trained where F is weak (IR-RGB), scored where F is strong (LOL)", "",
              "R trained on the 63 REAL IR-RGB train pairs only (never the LOL camera); fast R "
@@ -119,9 +113,9 @@ def report(rows: dict) -> str:
             passes = sum(x >= lol_f - LOCO_DB and r["lol"]["worse"] <= LOCO_WORSE * n for x, r in zip(lol, rs))
             ir_f = _mean(rs[0]["psnr_F"])
             ir = [_mean(r["psnr_F+R"]) for r in rs]
-            lines.append(f"| `{f}` | {a} | {len(rs)} | {lol_f:.2f} | {_ms(lol)} | {_ms([x - lol_f for x in lol], True)}"
-                         f" | {worse:.1f} | {passes}/{len(rs)} seeds | {ir_f:.2f} | {_ms(ir)} | "
-                         f"{_ms([x - ir_f for x in ir], True)} |")
+            lines.append(f"| `{f}` | {a} | {len(rs)} | {lol_f:.2f} | {_ms(lol)} | "
+                         f"{_ms([x - lol_f for x in lol], sign=True)} | {worse:.1f} | {passes}/{len(rs)} seeds | {ir_f:.2f} | {_ms(ir)} | "
+                         f"{_ms([x - ir_f for x in ir], sign=True)} |")
     return "\n".join(lines) + "\n"
 
 

@@ -33,10 +33,9 @@ from benchmarks._paths import DATA, RESULTS
 from benchmarks._runs import REPO, is_done, load_done, record_run, run_config, train_and_eval
 from benchmarks.fewshot import BATCH, CROP, LR
 from benchmarks.paper_protocol import RUNS as PAPER_RUNS
-from benchmarks.paper_protocol import lol_split, run_name
+from benchmarks.paper_protocol import _ms, lol_split, run_name
 from benchmarks.prior_calibration import claim
 from ptg_refine.data import PairedFolder
-from ptg_refine.evaluate import mean_se
 from ptg_refine.training import TrainConfig
 
 RUNS = RESULTS / "fast_r_runs.jsonl"
@@ -82,12 +81,6 @@ def baseline_rows() -> dict:
 
 def _mean(row, key="psnr_F+R") -> float:
     return statistics.fmean(row[key])
-
-
-def _ms(values, sign=False) -> str:
-    m, se = mean_se(values)
-    text = f"{m:+.2f}" if sign else f"{m:.2f}"
-    return f"{text} ± {se:.2f}" if len(values) > 1 else text
 
 
 def report(rows: dict) -> str:
