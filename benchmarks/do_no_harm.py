@@ -64,7 +64,8 @@ def keep_pairs(f_name: str, work: Path, n: int):
     if not (out / "high").is_dir():
         synth = work / "synth_camera"
         if not synth.is_dir():
-            subprocess.run([sys.executable, "-m", "ptg_refine.cli", "synth", "--clean", str(DATA / "clean" / "train"), "-o", str(synth),
+            subprocess.run([sys.executable, "-m", "ptg_refine.cli", "synth", "--clean", str(DATA / "clean" / "train"),
+                            "-o", str(synth),
                             "--variants", "1", "--seed", "0", "--max-side", "512", "--preset", "camera",
                             "--no-progress"], check=True)
         tmp = work / f"keep_{f_name}.tmp"
@@ -114,7 +115,8 @@ def report(rows: dict) -> str:
             ir_f = _mean(rs[0]["psnr_F"])
             ir = [_mean(r["psnr_F+R"]) for r in rs]
             lines.append(f"| `{f}` | {a} | {len(rs)} | {lol_f:.2f} | {_ms(lol)} | "
-                         f"{_ms([x - lol_f for x in lol], sign=True)} | {worse:.1f} | {passes}/{len(rs)} seeds | {ir_f:.2f} | {_ms(ir)} | "
+                         f"{_ms([x - lol_f for x in lol], sign=True)} | {worse:.1f} | {passes}/{len(rs)} seeds | "
+                         f"{ir_f:.2f} | {_ms(ir)} | "
                          f"{_ms([x - ir_f for x in ir], sign=True)} |")
     return "\n".join(lines) + "\n"
 

@@ -40,7 +40,8 @@ class Decoder(nn.Module):
 
     ``upsample``: ``"bilinear"`` or ``"shuffle"``; ``resolution``: ``"full"`` or ``"half"`` (see the module
     docstring; ``"half"`` needs the guide, F's output, in :meth:`forward`). ``bound``: None (the paper: I_m =
-    2·sigmoid ∈ (0, 2), I_r unbounded) or b ∈ (0, 1]: I_m = 1 + b·tanh(·/2) ∈ 1 ± b and I_r = b·tanh(·/b) ∈ ± b,
+    2·sigmoid ∈ (0, 2), I_r unbounded) or b ∈ (0, 1]: I_m = 1 + b·tanh(·/2) ∈ 1 ± b and I_r = b·tanh(·/b)
+    ∈ ± b,
     so R can change F's output by at most about b·|F − I_d| + b per pixel (a do-no-harm setting)."""
 
     def __init__(self, width: int = 16, upsample: str = "bilinear", resolution: str = "full",
