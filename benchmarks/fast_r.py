@@ -20,6 +20,7 @@ results/fast_r_runs.jsonl; a run whose name and configuration hash are recorded 
     python -m benchmarks fast-r &
     python -m benchmarks fast-r --order irrgb lol &
     python -m benchmarks fast-r --report       # results/fast_r.md only
+    python -m benchmarks fast-r --order lol --archs half   # an ablation: the half-resolution R_e / R_d alone
 """
 from __future__ import annotations
 
@@ -41,7 +42,9 @@ from ptg_refine.training import TrainConfig
 RUNS = RESULTS / "fast_r_runs.jsonl"
 WORK = REPO / "runs" / "fast_r"
 FAST = {"resolution": "half", "kernel_hidden": 32, "num_blocks": 2}
-ARCHS = {"today": {"prior_layers": True}, "fast": FAST}  # refiner kwargs on top of the no-prior condition
+ARCHS = {"today": {"prior_layers": True}, "fast": FAST,  # refiner kwargs on top of the no-prior condition
+         # ablations (--archs): one part of the fast R at a time
+         "half": {"resolution": "half"}}
 SETS = ("lol", "irrgb")
 ITERATIONS = {"lol": 1500, "irrgb": 750}
 FS, SEEDS = ("sci", "iat"), (0, 1, 2)
@@ -61,9 +64,9 @@ def name(data: str, f: str, arch: str, seed: int) -> str:
     return f"{data}/{f}/{arch}/seed{seed}"
 
 
-def plan(order) -> list[tuple[str, str, str, int]]:
+def plan(order, archs=("today", "fast")) -> list[tuple[str, str, str, int]]:
     """(data, F, arch, seed): the fast R everywhere; today's R only where no paper-protocol row stands for it."""
-    return [(d, f, arch, s) for s in SEEDS for d in order for f in FS for arch in ARCHS
+    return [(d, f, arch, s) for s in SEEDS for d in order for f in FS for arch in archs
             if not (d == "lol" and arch == "today")]
 
 
@@ -113,6 +116,17 @@ def report(rows: dict) -> str:
                          f"{_ms(delta, sign=True)} | {len(pairs)} | {better:.1f} of {n} | "
                          f"{pairs[0][0]['params_R']:,} / {pairs[0][1]['params_R']:,} | {mins[0]:.1f} / {mins[1]:.1f} |")
             verdicts.append((d, f, statistics.fmean(delta), len(pairs)))
+    ablations = [(d, f, a) for d in SETS for f in FS for a in ARCHS if a not in ("today", "fast")
+                 and any(name(d, f, a, s) in rows for s in SEEDS)]
+    if ablations:
+        lines += ["", "Ablations, one part of the fast R alone (Δ against today's R, paired by seed):", "",
+                  "| data | F | R | settings | seeds | F + R | Δ vs today |", "|---|---|---|---|---|---|---|"]
+        for d, f, a in ablations:
+            pairs = [(rows.get(name(d, f, "today", s)), rows.get(name(d, f, a, s))) for s in SEEDS]
+            pairs = [(x, y) for x, y in pairs if x and y]
+            if pairs:
+                lines.append(f"| {d} | `{f}` | {a} | `{ARCHS[a]}` | {len(pairs)} | {_ms([_mean(y) for _, y in pairs])} | "
+                             f"{_ms([_mean(y) - _mean(x) for x, y in pairs], sign=True)} |")
     if verdicts:
         ok = [v for v in verdicts if v[2] >= -TOLERANCE]
         lines += ["", f"Within {TOLERANCE} dB of today's R (or better): "
@@ -126,6 +140,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--work", default=str(WORK), help="claims and the fast runs' trained refiners (models/)")
     ap.add_argument("--order", nargs="+", default=list(SETS), choices=SETS, help="the data, in the order taken")
+    ap.add_argument("--archs", nargs="+", default=["today", "fast"], choices=list(ARCHS),
+                    help="the R's to train (ablations: %(choices)s)")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--report", action="store_true")
     args = ap.parse_args()
@@ -133,7 +149,7 @@ def main():
         torch.set_num_threads(args.threads)
         work = Path(args.work)
         data = {d: pairs_of(d) for d in args.order}
-        for d, f, arch, seed in plan(args.order):
+        for d, f, arch, seed in plan(args.order, args.archs):
             train, val = data[d]
             run = name(d, f, arch, seed)
             cfg = TrainConfig(iterations=ITERATIONS[d], batch_size=BATCH, crop_size=CROP, lr=LR, seed=seed,
