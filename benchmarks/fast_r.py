@@ -21,6 +21,7 @@ results/fast_r_runs.jsonl; a run whose name and configuration hash are recorded 
     python -m benchmarks fast-r --order irrgb lol &
     python -m benchmarks fast-r --report       # results/fast_r.md only
     python -m benchmarks fast-r --order lol --archs half   # an ablation: the half-resolution R_e / R_d alone
+    python -m benchmarks fast-r --order lol --archs light  # the other parts: light R_p and 2 blocks, full resolution
 """
 from __future__ import annotations
 
@@ -44,7 +45,7 @@ WORK = REPO / "runs" / "fast_r"
 FAST = {"resolution": "half", "kernel_hidden": 32, "num_blocks": 2}
 ARCHS = {"today": {"prior_layers": True}, "fast": FAST,  # refiner kwargs on top of the no-prior condition
          # ablations (--archs): one part of the fast R at a time
-         "half": {"resolution": "half"}}
+         "half": {"resolution": "half"}, "light": {"kernel_hidden": 32, "num_blocks": 2}}
 SETS = ("lol", "irrgb")
 ITERATIONS = {"lol": 1500, "irrgb": 750}
 FS, SEEDS = ("sci", "iat"), (0, 1, 2)
