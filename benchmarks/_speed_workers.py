@@ -61,18 +61,22 @@ def resized(x, h, w):
 # refiners built here rather than loaded (--new / --baseline of benchmarks/speed_fast_r.py): F = SCI, no prior,
 # R trained-looking; the refiner kwargs are benchmarks.fast_r.ARCHS (today's R: the paper's sizes with the prior
 # layers, as shipped before issue 26; fast: FAST)
-BUILT = {"built:today": {"prior_layers": True}, "built:fast": {"resolution": "half", "kernel_hidden": 32,
-                                                                 "num_blocks": 2}}
+def _built() -> dict:
+    """``built:<arch>`` -> the refiner settings of benchmarks.fast_r.ARCHS (today's R, the fast R, its ablations)."""
+    from benchmarks.fast_r import ARCHS
+
+    return {f"built:{name}": settings for name, settings in ARCHS.items()}
 
 
 def build_refiner(spec: str):
-    """A refiner to measure, in eval mode: one of :data:`BUILT`, or a shipped refiner's name or a saved folder."""
+    """A refiner to measure, in eval mode: ``built:<arch>`` (:func:`_built`), or a shipped refiner's name or a folder."""
     from ptg_refine import PTGRefiner
 
-    if spec in BUILT:
+    built = _built()
+    if spec in built:
         from ptg_refine.testing import trained_looking
 
-        refiner = PTGRefiner(restorer="sci", prior="none:1280", prior_proj_dim=128, **BUILT[spec])
+        refiner = PTGRefiner(restorer="sci", prior="none:1280", prior_proj_dim=128, **built[spec])
         trained_looking(refiner.net, seed=0)
         return refiner.eval()
     return PTGRefiner.from_pretrained(spec).eval()

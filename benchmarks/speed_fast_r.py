@@ -9,7 +9,8 @@ refiners shipped before issue 26 as the baseline, built here):
                                                             # 4000x3000 / 8000x6000
 
 ``--new`` / ``--baseline``: a shipped refiner's name (``list_pretrained()``), a folder saved by
-``save_pretrained``, or ``built:today`` / ``built:fast`` (benchmarks/_speed_workers.py ``BUILT``: F = SCI, prior
+``save_pretrained``, or ``built:<arch>`` for an R of benchmarks/fast_r.py ``ARCHS`` (``built:today``, ``built:fast``,
+``built:light``, ...; writes results/speed_fast_r_<arch>.md beside the fast R's speed_fast_r.md): F = SCI, prior
 none, R with random "trained-looking" output heads; today's R: the paper's sizes with the prior layers as shipped
 before issue 26; fast: benchmarks/fast_r.py ``FAST``). Timing does not depend on the weights, so a built R stands
 for a trained one of the same configuration (the precision agreement does depend on them: measure the shipped file).
@@ -187,7 +188,9 @@ def main():
     if args.quick:
         print("\n".join(lines))
     else:
-        write_results("speed_fast_r", lines, {"command": command, "new": new, "baseline": args.baseline, **res})
+        # the fast R's figures in speed_fast_r.md; another built R's beside them (speed_fast_r_light.md, ...)
+        stem = "speed_fast_r" + (f"_{new.split(':', 1)[1]}" if new.startswith("built:") and new != "built:fast" else "")
+        write_results(stem, lines, {"command": command, "new": new, "baseline": args.baseline, **res})
 
 
 if __name__ == "__main__":
