@@ -33,13 +33,12 @@ from pathlib import Path
 import torch
 
 from benchmarks._paths import DATA, RESULTS
-from benchmarks._runs import REPO, feature_cache, is_done, load_done, record_run, restorer, run_config, train_and_eval
+from benchmarks._runs import REPO, is_done, load_done, record_run, restorer, run_config, train_and_eval
 from benchmarks.fast_r import FAST
 from benchmarks.fewshot import BATCH, CROP, LR
-from benchmarks.paper_protocol import _ms, load_kept, lol_split
+from benchmarks.paper_protocol import _ms, evaluate_kept, lol_split
 from benchmarks.prior_calibration import claim
 from ptg_refine.data import PairedFolder
-from ptg_refine.evaluate import evaluate_pairs
 from ptg_refine.training import TrainConfig
 
 RUNS = RESULTS / "do_no_harm_runs.jsonl"
@@ -150,9 +149,7 @@ def main():
             save = work / "models" / run.replace("/", "__")
             row = train_and_eval(run, f, PRIOR, False, pairs, val, cfg, work / "cache", prior_proj_dim=128,
                                  save_dir=save, **FAST, **kwargs)
-            refiner = load_kept(save, f)
-            res = evaluate_pairs(lol_val, refiner=refiner, cache=feature_cache(refiner, f, work / "cache"),
-                                 progress=False)
+            res = evaluate_kept(save, f, lol_val, cache_dir=work / "cache")
             row.update(approach=a, lol={**{k: [r[k] for r in res["images"]] for k in ("psnr_F", "psnr_F+R")},
                                         "worse": res["worse"]})
             record_run(RUNS, row)

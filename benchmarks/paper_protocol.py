@@ -257,9 +257,17 @@ def report(rows: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def evaluate_kept(folder: Path, f_name: str, pairs, exposure="refiner", cache_dir=None) -> dict:
+    """:func:`evaluate_pairs` of a kept refiner (:func:`load_kept`) on ``pairs``; F's outputs from the on-disk cache
+    in ``cache_dir`` when given."""
+    refiner = load_kept(folder, f_name, exposure)
+    cache = feature_cache(refiner, f_name, cache_dir) if cache_dir is not None else None
+    return evaluate_pairs(pairs, refiner=refiner, cache=cache, progress=False)
+
+
 def score_other_camera(refiner_dir: Path, f_name: str, pairs) -> dict:
     """The trained R (exposure ``refiner``) on another camera's val pairs: mean PSNR of F and F + R, worse count."""
-    res = evaluate_pairs(pairs, refiner=load_kept(refiner_dir, f_name), progress=False)
+    res = evaluate_kept(refiner_dir, f_name, pairs)
     return {"psnr_F": res["mean"]["psnr_F"], "psnr_F+R": res["mean"]["psnr_F+R"], "worse": res["worse"],
             "n": res["n"]}
 
@@ -276,9 +284,7 @@ def rescore(work: Path) -> int:
         if not row or "nyq_F+R" in row:
             continue
         folder = work / "models" / row["run"].replace("/", "__")
-        refiner = load_kept(folder, row["restorer"])
-        res = evaluate_pairs(val, refiner=refiner, cache=feature_cache(refiner, row["restorer"], work / "cache"),
-                             progress=False)
+        res = evaluate_kept(folder, row["restorer"], val, cache_dir=work / "cache")
         if [r["name"] for r in res["images"]] != row["names"] or \
                 max(abs(a["psnr_F+R"] - b) for a, b in zip(res["images"], row["psnr_F+R"])) > 1e-3:
             raise SystemExit(f"rescore: {folder} does not reproduce the recorded scores of {row['run']}")

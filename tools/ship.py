@@ -262,7 +262,7 @@ def ship_kept(args, f_name: str) -> None:
            "val": {"name": best["names"], **{k: v for k, v in best.items() if k.startswith(per_image)}}}
     # the same R on the other camera's val pairs, per image
     other_pairs = (PairedFolder(DATA / "real_pairs" / "ir_rgb" / "val").pairs if own == "lol" else pp.lol_split()[1])
-    ev = evaluate_pairs(other_pairs, refiner=pp.load_kept(folder, f_name, run["exposure"]), progress=False)
+    ev = pp.evaluate_kept(folder, f_name, other_pairs, run["exposure"])
     run[other] = {"data": REAL_VAL if own == "lol" else LOL_VAL,
                   **{k: [r[k] for r in ev["images"]] for k in ("name", "psnr_F", "psnr_F+R")}}
     curve = [{"step": h["step"], "val_psnr_FR": h["val_psnr_FR"], "val_ssim_FR": h["val_ssim_FR"]}

@@ -57,7 +57,6 @@ class Decoder(nn.Module):
         if resolution == "half" and upsample != "bilinear":
             raise ValueError("resolution='half' goes with upsample='bilinear'")
         c = width
-        self.resolution = resolution
         self.guided = GuidedUpsample() if resolution == "half" else None
         if resolution == "half":
             up = [nn.Upsample(scale_factor=2, mode="bilinear", align_corners=False), nn.Conv2d(c, c, 3, padding=1),
@@ -83,17 +82,15 @@ class Decoder(nn.Module):
         # both heads as one 6-channel convolution: one pass over z instead of two
         weight = torch.cat([self.mask_head.weight, self.residual_head.weight])
         bias = torch.cat([self.mask_head.bias, self.residual_head.bias])
+        if self.guided is not None and guide is None:
+            raise ValueError("R_d at resolution 'half' needs guide=F's output (B,3,H,W)")
         if ends_in_float32(z):  # reduced-precision inference: the heads in float32 (precision.py)
             with torch.autocast(z.device.type, enabled=False):
                 heads = F.conv2d(z.float(), weight.float(), bias.float(), padding=1)
-                if self.guided is not None:
-                    heads = self.guided(heads, luminance(guide)[:, None])
         else:
             heads = F.conv2d(z, weight, bias, padding=1)
-            if self.guided is not None:
-                if guide is None:
-                    raise ValueError("R_d at resolution 'half' needs guide=F's output (B,3,H,W)")
-                heads = self.guided(heads, luminance(guide)[:, None])
+        if self.guided is not None:  # (in float32 on every path: guided_upsample)
+            heads = self.guided(heads, luminance(guide)[:, None])
         if self.bound is None:
             return 2 * torch.sigmoid(heads[:, :3]), heads[:, 3:]
         # bounded corrections: I_m in 1 ± b, I_r in ± b (both 0-centred tanh: still the identity at initialisation)

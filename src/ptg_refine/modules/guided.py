@@ -49,14 +49,17 @@ def guided_upsample(p: torch.Tensor, guide: torch.Tensor, radius: int = RADIUS, 
     """p (B,C,h,w) at half the resolution of guide (B,1,2h,2w) -> (B,C,2h,2w), edge-aware (module docstring).
 
     The low-resolution guide is the 2x2 mean of ``guide`` (the half-resolution grid of R_d: cell j covers pixels
-    2j and 2j+1). Computed in float32 at least (the local variances are differences of nearby numbers, which
-    bfloat16 would lose), returned in p's dtype.
+    2j and 2j+1). Computed in float32 at least, with autocast off (the local variances are differences of nearby
+    numbers, which bfloat16 would lose), returned in p's dtype.
     """
     if p.dim() != 4 or guide.dim() != 4 or guide.shape[1] != 1:
         raise ValueError(f"guided_upsample: p must be (B,C,h,w) and guide (B,1,H,W), got {tuple(p.shape)} and "
                          f"{tuple(guide.shape)}")
     if guide.shape[-2:] != (2 * p.shape[-2], 2 * p.shape[-1]) or guide.shape[0] != p.shape[0]:
         raise ValueError(f"guided_upsample: guide {tuple(guide.shape)} must be twice the size of p {tuple(p.shape)}")
+    if torch.is_autocast_enabled(p.device.type):
+        with torch.autocast(p.device.type, enabled=False):
+            return guided_upsample(p, guide, radius, eps)
     c, dtype = p.shape[1], p.dtype
     work = torch.promote_types(dtype, torch.float32)
     p, guide = p.to(work), guide.to(work)
