@@ -124,7 +124,7 @@ def report(rows: dict) -> str:
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--work", default=str(WORK), help="caches, claims, F-correct pairs and the trained refiners")
     ap.add_argument("--order", nargs="+", default=list(APPROACHES), choices=list(APPROACHES))
     ap.add_argument("--restorers", nargs="+", default=["iat"], choices=["iat", "sci"])

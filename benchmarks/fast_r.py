@@ -12,7 +12,10 @@ Recipes (both R's): no prior, batch 8 crops of 96², AdamW lr 1e-3 cosine, 1 CPU
   (``<F>/1500/none/bilinear/seed<s>``, results/paper_protocol_runs.jsonl) are the baseline here (not rerun).
 * ``irrgb``: R trained on the 63 REAL IR-RGB train pairs, scored on the 22 IR-RGB val pairs, 750 iterations.
 
-Each fast run's R is kept in ``--work``/models/<run> (``python -m tools.ship iat-lol --arch fast`` ships from them).
+Each run's R is kept in ``--work``/models/<run> (``python -m tools.ship sci-lol --study fast-r --arch light`` ships
+the best kept run of an arch). ``--keep RUN ...`` trains recorded runs again to keep their R where that folder is
+gone (a new machine): the run is repeated with its recorded configuration and must reproduce its recorded PSNR on
+every val image within ``REPRODUCE_DB``, or nothing is kept.
 
 Command (two workers, one per core, sharing the plan through claims in ``--work``; rows appended to
 results/fast_r_runs.jsonl; a run whose name and configuration hash are recorded is skipped):
@@ -22,6 +25,7 @@ results/fast_r_runs.jsonl; a run whose name and configuration hash are recorded 
     python -m benchmarks fast-r --report       # results/fast_r.md only
     python -m benchmarks fast-r --order lol --archs half   # an ablation: the half-resolution R_e / R_d alone
     python -m benchmarks fast-r --order lol --archs light  # the other parts: light R_p and 2 blocks, full resolution
+    python -m benchmarks fast-r --keep lol/sci/light/seed0   # train a recorded run again to keep its R
 """
 from __future__ import annotations
 
@@ -51,6 +55,7 @@ ITERATIONS = {"lol": 1500, "irrgb": 750}
 FS, SEEDS = ("sci", "iat"), (0, 1, 2)
 PRIOR = "none:1280"
 TOLERANCE = 0.1  # dB: the fast R is adopted where it is within this of today's R (or better)
+REPRODUCE_DB = 0.01  # dB: a run trained again (--keep) reproduces its recorded PSNR on every val image within this
 
 
 def pairs_of(data: str):
@@ -137,30 +142,68 @@ def report(rows: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _run(d, f, arch, seed, data, work: Path) -> tuple[str, TrainConfig, dict, Path]:
+    """Run (d, F, arch, seed): its name, TrainConfig, configuration (hashed in its row) and kept R's folder."""
+    train, val = data[d]
+    cfg = TrainConfig(iterations=ITERATIONS[d], batch_size=BATCH, crop_size=CROP, lr=LR, seed=seed,
+                      log_every=50, val_every=0)
+    run = name(d, f, arch, seed)
+    config = run_config(f, PRIOR, False, cfg, train, val, prior_proj_dim=128, **ARCHS[arch])
+    return run, cfg, config, work / "models" / run.replace("/", "__")
+
+
+def _train(run, d, f, arch, cfg, data, work: Path, save_dir: Path) -> dict:
+    train, val = data[d]
+    return train_and_eval(run, f, PRIOR, False, train, val, cfg, work / "cache", prior_proj_dim=128,
+                          save_dir=save_dir, **ARCHS[arch])
+
+
+def keep(runs, data, work: Path) -> None:
+    """Train recorded runs again to keep their R (see the module docstring); refuses a run that does not reproduce."""
+    rows = load_done(RUNS)
+    for run in runs:
+        d, f, arch, seed = run.split("/")
+        seed = int(seed.removeprefix("seed"))
+        _, cfg, config, folder = _run(d, f, arch, seed, data, work)
+        if not is_done(rows, run, config):
+            raise SystemExit(f"--keep {run}: no recorded row with this configuration in {RUNS}; run the study first")
+        if (folder / "model.safetensors").is_file():
+            print(f"{run}: already kept in {folder}", flush=True)
+            continue
+        scratch = folder.with_name(folder.name + ".rerun")
+        row = _train(run, d, f, arch, cfg, data, work, scratch)
+        worst = max(abs(a - b) for a, b in zip(row["psnr_F+R"], rows[run]["psnr_F+R"]))
+        if worst > REPRODUCE_DB:
+            raise SystemExit(f"--keep {run}: the re-run differs from its recorded row by up to {worst:.3f} dB per "
+                             f"image (allowed {REPRODUCE_DB}); its R stays in {scratch}, nothing is kept")
+        scratch.rename(folder)
+        print(f"{run}: kept in {folder}; reproduces its row within {worst:.4f} dB per image "
+              f"(F+R {_mean(row):.3f} against {_mean(rows[run]):.3f} recorded)", flush=True)
+
+
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--work", default=str(WORK), help="claims and the fast runs' trained refiners (models/)")
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--work", default=str(WORK), help="claims and the runs' trained refiners (models/)")
     ap.add_argument("--order", nargs="+", default=list(SETS), choices=SETS, help="the data, in the order taken")
     ap.add_argument("--archs", nargs="+", default=["today", "fast"], choices=list(ARCHS),
                     help="the R's to train (ablations: %(choices)s)")
+    ap.add_argument("--keep", nargs="+", default=None, metavar="RUN",
+                    help="train these recorded runs (data/F/arch/seedN) again to keep their R")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--report", action="store_true")
     args = ap.parse_args()
+    work = Path(args.work)
+    if args.keep:
+        torch.set_num_threads(args.threads)
+        return keep(args.keep, {d: pairs_of(d) for d in {r.split("/")[0] for r in args.keep}}, work)
     if not args.report:
         torch.set_num_threads(args.threads)
-        work = Path(args.work)
         data = {d: pairs_of(d) for d in args.order}
         for d, f, arch, seed in plan(args.order, args.archs):
-            train, val = data[d]
-            run = name(d, f, arch, seed)
-            cfg = TrainConfig(iterations=ITERATIONS[d], batch_size=BATCH, crop_size=CROP, lr=LR, seed=seed,
-                              log_every=50, val_every=0)
-            config = run_config(f, PRIOR, False, cfg, train, val, prior_proj_dim=128, **ARCHS[arch])
+            run, cfg, config, folder = _run(d, f, arch, seed, data, work)
             if is_done(load_done(RUNS), run, config) or not claim(work, run, config):
                 continue
-            save = work / "models" / run.replace("/", "__") if arch == "fast" else None
-            row = train_and_eval(run, f, PRIOR, False, train, val, cfg, work / "cache", prior_proj_dim=128,
-                                 save_dir=save, **ARCHS[arch])
+            row = _train(run, d, f, arch, cfg, data, work, folder)
             record_run(RUNS, row)
             print(f"{run}: F {_mean(row, 'psnr_F'):.2f} -> F+R {_mean(row):.2f} dB "
                   f"({row['train_seconds']:.0f} s training)", flush=True)

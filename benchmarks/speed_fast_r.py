@@ -162,7 +162,7 @@ def verdicts(res: dict) -> list[str]:
 def main():
     from ptg_refine._pretrained import default_pretrained
 
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--new", default=None, help="the refiner measured: a shipped name, a saved folder or built:fast / "
                                                 "built:today (default: the library's default refiner, "
                                                 f"{default_pretrained()})")

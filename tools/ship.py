@@ -3,7 +3,7 @@
     python -m tools.ship sci-none            # see RECIPES; --no-ship: train and report only
     python -m tools.ship sci-general --work runs/general --threads 1   # REAL_RECIPES: for real photos
     python -m tools.ship iat-lol      # LOL_RECIPES: the paper's protocol (after python -m benchmarks paper-protocol)
-    python -m tools.ship iat-lol --study fast-r      # the best kept run of a study (here: the fast R on LOL)
+    python -m tools.ship iat-lol --study fast-r --arch light  # the best kept run of a study (the light R on LOL)
 
 REAL_RECIPES (the refiners for real photos): ``*-general`` start from the older synthetic refiner of F and are
 trained on SYNTHETIC pairs of the calibrated ``camera`` preset (no IR-RGB image: they are judged cross-camera);
@@ -211,7 +211,7 @@ def ship_real(args) -> None:
 def study_candidates(args, f_name: str):
     """(rows, models folder, own camera 'lol' / 'irrgb', study command) of the kept runs ``args.name`` may ship
     from: ``--study paper-protocol`` (the LOL recipes' default: benchmarks/paper_protocol.py's no-prior runs at its
-    budget, R_d bilinear), ``fast-r`` (benchmarks/fast_r.py's runs of the fast R on the recipe's camera: LOL for
+    budget, R_d bilinear), ``fast-r`` (benchmarks/fast_r.py's runs of R ``--arch`` on the recipe's camera: LOL for
     ``*-lol``, IR-RGB for ``*-irrgb``) or ``do-no-harm`` (benchmarks/do_no_harm.py's runs of ``--approach``, trained
     on IR-RGB)."""
     from benchmarks._runs import load_done
@@ -226,7 +226,7 @@ def study_candidates(args, f_name: str):
         from benchmarks import fast_r as fr
 
         data = "lol" if args.name.endswith("-lol") else "irrgb"
-        rows = [r for r in load_done(fr.RUNS).values() if r["run"].startswith(f"{data}/{f_name}/fast/")]
+        rows = [r for r in load_done(fr.RUNS).values() if r["run"].startswith(f"{data}/{f_name}/{args.arch}/")]
         return rows, Path(args.work or fr.WORK), data, "python -m benchmarks fast-r"
     from benchmarks import do_no_harm as dnh
 
@@ -319,6 +319,7 @@ def main():
     ap.add_argument("--no-ship", action="store_true", help="train and report only (lr study)")
     ap.add_argument("--study", default=None, choices=("paper-protocol", "fast-r", "do-no-harm"),
                     help="ship the best kept run of this training study (the LOL recipes' default: paper-protocol)")
+    ap.add_argument("--arch", default="fast", help="with --study fast-r: the R whose runs compete (fast, light, ...)")
     ap.add_argument("--approach", default="plain", help="with --study do-no-harm: the approach whose runs compete")
     ap.add_argument("--index-only", action="store_true",
                     help="only rewrite the index entry of the shipped refiner from results/ship_<name>.json")

@@ -285,7 +285,9 @@ def main(argv=None) -> int:
     from ._inference_precision import set_passive_wait
 
     set_passive_wait()  # before torch loads (as the CLI does)
-    parser = argparse.ArgumentParser(prog="python -m ptg_refine.demo", description=__doc__.split("\n\n")[0])
+    from .cli.demo import HELP
+
+    parser = argparse.ArgumentParser(prog="python -m ptg_refine.demo", description=HELP)
     return run(add_arguments(parser).parse_args(argv))
 
 
