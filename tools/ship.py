@@ -55,7 +55,10 @@ BENCH_WORK = REPO / "runs" / "bench"  # --work of the synthetic and IR-RGB recip
 # name: (F, refiner kwargs, TrainConfig kwargs)
 RECIPES = {
     # no prior (g = 0): the ablation every prior configuration has to beat at the shipping budget
-    "sci-none": ("sci", {"prior": "none:1280", "prior_proj_dim": 128}, {}),
+    # R: the light R_p (kernel_hidden 32) and 2 blocks of benchmarks/fast_r.py ("light": within 0.1 dB of the paper's
+    # sizes on LOL over 3 seeds for SCI and IAT, results/fast_r.md; 0.70x its time, speed_fast_r_light.md), R_d
+    # bilinear (the default since the 2-pixel texture of R_d "shuffle", which the sci-none of ff59c23 had)
+    "sci-none": ("sci", {"prior": "none:1280", "prior_proj_dim": 128, "kernel_hidden": 32, "num_blocks": 2}, {}),
     # (iat_lol_v1-none ran 1500 iterations until the 4-seed IAT calibration of prior_calibration.md showed the
     # pretrained prior does not help IAT either; now the shipping budget of sci-none)
     "iat_lol_v1-none": ("iat", {"prior": "none:1280", "prior_proj_dim": 128}, {}),
