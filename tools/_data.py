@@ -4,11 +4,23 @@ made once per ``--work`` folder."""
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
+import sys
 import time
 from pathlib import Path
 
 from benchmarks._runs import DATA
+
+
+def synth(clean: Path, out: Path, *extra: str) -> None:
+    """``ptg-refine synth`` of this interpreter (the checkout on its path: a worktree's own code) into ``out``, made
+    beside it and renamed when complete (an interrupted run leaves no half-made folder that would pass as made)."""
+    partial = out.with_name(out.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    subprocess.run([sys.executable, "-m", "ptg_refine.cli", "synth", "--clean", str(clean), "--out", str(partial),
+                    *extra], check=True)
+    partial.rename(out)
 
 def prepare_data(work: Path) -> dict:
     """The synthetic folders (made once; a lock file keeps two workers from making them together)."""
@@ -25,7 +37,7 @@ def prepare_data(work: Path) -> dict:
                 continue
             os.close(fd)
             try:
-                subprocess.run(["ptg-refine", "synth", "--clean", str(clean), "--out", str(out), *extra], check=True)
+                synth(clean, out, *extra)
             finally:
                 os.unlink(work / f".{name}.lock")
     return {k: work / k for k in specs}
@@ -35,7 +47,6 @@ def prepare_camera_data(work: Path) -> Path:
     """The calibrated SYNTHETIC training pairs (``camera`` preset; made once)."""
     out = work / "train_camera"
     if not out.is_dir():
-        subprocess.run(["ptg-refine", "synth", "--clean", str(DATA / "clean" / "train"), "--out", str(out),
-                        "--variants", "2", "--seed", "0", "--max-side", "512", "--preset", "camera", "--no-progress"],
-                       check=True)
+        synth(DATA / "clean" / "train", out, "--variants", "2", "--seed", "0", "--max-side", "512", "--preset",
+              "camera", "--no-progress")
     return out
