@@ -2,7 +2,7 @@
 
 A block in README.md of the form
 
-    <!-- include benchmarks/results/prior_calibration.md "## F = sci, 800 iterations" -->
+    <!-- include benchmarks/results/paper_protocol.md "## The pre-trained prior in the paper's setting (LOL val)" -->
     ...generated text...
     <!-- /include -->
 

@@ -1,7 +1,7 @@
 """Train, evaluate and ship one of the refiners bundled in the package (one committed command per refiner).
 
     python -m tools.ship sci-none            # see RECIPES; --no-ship: train and report only
-    python -m tools.ship sci-general --work runs/general --threads 1   # REAL_RECIPES: for real photos
+    python -m tools.ship sci-irrgb --threads 1   # REAL_RECIPES: adapted to the REAL IR-RGB pairs
     python -m tools.ship iat-lol      # LOL_RECIPES: the paper's protocol (after python -m benchmarks paper-protocol)
     python -m tools.ship iat-lol --study fast-r --arch light  # the best kept run of a study (the light R on LOL)
 
@@ -23,7 +23,8 @@ real-pair figures once results/real_pairs.json exists), its entry in src/ptg_ref
 and results/ship_<name>.md with validation PSNR against iterations, so a
 reader sees whether more compute would still pay. ``--index-only`` rewrites the index entry of an already shipped
 refiner from results/ship_<name>.json without training. The recipe (prior path, iterations, lr) is the best
-configuration measured in results/prior_calibration.md; it lives in RECIPES below, as data.
+configuration measured (no prior: results/paper_protocol.md has the prior on real pairs); it lives in RECIPES below,
+as data.
 """
 from __future__ import annotations
 
@@ -59,13 +60,8 @@ RECIPES = {
     # sizes on LOL over 3 seeds for SCI and IAT, results/fast_r.md; 0.70x its time, speed_fast_r_light.md), R_d
     # bilinear (the default since the 2-pixel texture of R_d "shuffle", which the sci-none of ff59c23 had)
     "sci-none": ("sci", {"prior": "none:1280", "prior_proj_dim": 128, "kernel_hidden": 32, "num_blocks": 2}, {}),
-    # (iat_lol_v1-none ran 1500 iterations until the 4-seed IAT calibration of prior_calibration.md showed the
-    # pretrained prior does not help IAT either; now the shipping budget of sci-none)
+    # the start point of the withdrawn iat-general (results/ship_iat_lol_v1-none.md); IAT's shipped refiner is iat-lol
     "iat_lol_v1-none": ("iat", {"prior": "none:1280", "prior_proj_dim": 128}, {}),
-    # the pretrained EfficientNet-Lite0 prior, paper's global path (best prior form for IAT in quality.md): shipped
-    # after one seed beat iat_lol_v1-none at 1500 iterations, withdrawn when the 4-seed IAT calibration
-    # (prior_calibration.md, 1500 iterations) gave -0.19 +- 0.19 dB against no prior
-    "iat_lol_v1-lite0": ("iat", {"prior": "efficientnet_lite0", "prior_proj_dim": 128}, {"iterations": 1500}),
 }
 # The refiners for real photos: name -> recipe. ``data``: ``camera`` (SYNTHETIC pairs of the
 # calibrated `camera` preset, no IR-RGB image: general-purpose) or ``ir_rgb`` (the 63 REAL IR-RGB train pairs: adapted
@@ -73,10 +69,6 @@ RECIPES = {
 # config.json (``targets``: the mean luminance of the training targets, rounded to 0.01: a brightness learnt from the
 # training data, not from the validation camera); validation (model selection) on the 22 REAL IR-RGB val pairs.
 REAL_RECIPES = {
-    # measured and NOT shipped: at the same exposure (0.45) it lost to its own start, sci-none, on IR-RGB val
-    # (16.37 against 16.81 dB; results/ship_sci-general.md, real_pairs.md): for SCI the camera preset did not help
-    "sci-general": {"restorer": "sci", "init": "sci-none", "data": "camera", "exposure": "targets",
-                    "train": {"iterations": 1000, "batch_size": 8, "crop_size": 96, "lr": 5e-4}},
     # WITHDRAWN from the package with iat-irrgb: on the LOL val pairs, a camera neither saw, IAT alone scores 26.01 dB,
     # iat-general 22.91 (worse on 41 of 49) and iat-irrgb 16.49 (results/real_pairs.md): both lose to F alone on a
     # camera they were not trained on. The recipes stay as the record of how they were made.
