@@ -26,6 +26,7 @@ results/fast_r_runs.jsonl; a run whose name and configuration hash are recorded 
     python -m benchmarks fast-r --order lol --archs half   # an ablation: the half-resolution R_e / R_d alone
     python -m benchmarks fast-r --order lol --archs light  # the other parts: light R_p and 2 blocks, full resolution
     python -m benchmarks fast-r --keep lol/sci/light/seed0   # train a recorded run again to keep its R
+    python -m benchmarks fast-r --order irrgb --archs today light --fs sci   # the light R on IR-RGB, F = SCI
 """
 from __future__ import annotations
 
@@ -70,9 +71,9 @@ def name(data: str, f: str, arch: str, seed: int) -> str:
     return f"{data}/{f}/{arch}/seed{seed}"
 
 
-def plan(order, archs=("today", "fast")) -> list[tuple[str, str, str, int]]:
+def plan(order, archs=("today", "fast"), fs=FS) -> list[tuple[str, str, str, int]]:
     """(data, F, arch, seed): the fast R everywhere; today's R only where no paper-protocol row stands for it."""
-    return [(d, f, arch, s) for s in SEEDS for d in order for f in FS for arch in archs
+    return [(d, f, arch, s) for s in SEEDS for d in order for f in fs for arch in archs
             if not (d == "lol" and arch == "today")]
 
 
@@ -187,6 +188,7 @@ def main():
     ap.add_argument("--order", nargs="+", default=list(SETS), choices=SETS, help="the data, in the order taken")
     ap.add_argument("--archs", nargs="+", default=["today", "fast"], choices=list(ARCHS),
                     help="the R's to train (ablations: %(choices)s)")
+    ap.add_argument("--fs", nargs="+", default=list(FS), choices=FS, help="the F's whose runs to train")
     ap.add_argument("--keep", nargs="+", default=None, metavar="RUN",
                     help="train these recorded runs (data/F/arch/seedN) again to keep their R")
     ap.add_argument("--threads", type=int, default=1)
@@ -199,7 +201,7 @@ def main():
     if not args.report:
         torch.set_num_threads(args.threads)
         data = {d: pairs_of(d) for d in args.order}
-        for d, f, arch, seed in plan(args.order, args.archs):
+        for d, f, arch, seed in plan(args.order, args.archs, args.fs):
             run, cfg, config, folder = _run(d, f, arch, seed, data, work)
             if is_done(load_done(RUNS), run, config) or not claim(work, run, config):
                 continue
