@@ -27,6 +27,7 @@ results/paper_protocol_runs.jsonl; a run is skipped when a row of the same name 
     python -m benchmarks paper-protocol --order iat --no-prior-conditions --batch-size 2 --crop-size 192  # probes
     python -m benchmarks paper-protocol --iterations 750 --val-every 250 --order iat sci &   # the prior study
     python -m benchmarks paper-protocol --iterations 750 --val-every 250 --order sci iat &
+    python -m benchmarks paper-protocol --order sci iat --conditions global &   # the global prior at 1500 it
 
 ``--report`` only renders results/paper_protocol.md; ``--rescore`` adds the artefact measures (``nyq_*``, ``black_*``,
 ``clip_*``) to rows written before evaluate_pairs had them, from the trained refiners kept in ``--work``. The trained refiners stay in ``--work``/models/<run>
@@ -76,13 +77,14 @@ def load_kept(folder: Path, f_name: str, exposure="refiner") -> PTGRefiner:
     return refiner
 
 
-def plan(order, prior_conditions: bool = True) -> list[tuple[str, str, int]]:
-    """(F, condition, seed) in the order the runs are taken: no prior for every F and seed first."""
+def plan(order, prior_conditions=PRIOR_CONDITIONS) -> list[tuple[str, str, int]]:
+    """(F, condition, seed) in the order the runs are taken: no prior for every F and seed first, then the prior
+    conditions asked (all of PRIOR_CONDITIONS by default; none: ``()``)."""
     out = []
     for seed in (0, 1, 2):
         out += [(f, "none", seed) for f in order if seed in SEEDS.get(f, (0,))]
-    for seed in (0, 1, 2) if prior_conditions else ():
-        for cond in PRIOR_CONDITIONS:
+    for seed in (0, 1, 2):
+        for cond in prior_conditions:
             out += [(f, cond, seed) for f in order if f in PRIOR_FS]
     return out
 
@@ -305,6 +307,8 @@ def main():
     ap.add_argument("--val-every", type=int, default=VAL_EVERY)
     ap.add_argument("--upsample", default="bilinear", choices=("bilinear", "shuffle"), help="R_d's upsampling")
     ap.add_argument("--no-prior-conditions", action="store_true", help="only the no-prior runs")
+    ap.add_argument("--conditions", nargs="+", default=list(PRIOR_CONDITIONS), choices=PRIOR_CONDITIONS,
+                    help="the prior conditions to train (after the no-prior runs)")
     ap.add_argument("--seeds", type=int, nargs="+", default=None, help="only these seeds")
     ap.add_argument("--batch-size", type=int, default=BATCH, help="a recipe probe (the protocol: %(default)s)")
     ap.add_argument("--crop-size", type=int, default=CROP, help="a recipe probe (the protocol: %(default)s)")
@@ -321,7 +325,7 @@ def main():
         work = Path(args.work)
         train, val = lol_split()
         other = PairedFolder(IRRGB_VAL).pairs
-        for f, cond, seed in plan(args.order, not args.no_prior_conditions):
+        for f, cond, seed in plan(args.order, () if args.no_prior_conditions else args.conditions):
             if args.seeds is not None and seed not in args.seeds:
                 continue
             tag = recipe_tag(args.batch_size, args.crop_size, args.lr)
