@@ -141,3 +141,51 @@ def test_output_digests_cover_every_shipped_refiner_with_todays_command():
     assert "-dirty" not in record["commit"]
     covered = {key.split("/")[0] for key in record["digests"]}
     assert set(list_pretrained()) <= covered, sorted(set(list_pretrained()) - covered)
+
+
+def _keep_setup(tmp_path, monkeypatch, recorded_psnr, rerun_psnr):
+    """benchmarks.fast_r with its runs file in tmp_path, one recorded run, and a training that returns rerun_psnr."""
+    from benchmarks import fast_r
+
+    runs = tmp_path / "fast_r_runs.jsonl"
+    monkeypatch.setattr(fast_r, "RUNS", runs)
+    data = {"lol": (["a", "b"], ["c"])}
+    monkeypatch.setattr(fast_r, "run_config", lambda *a, **k: {"same": "configuration"})
+    run = "lol/sci/light/seed0"
+    _runs.record_run(runs, {"run": run, "config_hash": _runs.config_hash({"same": "configuration"}),
+                            "psnr_F+R": recorded_psnr})
+
+    def train(run, d, f, arch, cfg, data, work, save_dir):
+        save_dir.mkdir(parents=True)
+        (save_dir / "model.safetensors").write_bytes(b"weights")
+        return {"psnr_F+R": rerun_psnr}
+
+    monkeypatch.setattr(fast_r, "_train", train)
+    return fast_r, run, data
+
+
+def test_keep_keeps_a_run_that_reproduces_its_recorded_row(tmp_path, monkeypatch):
+    fast_r, run, data = _keep_setup(tmp_path, monkeypatch, [20.0, 21.0], [20.0, 21.005])
+    fast_r.keep([run], data, tmp_path)
+    assert (tmp_path / "models" / "lol__sci__light__seed0" / "model.safetensors").read_bytes() == b"weights"
+    assert not (tmp_path / "models" / "lol__sci__light__seed0.rerun").exists()
+
+
+def test_keep_refuses_a_run_that_does_not_reproduce_or_was_never_recorded(tmp_path, monkeypatch):
+    fast_r, run, data = _keep_setup(tmp_path, monkeypatch, [20.0, 21.0], [20.0, 21.5])
+    with pytest.raises(SystemExit, match=r"differs from its recorded row by up to 0\.500 dB"):
+        fast_r.keep([run], data, tmp_path)
+    assert not (tmp_path / "models" / "lol__sci__light__seed0").exists()
+    assert (tmp_path / "models" / "lol__sci__light__seed0.rerun" / "model.safetensors").is_file()
+    with pytest.raises(SystemExit, match="no recorded row"):
+        fast_r.keep(["lol/iat/light/seed1"], data, tmp_path)
+
+
+def test_paper_protocol_plan_takes_the_prior_conditions_asked():
+    from benchmarks.paper_protocol import plan
+
+    runs = plan(["sci"], ("global",))
+    assert {c for _, c, _ in runs} == {"none", "global"}
+    assert [(f, c, s) for f, c, s in runs if c == "global"] == [("sci", "global", 0), ("sci", "global", 1),
+                                                              ("sci", "global", 2)]
+    assert {c for _, c, _ in plan(["sci"], ())} == {"none"}
