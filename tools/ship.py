@@ -312,6 +312,8 @@ def main():
     ap.add_argument("--iterations", type=int, default=None, help="override the recipe's iterations")
     ap.add_argument("--val-every", type=int, default=500)
     ap.add_argument("--no-ship", action="store_true", help="train and report only (lr study)")
+    ap.add_argument("--paper-sized", action="store_true",
+                    help="a synthetic recipe with R at the paper's sizes instead of its light R (the comparison)")
     ap.add_argument("--study", default=None, choices=("paper-protocol", "fast-r", "do-no-harm"),
                     help="ship the best kept run of this training study (the LOL recipes' default: paper-protocol)")
     ap.add_argument("--arch", default="fast", help="with --study fast-r: the R whose runs compete (fast, light, ...)")
@@ -349,16 +351,22 @@ def main():
         return
     torch.set_num_threads(args.threads)
     out, run = train_recipe(args.name, Path(args.work or BENCH_WORK), args.threads, args.lr, args.iterations,
-                            args.val_every, f"python -m tools.ship {' '.join(sys.argv[1:])}")
+                            args.val_every, f"python -m tools.ship {' '.join(sys.argv[1:])}", args.paper_sized)
     if not args.no_ship:
         install(args.name, out, run)
 
 
+PAPER_SIZED = ("kernel_hidden", "num_blocks")  # --paper-sized drops these from a recipe: RefinerConfig's defaults
+
+
 def train_recipe(name: str, work: Path, threads: int, lr: float | None = None, iterations: int | None = None,
-                 val_every: int = 500, command: str | None = None) -> tuple[Path, dict]:
+                 val_every: int = 500, command: str | None = None, paper_sized: bool = False) -> tuple[Path, dict]:
     """Train the committed recipe RECIPES[name] on the SYNTHETIC recipe data (resumable, in work/ship/<tag>), write
-    results/ship_<tag>.md and .json and return (the run folder, the run record)."""
+    results/ship_<tag>.md and .json and return (the run folder, the run record). ``paper_sized``: R at the paper's
+    sizes instead of the recipe's light R (the comparison of the two; the record names R's settings)."""
     f_name, kwargs, train_kw = RECIPES[name]
+    if paper_sized:
+        kwargs = {k: v for k, v in kwargs.items() if k not in PAPER_SIZED}
     train_kw = {**BASE, **train_kw}
     if lr is not None:
         train_kw["lr"] = lr
