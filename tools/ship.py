@@ -128,11 +128,15 @@ def index_entry(run: dict) -> dict:
                         "prior": get_prior_config(prior).licence}}
 
 
-def write_index_entry(name: str, run: dict) -> None:
-    """Add or replace ``name``'s entry in pretrained/index.json (its default flag is kept; new entries: False)."""
+def write_index_entry(name: str, run: dict, make_default: bool = False) -> None:
+    """Add or replace ``name``'s entry in pretrained/index.json (its default flag is kept; new entries: False;
+    ``make_default``: ``name`` becomes the default refiner, the one entry so marked)."""
     index = json.loads(INDEX_FILE.read_text()) if INDEX_FILE.is_file() else {"about": INDEX_ABOUT, "refiners": {}}
     old = index["refiners"].get(name, {})
-    index["refiners"][name] = {**index_entry(run), "default": old.get("default", False)}
+    index["refiners"][name] = {**index_entry(run), "default": make_default or old.get("default", False)}
+    if make_default:
+        for other, entry in index["refiners"].items():
+            entry["default"] = other == name
     index["refiners"] = dict(sorted(index["refiners"].items()))
     INDEX_FILE.write_text(json.dumps(index, indent=1, ensure_ascii=False) + "\n")
 
@@ -320,11 +324,15 @@ def main():
     ap.add_argument("--approach", default="plain", help="with --study do-no-harm: the approach whose runs compete")
     ap.add_argument("--index-only", action="store_true",
                     help="only rewrite the index entry of the shipped refiner from results/ship_<name>.json")
+    ap.add_argument("--make-default", action="store_true",
+                    help="with --index-only: make this refiner the default (of ptg-refine enhance and torch.hub)")
     ap.add_argument("--exposure", default=None,
                     help="with --index-only: set the shipped refiner's exposure in its config.json first "
                          "('refiner', 'restorer' or a mean luminance in (0, 1))")
     args = ap.parse_args()
     code_version()  # refuses an uncommitted tree before training, not when the results are written
+    if args.make_default and not args.index_only:
+        raise SystemExit("--make-default goes with --index-only (the default is chosen after the refiners are measured)")
     if args.exposure is not None:
         if not args.index_only:
             raise SystemExit("--exposure goes with --index-only (a training run takes it from its recipe)")
@@ -346,8 +354,8 @@ def main():
         torch.set_num_threads(args.threads)
         return ship_real(args)
     if args.index_only:
-        write_index_entry(args.name, json.loads((RESULTS / f"ship_{args.name}.json").read_text()))
-        print(f"{INDEX_FILE}: entry {args.name} written")
+        write_index_entry(args.name, json.loads((RESULTS / f"ship_{args.name}.json").read_text()), args.make_default)
+        print(f"{INDEX_FILE}: entry {args.name} written" + (", the default refiner" if args.make_default else ""))
         return
     torch.set_num_threads(args.threads)
     out, run = train_recipe(args.name, Path(args.work or BENCH_WORK), args.threads, args.lr, args.iterations,
