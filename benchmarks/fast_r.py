@@ -127,13 +127,15 @@ def report(rows: dict) -> str:
                  and any(name(d, f, a, s) in rows for s in SEEDS)]
     if ablations:
         lines += ["", "Ablations, one part of the fast R alone (Δ against today's R, paired by seed):", "",
-                  "| data | F | R | settings | seeds | F + R | Δ vs today |", "|---|---|---|---|---|---|---|"]
+                  f"| data | F | R | settings | seeds | F + R | Δ vs today | within {TOLERANCE} dB |",
+                  "|---|---|---|---|---|---|---|---|"]
         for d, f, a in ablations:
             pairs = [(rows.get(name(d, f, "today", s)), rows.get(name(d, f, a, s))) for s in SEEDS]
             pairs = [(x, y) for x, y in pairs if x and y]
             if pairs:
+                delta = [_mean(y) - _mean(x) for x, y in pairs]
                 lines.append(f"| {d} | `{f}` | {a} | `{ARCHS[a]}` | {len(pairs)} | {_ms([_mean(y) for _, y in pairs])} | "
-                             f"{_ms([_mean(y) - _mean(x) for x, y in pairs], sign=True)} |")
+                             f"{_ms(delta, sign=True)} | {'yes' if statistics.fmean(delta) >= -TOLERANCE else 'no'} |")
     if verdicts:
         ok = [v for v in verdicts if v[2] >= -TOLERANCE]
         lines += ["", f"Within {TOLERANCE} dB of today's R (or better): "
