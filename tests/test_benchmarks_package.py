@@ -63,17 +63,9 @@ def test_data_files_of_results_belong_to_a_markdown_result():
             assert stem in mds or p.name == "output_digests.json", p.name
 
 
-# results that ran from an uncommitted tree before the rule; each one leaves this list when it is re-run from a commit
-DIRTY_BEFORE_THE_RULE = {
-    "ship_sci-none.md", "ship_sci-none.json", "ship_sci-irrgb.md", "ship_sci-irrgb.json", "shipped.md",
-}
-
-
-def test_no_result_from_an_uncommitted_tree_except_the_listed_old_ones():
-    dirty = {p.name for p in RESULTS.iterdir() if "-dirty" in p.read_text()}
-    assert dirty <= DIRTY_BEFORE_THE_RULE, f"results from an uncommitted tree: {sorted(dirty - DIRTY_BEFORE_THE_RULE)}"
-    # the list only shrinks: an entry whose file was re-run cleanly must be removed from it
-    assert DIRTY_BEFORE_THE_RULE <= dirty, f"re-run cleanly, remove from the list: {DIRTY_BEFORE_THE_RULE - dirty}"
+def test_no_result_comes_from_an_uncommitted_tree():
+    dirty = sorted(p.name for p in RESULTS.iterdir() if "-dirty" in p.read_text())
+    assert not dirty, f"results from an uncommitted tree (re-run them from a commit): {dirty}"
 
 
 def git(repo, *args):
