@@ -129,8 +129,7 @@ def test_pretrained_patterns_and_unknown_names():
 def test_typed_config_round_trip_writes_the_shipped_config_keys(tmp_path):
     shipped = json.loads((PRETRAINED_DIR / "sci-none" / "config.json").read_text())
     torch.manual_seed(0)
-    refiner = PTGRefiner(restorer="sci", prior="none:1280", prior_proj_dim=128, exposure="scene", kernel_hidden=32,
-                         num_blocks=2)
+    refiner = PTGRefiner(restorer="sci", prior="none:1280", prior_proj_dim=128, exposure="scene")
     assert isinstance(refiner.refiner_config, RefinerConfig) and refiner.config == shipped
     refiner.save_pretrained(tmp_path / "r")
     written = (tmp_path / "r" / "config.json").read_text()
