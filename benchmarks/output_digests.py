@@ -88,8 +88,10 @@ def main(argv=None):
     if before is not None:
         old = before["digests"]
         changed = sorted(k for k in out.keys() | old.keys() if out.get(k) != old.get(k))
-        record["compared_with"] = {"commit": before["commit"], "equal": len(out) - len(changed), "of": len(out),
-                                   "changed": changed}
+        record["compared_with"] = {"commit": before["commit"], "equal": sum(old.get(k) == v for k, v in out.items()),
+                                   "of": len(out), "changed": sorted(k for k in changed if k in out and k in old),
+                                   "new": sorted(k for k in changed if k not in old),
+                                   "removed": sorted(k for k in changed if k not in out)}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(record, indent=1) + "\n")
     print(f"{len(out)} digests -> {args.out}")
