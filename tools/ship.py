@@ -58,7 +58,7 @@ RECIPES = {
     # no prior (g = 0): the ablation every prior configuration has to beat at the shipping budget
     # R at the paper's sizes, no prior layers (prior none), R_d bilinear (the 2-pixel texture of the sci-none of ff59c23
     # came from R_d "shuffle"); synthetic val at 5000 iterations: 24.72 dB, against 24.00 with the light R of
-    # benchmarks/fast_r.py (--light: kernel_hidden 32, 2 blocks; trained at commit ccb41e9) and 24.09 for the old one
+    # benchmarks/fast_r.py (kernel_hidden 32, 2 blocks; results/ship_sci-none.md at commit 33e6ef2) and 24.09 for the old one
     "sci-none": ("sci", {"prior": "none:1280", "prior_proj_dim": 128}, {}),
     # the start point of the withdrawn iat-general (results/ship_iat_lol_v1-none.md); IAT's shipped refiner is iat-lol
     "iat_lol_v1-none": ("iat", {"prior": "none:1280", "prior_proj_dim": 128}, {}),
