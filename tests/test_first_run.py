@@ -130,7 +130,7 @@ FIGURES = [
     ("speed.md", r"\| R \(refinement net\) \| [^|]* \| (\d+) \(", lambda ms: f"R adds about {_seconds(float(ms))} there "
      "in float32"),
     ("speed.md", r"\| sci-none \| 600x400 \| [^|]* \| (\d+) \(", lambda ms: f"takes {_seconds(float(ms))} on its default "
-     "bfloat16 path"),
+     "path"),
 ]
 
 
