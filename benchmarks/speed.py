@@ -105,10 +105,10 @@ def enhance_section() -> list[str]:
                          f"({mn['auto']:.0f}) | {row['ratio_auto_fp32']:.2f} | {row['max_abs']:.1e} | "
                          f"{100 * row['within_1_255']:.3f} % |")
     loads = [r["load_before"] for r in (*res.values(), spin)]
-    sci = {tuple(row["size"]): row for row in res[default]["rows"]}
-    px = {s: s[0] * s[1] for s in sci}
-    exps = {p: fit_exponent([(px[s], sci[s]["median_ms"][p]) for s in sci]) for p in ("fp32", "auto")}
-    target = sci[(400, 600)]["median_ms"]["auto"]
+    by_size = {tuple(row["size"]): row for row in res[default]["rows"]}
+    px = {s: s[0] * s[1] for s in by_size}
+    exps = {p: fit_exponent([(px[s], by_size[s]["median_ms"][p]) for s in by_size]) for p in ("fp32", "auto")}
+    target = by_size[(400, 600)]["median_ms"]["auto"]
     s_row = spin["rows"][0]
     lines.append(f"\nTime ∝ pixels^e ({default}, medians over the three sizes): e = {exps['fp32']:.2f} (fp32), "
                  f"{exps['auto']:.2f} (default). With OpenMP's default spinning wait instead of PASSIVE, {default} at "

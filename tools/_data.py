@@ -22,6 +22,7 @@ def synth(clean: Path, out: Path, *extra: str) -> None:
                     *extra], check=True)
     partial.rename(out)
 
+
 def prepare_data(work: Path) -> dict:
     """The synthetic folders (made once; a lock file keeps two workers from making them together)."""
     specs = {"train2": (DATA / "clean" / "train", ["--variants", "2", "--seed", "0", "--max-side", "512"]),

@@ -333,6 +333,8 @@ def main():
                          "('refiner', 'restorer' or a mean luminance in (0, 1))")
     args = ap.parse_args()
     code_version()  # refuses an uncommitted tree before training, not when the results are written
+    if args.light and args.name not in RECIPES:
+        raise SystemExit(f"--light goes with a synthetic recipe ({', '.join(RECIPES)}), not {args.name}")
     if args.make_default and not args.index_only:
         raise SystemExit("--make-default goes with --index-only (the default is chosen after the refiners are measured)")
     if args.exposure is not None:

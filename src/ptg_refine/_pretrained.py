@@ -83,7 +83,8 @@ def unknown_pretrained_message(name, kind: str = "shipped refiner") -> str:
 
 def default_pretrained() -> str:
     """The name of the default shipped refiner (the one entry with ``"default": true``)."""
-    names = [n for n in list_pretrained() if get_pretrained_config(n).default]
+    registry = _shipped()  # one read of the index and the config.json files
+    names = [n for n in registry.list() if registry.get(n).default]
     if len(names) != 1:
         raise RuntimeError(f"{INDEX_FILE} must mark exactly one refiner as default, not {names}")
     return names[0]
