@@ -47,10 +47,12 @@ def test_enhance_ab_times_the_four_runs_and_compares_each_default_path_with_its_
 def test_peak_memory_worker_runs_the_cli_tiled_path(tile_restorer):
     res = workers.worker_enhance_peak({"refiner": "built:fast", "size": [96, 160], "tile": 64,
                                        "tile_restorer": tile_restorer})
-    # (in the test's long-lived process ru_maxrss follows the reset high-water mark, which page accounting can put a
-    # fraction of a MiB under the RSS read after it: only the signs are asserted here)
-    assert res["seconds"] > 0 and res["peak_rss_mib"] > 0 and res["rss_base_mib"] > 0
-    assert res["peak_extra_mib"] is None or res["peak_extra_mib"] >= 0
+    # The kernel keeps RSS in approximate per-CPU counters: the high-water mark that clear_refs resets and the RSS read
+    # after it can disagree by a few pages (CI saw -0.043 MiB, 11 pages, on a run that grew by nothing). So the growth
+    # is asserted to be no less than -1 MiB: a worker that read the wrong field or subtracted the wrong way would be
+    # off by the process's whole size (hundreds of MiB), not by pages.
+    assert res["seconds"] > 0 and res["peak_rss_mib"] > 0 and res["rss_base_mib"] > 100
+    assert res["peak_extra_mib"] is None or -1.0 <= res["peak_extra_mib"] < res["peak_rss_mib"]
 
 
 def fake_run(new_ms=40.0, ratio=0.45, share=0.9995, process_mib=3500.0, growth_mib=2000.0, big=True):
