@@ -183,10 +183,13 @@ def report(rows: dict) -> str:
                          f"{better:.1f} | {gain}/{len(rs)} | {gt_f:.2f} → {gt_fr:.2f} | {irtxt} | {its} it | "
                          f"{mins:.1f} |")
     lines += ["", "## Validation PSNR of F + R against iterations (no prior, LOL val)", ""]
-    curves = [(k, v) for k, v in sorted(by.items())
-              if k[1] == ITERATIONS and k[2] == "none" and all(r.get("curve") for r in v.values())]
-    if curves:
+    for budget in sorted({k[1] for k in by}):  # one table per budget: the cosine schedule ends at each budget
+        curves = [(k, v) for k, v in sorted(by.items())
+                  if k[1] == budget and k[2] == "none" and all(r.get("curve") for r in v.values())]
+        if not curves:
+            continue
         steps = [h["step"] for h in next(iter(curves[0][1].values()))["curve"]]
+        lines += [f"Budget {budget} iterations (the learning rate decays to 0 over {budget}):", ""]
         lines += ["| F | R_d | seeds | F alone | " + " | ".join(f"it {s}" for s in steps) + " |",
                   "|---|---|---|---|" + "---|" * len(steps)]
         for (f, its, _, up), runs in curves:
@@ -194,6 +197,8 @@ def report(rows: dict) -> str:
                      for i in range(len(steps))]
             lines.append(f"| `{f}` | {up} | {len(runs)} | {_mean(next(iter(runs.values())), 'psnr_F'):.2f} | "
                          + " | ".join(cells) + " |")
+        lines.append("")
+    lines.pop()
     lines += ["", "## R_d: bilinear upsampling against PixelShuffle (no prior, LOL val)", "",
               "Same recipe and seeds; Δ paired by seed. Nyquist share: the share of the luminance's horizontal "
               "spectrum (upper half) at period 2 px (`ptg_refine.artefacts.nyquist_share`), F + R over F per "

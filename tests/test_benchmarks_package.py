@@ -181,3 +181,22 @@ def test_paper_protocol_plan_takes_the_prior_conditions_asked():
     assert [(f, c, s) for f, c, s in runs if c == "global"] == [("sci", "global", 0), ("sci", "global", 1),
                                                               ("sci", "global", 2)]
     assert {c for _, c, _ in plan(["sci"], ())} == {"none"}
+
+
+@pytest.mark.parametrize("condition, iterations, expected", [
+    ("none", None, {f"iat/1500/none/bilinear/seed{s}" for s in range(3)}),  # the protocol's budget, no recipe probe
+    ("global", 750, {f"iat/750/global/bilinear/seed{s}" for s in range(3)}),
+    ("dense", 1500, set()),
+])
+def test_ship_candidates_of_the_paper_protocol_are_one_condition_at_one_budget(condition, iterations, expected):
+    """tools.ship iat-lol competes the recorded runs of one prior condition and budget (committed results file)."""
+    import argparse
+
+    from tools.ship import study_candidates
+
+    args = argparse.Namespace(study="paper-protocol", condition=condition, iterations=iterations, work=None,
+                              name="iat-lol")
+    rows, _, own, _ = study_candidates(args, "iat")
+    assert {r["run"] for r in rows} == expected and own == "lol"
+    assert all(r["condition"] == condition and r["iterations"] == (iterations or 1500) and r["restorer"] == "iat"
+               and "shuffle" not in r["run"] and "-b" not in r["run"] for r in rows)

@@ -211,8 +211,8 @@ def ship_real(args) -> None:
 
 def study_candidates(args, f_name: str):
     """(rows, models folder, own camera 'lol' / 'irrgb', study command) of the kept runs ``args.name`` may ship
-    from: ``--study paper-protocol`` (the LOL recipes' default: benchmarks/paper_protocol.py's no-prior runs at its
-    budget, R_d bilinear), ``fast-r`` (benchmarks/fast_r.py's runs of R ``--arch`` on the recipe's camera: LOL for
+    from: ``--study paper-protocol`` (the LOL recipes' default: benchmarks/paper_protocol.py's runs of prior condition
+    ``--condition``, default none, at budget ``--iterations``, default the protocol's; R_d bilinear), ``fast-r`` (benchmarks/fast_r.py's runs of R ``--arch`` on the recipe's camera: LOL for
     ``*-lol``, IR-RGB for ``*-irrgb``) or ``do-no-harm`` (benchmarks/do_no_harm.py's runs of ``--approach``, trained
     on IR-RGB)."""
     from benchmarks._runs import load_done
@@ -220,8 +220,10 @@ def study_candidates(args, f_name: str):
     if args.study == "paper-protocol":
         from benchmarks import paper_protocol as pp
 
-        rows = [r for r in load_done(pp.RUNS).values() if r["restorer"] == f_name and r["iterations"] == pp.ITERATIONS
-                and pp.upsample_of(r) == pp.MAIN_UPSAMPLE and r.get("condition") == "none" and not pp.recipe_of(r)]
+        its = args.iterations or pp.ITERATIONS
+        rows = [r for r in load_done(pp.RUNS).values() if r["restorer"] == f_name and r["iterations"] == its
+                and pp.upsample_of(r) == pp.MAIN_UPSAMPLE and r.get("condition") == args.condition
+                and not pp.recipe_of(r)]
         return rows, Path(args.work or pp.WORK), "lol", "python -m benchmarks paper-protocol"
     if args.study == "fast-r":
         from benchmarks import fast_r as fr
@@ -324,6 +326,9 @@ def main():
                     help="ship the best kept run of this training study (the LOL recipes' default: paper-protocol)")
     ap.add_argument("--arch", default="fast", help="with --study fast-r: the R whose runs compete (fast, light, ...)")
     ap.add_argument("--approach", default="plain", help="with --study do-no-harm: the approach whose runs compete")
+    ap.add_argument("--condition", default="none", choices=("none", "global", "dense", "featloss"),
+                    help="with --study paper-protocol: the prior condition whose runs compete (with --iterations: "
+                         "their budget; default the protocol's)")
     ap.add_argument("--index-only", action="store_true",
                     help="only rewrite the index entry of the shipped refiner from results/ship_<name>.json")
     ap.add_argument("--make-default", action="store_true",
