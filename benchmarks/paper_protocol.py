@@ -16,7 +16,8 @@ PixelShuffle R_d of the refiners shipped before, for the comparison of the two).
 ``global`` (pretrained EfficientNet-Lite0 vector g, the paper's path), ``dense`` (Lite0 feature maps by SFT) and
 ``featloss`` (Lite0 as a feature-space loss). Plan: ``none`` for every F of the zoo (seeds 0-2 for iat and sci,
 seed 0 for the others), then the three prior conditions for iat and sci (seeds 0-2). The prior study ran at 750
-iterations (half the budget, for lack of CPU time on 2 cores), paired against no prior at 750 iterations.
+iterations (half the budget, for lack of CPU time on 2 cores), paired against no prior at 750 iterations; the
+global prior, the one that gained there, also at 1500 (iat, sci) and 3000 iterations (iat, with no prior at 3000).
 
 Command (two workers, one per core; they share the plan through claims in ``--work`` and append to
 results/paper_protocol_runs.jsonl; a run is skipped when a row of the same name and configuration hash exists):
@@ -28,6 +29,8 @@ results/paper_protocol_runs.jsonl; a run is skipped when a row of the same name 
     python -m benchmarks paper-protocol --iterations 750 --val-every 250 --order iat sci &   # the prior study
     python -m benchmarks paper-protocol --iterations 750 --val-every 250 --order sci iat &
     python -m benchmarks paper-protocol --order sci iat --conditions global &   # the global prior at 1500 it
+    python -m benchmarks paper-protocol --order iat --no-prior-conditions --iterations 3000 --val-every 500 &
+    python -m benchmarks paper-protocol --order iat --conditions global --iterations 3000 --val-every 500 &
 
 ``--report`` only renders results/paper_protocol.md; ``--rescore`` adds the artefact measures (``nyq_*``, ``black_*``,
 ``clip_*``) to rows written before evaluate_pairs had them, from the trained refiners kept in ``--work``. The trained refiners stay in ``--work``/models/<run>
