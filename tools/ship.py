@@ -40,6 +40,7 @@ import torch
 
 from benchmarks._paths import RESULTS
 from benchmarks._runs import DATA, REPO, code_version, restorer, versions
+from benchmarks.paper_protocol import PRIOR_CONDITIONS
 from tools._data import prepare_camera_data, prepare_data
 from ptg_refine import PTGRefiner, list_pretrained
 from ptg_refine._pretrained import INDEX_FILE, get_pretrained_config
@@ -211,10 +212,10 @@ def ship_real(args) -> None:
 
 def study_candidates(args, f_name: str):
     """(rows, models folder, own camera 'lol' / 'irrgb', study command) of the kept runs ``args.name`` may ship
-    from: ``--study paper-protocol`` (the LOL recipes' default: benchmarks/paper_protocol.py's runs of prior condition
-    ``--condition``, default none, at budget ``--iterations``, default the protocol's; R_d bilinear), ``fast-r`` (benchmarks/fast_r.py's runs of R ``--arch`` on the recipe's camera: LOL for
-    ``*-lol``, IR-RGB for ``*-irrgb``) or ``do-no-harm`` (benchmarks/do_no_harm.py's runs of ``--approach``, trained
-    on IR-RGB)."""
+    from: ``--study paper-protocol`` (the LOL recipes' default: benchmarks/paper_protocol.py's runs of prior
+    condition ``--condition``, default none, at budget ``--iterations``, default the protocol's; R_d bilinear),
+    ``fast-r`` (benchmarks/fast_r.py's runs of R ``--arch`` on the recipe's camera: LOL for ``*-lol``, IR-RGB for
+    ``*-irrgb``) or ``do-no-harm`` (benchmarks/do_no_harm.py's runs of ``--approach``, trained on IR-RGB)."""
     from benchmarks._runs import load_done
 
     if args.study == "paper-protocol":
@@ -317,7 +318,9 @@ def main():
                                                  "the paper-protocol's runs/paper_protocol)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--lr", type=float, default=None, help="override the recipe's lr (lr study)")
-    ap.add_argument("--iterations", type=int, default=None, help="override the recipe's iterations")
+    ap.add_argument("--iterations", type=int, default=None,
+                    help="override the recipe's iterations (with --study paper-protocol: the budget of the runs that "
+                         "compete)")
     ap.add_argument("--val-every", type=int, default=500)
     ap.add_argument("--no-ship", action="store_true", help="train and report only (lr study)")
     ap.add_argument("--light", action="store_true",
@@ -326,9 +329,8 @@ def main():
                     help="ship the best kept run of this training study (the LOL recipes' default: paper-protocol)")
     ap.add_argument("--arch", default="fast", help="with --study fast-r: the R whose runs compete (fast, light, ...)")
     ap.add_argument("--approach", default="plain", help="with --study do-no-harm: the approach whose runs compete")
-    ap.add_argument("--condition", default="none", choices=("none", "global", "dense", "featloss"),
-                    help="with --study paper-protocol: the prior condition whose runs compete (with --iterations: "
-                         "their budget; default the protocol's)")
+    ap.add_argument("--condition", default="none", choices=("none", *PRIOR_CONDITIONS),
+                    help="with --study paper-protocol: the prior condition whose runs compete")
     ap.add_argument("--index-only", action="store_true",
                     help="only rewrite the index entry of the shipped refiner from results/ship_<name>.json")
     ap.add_argument("--make-default", action="store_true",
