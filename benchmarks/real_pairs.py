@@ -55,6 +55,7 @@ MODES = ("refiner", "restorer", "scene")
 MAX_WORSE = 0.3  # the cross-camera (do-no-harm) test: F+R >= F - MIN_DELTA on average, worse on at most 30 %
 MIN_DELTA = -0.1
 MAX_NYQUIST_RATIO = 1.5  # the artefact target: F + R's Nyquist share at most 1.5x F's on every image
+BLACK_LIFT = 0.02  # unpaired photos: F + R raising F's 1st-percentile luminance by more than this is counted
 
 
 def camera_pairs(camera: str):
@@ -154,21 +155,26 @@ def leave_one_camera_out(data: dict, by_f: dict[str, list[str]]) -> list[str]:
 
 
 def unpaired(by_f: dict[str, list[str]], sets=UNPAIRED) -> tuple[list[str], dict]:
-    """Nyquist share (and NIQE where available) of F and each shipped refiner on the unpaired real photos."""
+    """Nyquist share, black level (and NIQE where available) of F and each shipped refiner on the unpaired real
+    photos."""
     from ptg_refine.artefacts import nyquist_share
+    from ptg_refine.exposure import black_point
 
     try:
         from ptg_refine.iqa import load_niqe_params, niqe
         niqe_params = load_niqe_params(DATA / "iqa" / "niqe_pris_params.npz")
     except (ImportError, FileNotFoundError):
         niqe = niqe_params = None
-    lines = ["## Unpaired real photos: texture and naturalness", "",
+    lines = ["## Unpaired real photos: texture, black level and naturalness", "",
              "Real low-light photos without ground truth (`real_lowlight/`; looked at, never trained on). Nyquist "
              "share: F + R over F per image (mean / max, and the images above "
-             f"{MAX_NYQUIST_RATIO}×). NIQE (Mittal et al., IEEE SPL 2013; lower is better): mean over images, each "
-             "refiner at its shipped exposure.", "",
-             "| set (images) | model | Nyquist share F + R / F (mean / max) | images > 1.5× | NIQE |",
-             "|---|---|---|---|---|"]
+             f"{MAX_NYQUIST_RATIO}×). Black level: 1st-percentile luminance (`ptg_refine.exposure.black_point`), "
+             "mean over images (a refiner that lifts it greys the blacks of night scenes), and the images where F + R "
+             f"lifts F's by more than {BLACK_LIFT}. NIQE (Mittal et al., IEEE SPL 2013; lower is better): mean over "
+             "images. Each refiner at its shipped exposure.", "",
+             "| set (images) | model | Nyquist share F + R / F (mean / max) | images > 1.5× | black level | "
+             f"images lifted > {BLACK_LIFT} | NIQE |",
+             "|---|---|---|---|---|---|---|"]
     data: dict = {}
     for set_name in sets:
         folder = ImageFolder(DATA / "real_lowlight" / set_name)
@@ -179,23 +185,28 @@ def unpaired(by_f: dict[str, list[str]], sets=UNPAIRED) -> tuple[list[str], dict
             with torch.no_grad():
                 restored = [f(x) for x in images]
             nyq_f = [float(nyquist_share(r)[0]) for r in restored]
-            entry = {"nyq": nyq_f}
+            black_f = [float(black_point(r)[0]) for r in restored]
+            entry = {"nyq": nyq_f, "black": black_f}
             if niqe is not None:
                 entry["niqe"] = [float(niqe(r.clamp(0, 1), niqe_params)) for r in restored]
             data[set_name][f_name] = {"F": entry}
             niqe_text = f"{statistics.fmean(entry['niqe']):.2f}" if "niqe" in entry else "—"
-            lines.append(f"| {set_name} ({len(images)}) | `{f_name}` alone | 1× | — | {niqe_text} |")
+            lines.append(f"| {set_name} ({len(images)}) | `{f_name}` alone | 1× | — | "
+                         f"{statistics.fmean(black_f):.3f} | — | {niqe_text} |")
             for name in refiners:
                 refiner = PTGRefiner.from_pretrained(name)
                 outs = [refiner.enhance(x, r, precision="fp32") for x, r in zip(images, restored)]
                 ratios = [float(nyquist_share(o)[0]) / max(b, 1e-12) for o, b in zip(outs, nyq_f)]
-                e = {"nyq_ratio": ratios}
+                black = [float(black_point(o)[0]) for o in outs]
+                e = {"nyq_ratio": ratios, "black": black}
                 if niqe is not None:
                     e["niqe"] = [float(niqe(o.clamp(0, 1), niqe_params)) for o in outs]
                 data[set_name][f_name][name] = e
                 niqe_text = f"{statistics.fmean(e['niqe']):.2f}" if "niqe" in e else "—"
+                lifted = sum(b - bf > BLACK_LIFT for b, bf in zip(black, black_f))
                 lines.append(f"| {set_name} ({len(images)}) | `{name}` | {_ratio_text(ratios)} | "
-                             f"{sum(r > MAX_NYQUIST_RATIO for r in ratios)} | {niqe_text} |")
+                             f"{sum(r > MAX_NYQUIST_RATIO for r in ratios)} | {statistics.fmean(black):.3f} | "
+                             f"{lifted} | {niqe_text} |")
     return lines + [""], data
 
 

@@ -200,3 +200,17 @@ def test_ship_candidates_of_the_paper_protocol_are_one_condition_at_one_budget(c
     assert {r["run"] for r in rows} == expected and own == "lol"
     assert all(r["condition"] == condition and r["iterations"] == (iterations or 1500) and r["restorer"] == "iat"
                and "shuffle" not in r["run"] and "-b" not in r["run"] for r in rows)
+
+
+def test_real_pairs_unpaired_table_reports_the_black_level_of_f_and_f_plus_r():
+    """The unpaired table of `python -m benchmarks real` on the 9 LIME photos, F = SCI and the shipped sci-none."""
+    from benchmarks.real_pairs import BLACK_LIFT, unpaired
+
+    lines, data = unpaired({"sci": ["sci-none"]}, sets=("lime",))
+    rows = [line for line in lines if line.startswith("| lime (9)")]
+    assert len(rows) == 2 and all(line.count("|") == 8 for line in rows)  # 7 cells: the black-level columns included
+    f, r = data["lime"]["sci"]["F"]["black"], data["lime"]["sci"]["sci-none"]["black"]
+    assert len(f) == len(r) == 9 and all(0 <= b < 1 for b in f + r)
+    cells = [c.strip() for c in rows[1].split("|")[1:-1]]
+    assert float(cells[4]) == pytest.approx(sum(r) / 9, abs=5e-4)
+    assert int(cells[5]) == sum(b - a > BLACK_LIFT for a, b in zip(f, r))
