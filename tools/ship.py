@@ -40,6 +40,7 @@ import torch
 
 from benchmarks._paths import RESULTS
 from benchmarks._runs import DATA, REPO, code_version, restorer, versions
+from benchmarks.fast_r import ARCHS as FAST_R_ARCHS
 from benchmarks.paper_protocol import PRIOR_CONDITIONS
 from tools._data import prepare_camera_data, prepare_data
 from ptg_refine import PTGRefiner, list_pretrained
@@ -136,7 +137,7 @@ def write_index_entry(name: str, run: dict, make_default: bool = False) -> None:
     ``make_default``: ``name`` becomes the default refiner, the one entry so marked)."""
     index = json.loads(INDEX_FILE.read_text()) if INDEX_FILE.is_file() else {"about": INDEX_ABOUT, "refiners": {}}
     old = index["refiners"].get(name, {})
-    index["refiners"][name] = {**index_entry(run), "default": make_default or old.get("default", False)}
+    index["refiners"][name] = {**index_entry(run), "default": old.get("default", False)}
     if make_default:
         for other, entry in index["refiners"].items():
             entry["default"] = other == name
@@ -375,7 +376,7 @@ def main():
         install(args.name, out, run)
 
 
-LIGHT = {"kernel_hidden": 32, "num_blocks": 2}  # --light: the light R of benchmarks/fast_r.py (ARCHS["light"])
+LIGHT = FAST_R_ARCHS["light"]  # --light: the light R of benchmarks/fast_r.py (kernel_hidden 32, 2 blocks)
 
 
 def train_recipe(name: str, work: Path, threads: int, lr: float | None = None, iterations: int | None = None,
